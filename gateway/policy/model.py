@@ -1,0 +1,86 @@
+"""The values that cross the policy engine's boundary (inputs and decisions).
+
+Three stages, as in HAPI FHIR's consent service: may this request proceed at all
+(:class:`RequestDecision`), what happens to each item (:class:`ItemDecision`), and which fields
+go (``ItemDecision.redact``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Effect = Literal["release", "redact", "notice", "hide"]
+# Most restrictive first: the combining order of POLICY_DEFAULTS.md.
+RESTRICTIVENESS: dict[str, int] = {"hide": 3, "notice": 2, "redact": 1, "release": 0}
+
+
+@dataclass(frozen=True)
+class CareTeamMember:
+    """A member of the patient's care team, as any source recorded it."""
+
+    role: str  # e.g. "registered-gp-practice", "allocated-social-worker", "caseload-holder"
+    org: str | None  # ODS code
+    team: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    source: str | None = None  # which source system said so
+    recorded: str | None = None  # date it came from
+
+
+@dataclass(frozen=True)
+class ConsentDirective:
+    """A patient's sharing preference (from a FHIR Consent resource)."""
+
+    id: str
+    type: Literal["deny", "permit"]
+    categories: tuple[str, ...] = ()  # empty: every category
+    recipient_orgs: tuple[str, ...] = ()  # empty: every recipient
+    given_by: str | None = None  # "patient" / "attorney"
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    patient_id: str
+    nhs_number: str | None = None
+    directives: tuple[ConsentDirective, ...] = ()
+    national_opt_out: bool = False
+    care_team: tuple[CareTeamMember, ...] = ()
+
+
+@dataclass(frozen=True)
+class Item:
+    """A stored resource as a candidate for release."""
+
+    resource: dict[str, Any]
+    categories: tuple[str, ...]  # labelled at ingest, e.g. ("clinical_summary", "mental_health")
+    holder_org: str | None = None  # ODS code of the organisation whose record it is
+    holder_team: str | None = None
+
+
+@dataclass(frozen=True)
+class Notice:
+    category: str
+    holder_org: str | None
+    holder_name: str | None
+    contact: str | None
+    message: str  # human-readable line for the OperationOutcome issue
+
+
+@dataclass(frozen=True)
+class ItemDecision:
+    effect: Effect
+    rule_ids: tuple[str, ...]
+    redact: tuple[str, ...] = ()  # field selectors removed when effect == "redact"
+    redacted_categories: tuple[str, ...] = ()  # e.g. ("risk_flag.detail",)
+    notice: Notice | None = None
+    obligations: frozenset[str] = frozenset()  # "review", "audit_level:high"
+
+
+@dataclass(frozen=True)
+class RequestDecision:
+    allowed: bool
+    rule_ids: tuple[str, ...]
+    status: int = 200  # 403 when refused
+    reason: str = ""
+    obligations: frozenset[str] = field(default_factory=frozenset)
