@@ -1,0 +1,43 @@
+"""Settings from environment variables (prefix ``GATEWAY_``) or a ``.env`` file."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def shipped_policy_dir() -> Path:
+    """The default policy pack: the repository's ``consent_policies/`` (editable install) or the
+    copy packed into the wheel — found from the package, never from the working directory."""
+    repo_copy = _PACKAGE_DIR.parent / "consent_policies"
+    return repo_copy if repo_copy.is_dir() else _PACKAGE_DIR / "_shipped_policies"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite:///gateway.sqlite"
+    policy_dir: Path = shipped_policy_dir()
+    # Token verification: a JWKS file (or URL) with the public keys of trusted issuers.
+    jwks: str = str(Path("var") / "jwks.json")
+    # Development signing key for `gateway token` and the SMART token endpoint (private JWK set).
+    signing_jwks: str = str(Path("var") / "signing-jwks.json")
+    token_issuer: str = "care-gateway"
+    token_audience: str = "care-gateway"
+    token_lifetime_seconds: int = 3600
+    # Ed25519 private key (PEM) that signs audit checkpoints.
+    audit_key: str = str(Path("var") / "audit-ed25519.pem")
+    audit_checkpoint_every: int = 256
+    audit_retention_days: int | None = None
+    production: bool = False
+    max_body_bytes: int = 20 * 1024 * 1024
+    base_url: str = "http://localhost:8080/fhir"
+    log_level: str = "info"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
