@@ -1,0 +1,96 @@
+"""The policy enforcement point: stored items in, what the caller may see (and the audit items) out.
+
+Routes never decide anything themselves: they fetch candidates and hand them here.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.policy import PatientContext, apply_redaction, patient_context
+from gateway.policy.model import Item, ItemDecision, Notice
+from gateway.requester import Requester
+from gateway.store import ResourceStore, StoredResource
+
+CONTEXT_TYPES = ("Patient", "Consent", "CareTeam", "RelatedPerson")
+
+
+@dataclass
+class Released:
+    stored: StoredResource
+    resource: dict[str, Any]  # possibly a redacted copy
+    decision: ItemDecision
+
+
+@dataclass
+class Filtered:
+    released: list[Released] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    audit_items: dict[str, list[dict[str, Any]]] = field(
+        default_factory=lambda: {"released": [], "redacted": [], "noticed": [], "hidden": []})
+    obligations: set[str] = field(default_factory=set)
+    patient_ids: set[str] = field(default_factory=set)
+    relationship: dict[str, bool] = field(default_factory=dict)
+
+    @property
+    def categories(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for bucket in self.audit_items.values():
+            for item in bucket:
+                for category in item.get("categories", ()):
+                    seen[category] = None
+        return list(seen)
+
+
+class ContextCache:
+    """Patient contexts for one request (consents, opt-out, care team), built once per patient."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        self.store = store
+        self._cache: dict[str, PatientContext] = {}
+
+    def get(self, patient_id: str, compartment: Sequence[StoredResource] | None = None) -> PatientContext:
+        if patient_id not in self._cache:
+            items = compartment if compartment is not None else self.store.compartment(patient_id, types=CONTEXT_TYPES)
+            patient = next((s.content for s in items if s.resource_type == "Patient" and s.id == patient_id),
+                           {"resourceType": "Patient", "id": patient_id})
+            others = [s.content for s in items if s.resource_type in CONTEXT_TYPES[1:]]
+            self._cache[patient_id] = patient_context(patient, others)
+        return self._cache[patient_id]
+
+
+def _holders_in_team(context: PatientContext, requester: Requester) -> bool:
+    return any(m.org == requester.org or (requester.team and m.team == requester.team) for m in context.care_team)
+
+
+def enforce(engine: Any, requester: Requester, contexts: ContextCache, candidates: Iterable[StoredResource],
+            compartment: Sequence[StoredResource] | None = None) -> Filtered:
+    out = Filtered()
+    for stored in candidates:
+        patient_id = stored.patient_id or (stored.id if stored.resource_type == "Patient" else None)
+        if patient_id is None:
+            # Not about a person (an Organization, a Practitioner): directory data, labelled like any other.
+            context = PatientContext(patient_id="")
+        else:
+            context = contexts.get(patient_id, compartment)
+            out.patient_ids.add(patient_id)
+            out.relationship.setdefault(patient_id, _holders_in_team(context, requester))
+        decision = engine.decide(requester, context, Item(stored.content, stored.categories, stored.holder_org,
+                                                          stored.holder_team))
+        out.obligations.update(decision.obligations)
+        entry = {"ref": stored.ref, "rule_ids": list(decision.rule_ids), "categories": list(stored.categories)}
+        if decision.effect == "release":
+            out.released.append(Released(stored, stored.content, decision))
+            out.audit_items["released"].append(entry)
+        elif decision.effect == "redact":
+            out.released.append(Released(stored, apply_redaction(stored.content, decision), decision))
+            out.audit_items["redacted"].append(entry | {"fields": list(decision.redact),
+                                                        "redacted_categories": list(decision.redacted_categories)})
+        elif decision.effect == "notice":
+            if decision.notice is not None:
+                out.notices.append(decision.notice)
+            out.audit_items["noticed"].append(entry)
+        else:
+            out.audit_items["hidden"].append(entry)
+    return out

@@ -1,0 +1,33 @@
+"""The unit of work the ingest steps pass along: one source message and what became of it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from adapters.base import Adapter, MappedRecord, Rejected, SourceMessage
+
+
+@dataclass
+class Labelled:
+    record: MappedRecord
+    categories: tuple[str, ...] = ()
+
+
+@dataclass
+class Work:
+    adapter: Adapter
+    message: SourceMessage
+    records: list[Labelled] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    patient_id: str | None = None  # the gateway's Patient id this message is about
+    held_for_review: str | None = None  # reason, when patient matching needs a person to decide
+    forced_patient_id: str | None = None  # set when a reviewer resolved the match
+    outcomes: dict[str, int] = field(default_factory=dict)
+    unknown_codes: int = 0
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+
+    @property
+    def resources(self) -> list[dict[str, Any]]:
+        return [labelled.record.resource for labelled in self.records]

@@ -1,0 +1,47 @@
+"""Wiring: build the gateway's long-lived parts (store, policy, audit, auth, ingest) from settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from gateway.audit import AuditLog, load_or_create_signing_key
+from gateway.auth import TokenVerifier, ensure_dev_keys
+from gateway.ingest.pipeline import Ingestor
+from gateway.ingest.quarantine import MatchReview, Quarantine
+from gateway.ingest.registry import load_adapters
+from gateway.policy import PolicyHolder
+from gateway.settings import Settings
+from gateway.store import ResourceStore, make_engine, migrate
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    engine: Engine
+    store: ResourceStore
+    policies: PolicyHolder
+    audit: AuditLog
+    verifier: TokenVerifier
+    quarantine: Quarantine
+    review: MatchReview
+    ingestor: Ingestor
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway:
+    engine = make_engine(settings.database_url)
+    if run_migrations:
+        migrate(engine)
+    if not settings.production:
+        ensure_dev_keys(settings)
+    store = ResourceStore(engine)
+    policies = PolicyHolder(Path(settings.policy_dir))
+    audit = AuditLog(engine, signing_key=load_or_create_signing_key(Path(settings.audit_key)),
+                     checkpoint_every=settings.audit_checkpoint_every)
+    quarantine, review = Quarantine(engine), MatchReview(engine)
+    ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.current.categorize(r, h), load_adapters())
+    return Gateway(settings, engine, store, policies, audit, TokenVerifier(settings), quarantine, review, ingestor)

@@ -1,0 +1,4 @@
+"""Import every module that defines tables, so SQLModel.metadata is complete (Alembic, tests)."""
+import gateway.audit.tables  # noqa: F401
+import gateway.ingest.tables  # noqa: F401
+import gateway.store.tables  # noqa: F401

@@ -1,0 +1,297 @@
+"""Read and write stored resources. The read path returns dicts parsed by orjson, never models."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.store import search_params
+from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
+
+R = ResourceRow.__table__
+V = ResourceVersionRow.__table__
+T = SearchTokenRow.__table__
+
+UpsertOutcome = Literal["created", "updated", "unchanged", "stale"]
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    patient_id: str | None
+    categories: tuple[str, ...]
+    holder_org: str | None
+    holder_team: str | None
+    content: dict[str, Any]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.resource_type}/{self.id}"
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    outcome: UpsertOutcome
+    resource_type: str
+    id: str
+    version_id: int
+
+
+@dataclass(frozen=True)
+class TokenCriterion:
+    param: str
+    system: str | None  # None: any system; "" : no system
+    code: str
+
+
+@dataclass(frozen=True)
+class DateCriterion:
+    column: Literal["clinical_date", "last_updated"]
+    prefix: Literal["eq", "ne", "lt", "le", "gt", "ge"]
+    low: datetime
+    high: datetime  # exclusive upper bound of the value's precision
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _parse_date(text: str) -> datetime | None:
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 1, 1, tzinfo=UTC)
+        if len(text) == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+        return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+
+
+def clinical_date(resource: dict[str, Any]) -> datetime | None:
+    for param in search_params.params_for(resource["resourceType"]).values():
+        if param.type == "date" and param.name == "date":
+            for path in param.paths:
+                for value in search_params.walk(resource, path):
+                    if isinstance(value, str) and (parsed := _parse_date(value)):
+                        return parsed
+    return None
+
+
+def index_tokens(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for param in search_params.params_for(resource["resourceType"]).values():
+        if param.type != "token" or param.name == "_id":
+            continue
+        for path in param.paths:
+            for value in search_params.walk(resource, path):
+                for system, code in search_params.tokens(value):
+                    rows.append({"resource_type": resource["resourceType"], "resource_id": resource["id"],
+                                 "param": param.name, "system": system, "code": str(code)[:256]})
+    return rows
+
+
+def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")}
+    body = {k: v for k, v in resource.items() if k != "meta"}
+    if meta:
+        body["meta"] = meta
+    return body
+
+
+def _row_to_stored(row: sa.Row[Any]) -> StoredResource:
+    return StoredResource(
+        resource_type=row.resource_type, id=row.id, version_id=row.version_id,
+        last_updated=_utc(row.last_updated) or datetime.now(UTC), deleted=row.deleted,
+        patient_id=row.patient_id, categories=tuple(row.categories.split()) if row.categories else (),
+        holder_org=row.holder_org, holder_team=row.holder_team, content=orjson.loads(row.content),
+    )
+
+
+class ResourceStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writing ---------------------------------------------------------------------------------
+    def upsert(
+        self,
+        resource: dict[str, Any],
+        *,
+        patient_id: str | None,
+        categories: Sequence[str] = (),
+        holder_org: str | None = None,
+        holder_team: str | None = None,
+        source_system: str | None = None,
+        source_id: str | None = None,
+        source_updated: datetime | None = None,
+        connection: Connection | None = None,
+    ) -> UpsertResult:
+        """Insert or update; an older source version never overwrites a newer one (invariant 6)."""
+        if connection is None:
+            with self.engine.begin() as conn:
+                return self.upsert(resource, patient_id=patient_id, categories=categories, holder_org=holder_org,
+                                   holder_team=holder_team, source_system=source_system, source_id=source_id,
+                                   source_updated=source_updated, connection=conn)
+        rtype, rid = resource["resourceType"], resource["id"]
+        source_updated = _utc(source_updated)
+        existing = connection.execute(
+            sa.select(R.c.version_id, R.c.content, R.c.source_updated, R.c.deleted, R.c.categories)
+            .where(R.c.resource_type == rtype, R.c.id == rid)
+        ).first()
+        now = datetime.now(UTC)
+        if existing is not None:
+            previous = orjson.loads(existing.content)
+            old_updated = _utc(existing.source_updated)
+            if source_updated and old_updated and source_updated < old_updated:
+                return UpsertResult("stale", rtype, rid, existing.version_id)
+            if (_without_meta(previous) == _without_meta(resource) and not existing.deleted
+                    and existing.categories == " ".join(categories)):
+                return UpsertResult("unchanged", rtype, rid, existing.version_id)
+            version = existing.version_id + 1
+        else:
+            version = 1
+        stored = dict(resource)
+        stored["meta"] = {**resource.get("meta", {}), "versionId": str(version),
+                          "lastUpdated": now.isoformat().replace("+00:00", "Z")}
+        content = orjson.dumps(stored).decode()
+        values = dict(
+            version_id=version, last_updated=now, deleted=False, patient_id=patient_id,
+            clinical_date=clinical_date(resource), categories=" ".join(categories), holder_org=holder_org,
+            holder_team=holder_team, source_system=source_system, source_id=source_id,
+            source_updated=source_updated, content=content,
+        )
+        if existing is None:
+            connection.execute(R.insert().values(resource_type=rtype, id=rid, **values))
+        else:
+            connection.execute(R.update().where(R.c.resource_type == rtype, R.c.id == rid).values(**values))
+            connection.execute(T.delete().where(T.c.resource_type == rtype, T.c.resource_id == rid))
+        connection.execute(V.insert().values(resource_type=rtype, id=rid, version_id=version, last_updated=now,
+                                             deleted=False, content=content))
+        if tokens := index_tokens(stored):
+            connection.execute(T.insert(), tokens)
+        return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
+
+    def delete(self, resource_type: str, rid: str) -> bool:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(R.c.version_id, R.c.content).where(
+                R.c.resource_type == resource_type, R.c.id == rid, R.c.deleted.is_(False))).first()
+            if row is None:
+                return False
+            now = datetime.now(UTC)
+            conn.execute(R.update().where(R.c.resource_type == resource_type, R.c.id == rid)
+                         .values(deleted=True, version_id=row.version_id + 1, last_updated=now))
+            conn.execute(V.insert().values(resource_type=resource_type, id=rid, version_id=row.version_id + 1,
+                                           last_updated=now, deleted=True, content=row.content))
+            conn.execute(T.delete().where(T.c.resource_type == resource_type, T.c.resource_id == rid))
+            return True
+
+    # -- reading ---------------------------------------------------------------------------------
+    def get(self, resource_type: str, rid: str) -> StoredResource | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(R).where(R.c.resource_type == resource_type, R.c.id == rid)).first()
+        return _row_to_stored(row) if row else None
+
+    def get_version(self, resource_type: str, rid: str, version_id: int) -> tuple[dict[str, Any], bool] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(V.c.content, V.c.deleted).where(
+                V.c.resource_type == resource_type, V.c.id == rid, V.c.version_id == version_id)).first()
+        return (orjson.loads(row.content), row.deleted) if row else None
+
+    def history(self, resource_type: str, rid: str) -> list[tuple[int, datetime, bool, dict[str, Any]]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(V).where(V.c.resource_type == resource_type, V.c.id == rid)
+                                .order_by(V.c.version_id.desc())).all()
+        return [(r.version_id, _utc(r.last_updated), r.deleted, orjson.loads(r.content)) for r in rows]  # type: ignore[misc]
+
+    def find_by_identifier(self, resource_type: str, system: str | None, value: str) -> list[StoredResource]:
+        return self.search(resource_type, tokens=[TokenCriterion("identifier", system, value)])
+
+    def compartment(self, patient_id: str, *, since: datetime | None = None,
+                    types: Iterable[str] | None = None) -> list[StoredResource]:
+        """Everything about one patient (the Patient itself included), oldest first."""
+        query = sa.select(R).where(
+            sa.or_(R.c.patient_id == patient_id, sa.and_(R.c.resource_type == "Patient", R.c.id == patient_id)),
+            R.c.deleted.is_(False),
+        )
+        if since is not None:
+            query = query.where(R.c.last_updated >= since)
+        if types:
+            query = query.where(R.c.resource_type.in_(list(types)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(R.c.resource_type, R.c.id)).all()
+        return [_row_to_stored(r) for r in rows]
+
+    def search(
+        self,
+        resource_type: str,
+        *,
+        ids: Sequence[str] = (),
+        tokens: Sequence[TokenCriterion] = (),
+        dates: Sequence[DateCriterion] = (),
+        patient_ids: Sequence[str] | None = None,
+        sort: str | None = None,
+        include_deleted: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredResource]:
+        query = sa.select(R).where(R.c.resource_type == resource_type)
+        if not include_deleted:
+            query = query.where(R.c.deleted.is_(False))
+        if ids:
+            query = query.where(R.c.id.in_(list(ids)))
+        if patient_ids is not None:
+            query = query.where(R.c.patient_id.in_(list(patient_ids)) if resource_type != "Patient"
+                                else R.c.id.in_(list(patient_ids)))
+        for criterion in tokens:
+            match = sa.select(T.c.resource_id).where(
+                T.c.resource_type == resource_type, T.c.param == criterion.param, T.c.code == criterion.code)
+            if criterion.system == "":
+                match = match.where(T.c.system.is_(None))
+            elif criterion.system is not None:
+                match = match.where(T.c.system == criterion.system)
+            query = query.where(R.c.id.in_(match))
+        for date in dates:
+            column = R.c[date.column]
+            query = query.where(_date_clause(column, date))
+        order = {"date": R.c.clinical_date.asc(), "-date": R.c.clinical_date.desc(),
+                 "_lastUpdated": R.c.last_updated.asc(), "-_lastUpdated": R.c.last_updated.desc()}
+        query = query.order_by(order.get(sort or "", R.c.last_updated.asc()), R.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_row_to_stored(r) for r in rows]
+
+    def get_many(self, refs: Iterable[tuple[str, str]]) -> list[StoredResource]:
+        refs = list(refs)
+        if not refs:
+            return []
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(R).where(
+                sa.tuple_(R.c.resource_type, R.c.id).in_(refs), R.c.deleted.is_(False))).all()
+        return [_row_to_stored(r) for r in rows]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(R)).scalar_one()
+
+
+def _date_clause(column: sa.ColumnElement[Any], c: DateCriterion) -> sa.ColumnElement[bool]:
+    # The value's precision makes a range [low, high): eq means "within it", as FHIR search says.
+    return {
+        "eq": sa.and_(column >= c.low, column < c.high),
+        "ne": sa.or_(column < c.low, column >= c.high),
+        "lt": column < c.low,
+        "le": column < c.high,
+        "gt": column >= c.high,
+        "ge": column >= c.low,
+    }[c.prefix]
