@@ -1,0 +1,20 @@
+"""Canonical bytes of a record: the exact input of the hash chain.
+
+orjson with sorted keys, after a JSON round trip so that what is hashed is what an auditor reads
+back from an export (a ``datetime`` and its ISO string must not hash differently)."""
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_OPTIONS = orjson.OPT_SORT_KEYS
+
+
+def normalise(value: Any) -> Any:
+    """The JSON-native form of ``value`` (datetimes → ISO strings, tuples → lists, ...)."""
+    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
+def canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=_OPTIONS)

@@ -1,0 +1,291 @@
+"""AuditLog: append, checkpoint, verify, export, prove, search, review, prune.
+
+Appends are serialised across processes (PostgreSQL: a transaction-scoped advisory lock;
+SQLite: BEGIN IMMEDIATE), so the head read inside the transaction is the true predecessor and
+the database assigns seq = head + 1 — one contiguous chain however many gateways write."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy.engine import Connection, Engine
+
+from gateway.audit import search as search_mod
+from gateway.audit.canonical import canonical, normalise
+from gateway.audit.chain import GENESIS_HASH, RESERVED_KEYS, link
+from gateway.audit.indexing import index_row, now_iso, patient_rows, utc
+from gateway.audit.merkle import Frontier, Tree, leaf_hash
+from gateway.audit.model import AuditEntry, AuditWriteError, Checkpoint, ExportSummary, Verification
+from gateway.audit.signing import public_key_pem, sign
+from gateway.audit.tables import audit_checkpoint, audit_patient, audit_record
+from gateway.audit.verify import verify_lines
+
+# pg_advisory_xact_lock key: any constant unlikely to collide with other advisory locks.
+_PG_LOCK_KEY = 0x6761_7564_6974  # "gaudit"
+
+
+def entry_from_row(row: Any) -> AuditEntry:
+    record = orjson.loads(row.body)
+    return AuditEntry(seq=row.seq, time=utc(row.time), prev_hash=row.prev_hash, hash=row.hash,
+                      record=record)
+
+
+class AuditLog:
+    def __init__(self, engine: Engine, signing_key: Ed25519PrivateKey | None = None,
+                 checkpoint_every: int = 256) -> None:
+        self.engine = engine
+        self.signing_key = signing_key
+        self.checkpoint_every = checkpoint_every
+
+    # -- transactions -----------------------------------------------------------------------
+    @contextmanager
+    def _serialised(self) -> Iterator[Connection]:
+        """One writer at a time across processes; commits (durably) on success."""
+        with self.engine.connect() as conn:
+            dialect = conn.dialect.name
+            if dialect == "postgresql":
+                conn.execution_options(isolation_level="READ COMMITTED")  # see the lock holder's commit
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            elif dialect == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+            try:
+                yield conn
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    @staticmethod
+    def _head(conn: Connection) -> tuple[int, str]:
+        row = conn.execute(sa.select(audit_record.c.seq, audit_record.c.hash)
+                           .order_by(audit_record.c.seq.desc()).limit(1)).first()
+        if row is not None:
+            return row.seq, row.hash
+        start = conn.execute(sa.select(audit_checkpoint.c.body)
+                             .where(audit_checkpoint.c.kind == "prune")
+                             .order_by(audit_checkpoint.c.tree_size.desc()).limit(1)).first()
+        if start is not None:
+            cp = orjson.loads(start.body)
+            return cp["tree_size"], cp["last_hash"]
+        return 0, GENESIS_HASH
+
+    # -- append -------------------------------------------------------------------------------
+    def append(self, record: dict[str, Any]) -> AuditEntry:
+        """Chain, index and durably commit one record; AuditWriteError on any failure."""
+        try:
+            with self._serialised() as conn:
+                return self._append_locked(conn, record)
+        except AuditWriteError:
+            raise
+        except Exception as exc:  # fail closed: the caller answers 503
+            raise AuditWriteError(f"audit record not written: {exc}") from exc
+
+    def _append_locked(self, conn: Connection, record: dict[str, Any]) -> AuditEntry:
+        record = normalise(record)
+        if not isinstance(record, dict) or RESERVED_KEYS & record.keys():
+            raise AuditWriteError(f"record must be an object without {sorted(RESERVED_KEYS)}")
+        record.setdefault("time", now_iso())
+        head_seq, prev_hash = self._head(conn)
+        seq = head_seq + 1
+        entry = {**record, "seq": seq}
+        body = canonical(entry)
+        digest = link(prev_hash, body)
+        conn.execute(audit_record.insert().values(seq=seq, prev_hash=prev_hash, hash=digest,
+                                                  body=body.decode(), **index_row(record)))
+        patients = patient_rows(seq, record)
+        if patients:
+            conn.execute(audit_patient.insert(), patients)
+        if self.signing_key is not None and self.checkpoint_every > 0 and seq % self.checkpoint_every == 0:
+            self._checkpoint_locked(conn, "periodic")
+        return AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest, record=entry)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def _key(self) -> Ed25519PrivateKey:
+        if self.signing_key is None:
+            raise RuntimeError("AuditLog has no signing key: checkpoints cannot be signed")
+        return self.signing_key
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the Merkle root of every record so far."""
+        self._key()
+        with self._serialised() as conn:
+            return self._checkpoint_locked(conn, "manual")[0]
+
+    def _checkpoint_locked(self, conn: Connection, kind: str, upto: int | None = None) -> tuple[Checkpoint, int]:
+        key = self._key()
+        size, last_hash = self._head(conn)
+        if upto is not None:
+            size = upto
+        # Grow the frontier of the newest earlier checkpoint by the leaves since: O(interval).
+        base = conn.execute(sa.select(audit_checkpoint.c.body).where(audit_checkpoint.c.tree_size <= size)
+                            .order_by(audit_checkpoint.c.tree_size.desc(), audit_checkpoint.c.id.desc())
+                            .limit(1)).first()
+        if base is not None:
+            cp = orjson.loads(base.body)
+            frontier = Frontier(cp["tree_size"], [bytes.fromhex(h) for h in cp["frontier"]])
+            last_hash = cp["last_hash"]
+        else:
+            frontier, last_hash = Frontier(), GENESIS_HASH
+        for (digest,) in conn.execute(sa.select(audit_record.c.hash)
+                                      .where(audit_record.c.seq > frontier.size, audit_record.c.seq <= size)
+                                      .order_by(audit_record.c.seq)):
+            frontier.append(digest)
+            last_hash = digest
+        if frontier.size != size:
+            raise RuntimeError(f"audit chain has a gap: frontier reached {frontier.size}, expected {size}")
+        signed = sign({"kind": kind, "tree_size": size, "root": frontier.root().hex(),
+                       "last_hash": last_hash, "frontier": [h.hex() for h in frontier.hashes],
+                       "time": now_iso()}, key)
+        result = conn.execute(audit_checkpoint.insert().values(
+            tree_size=size, kind=kind, root=signed["root"], body=canonical(signed).decode()))
+        return Checkpoint.from_dict(signed), result.inserted_primary_key[0]
+
+    def checkpoints(self, conn: Connection, max_id: int | None = None) -> list[dict[str, Any]]:
+        query = sa.select(audit_checkpoint.c.body).order_by(audit_checkpoint.c.tree_size, audit_checkpoint.c.id)
+        if max_id is not None:
+            query = query.where(audit_checkpoint.c.id <= max_id)
+        return [orjson.loads(row.body) for row in conn.execute(query)]
+
+    # -- verification ----------------------------------------------------------------------------
+    def _lines(self, conn: Connection, upto: int | None = None) -> Iterator[dict[str, Any]]:
+        query = sa.select(audit_record.c.seq, audit_record.c.prev_hash, audit_record.c.hash,
+                          audit_record.c.body).order_by(audit_record.c.seq)
+        if upto is not None:
+            query = query.where(audit_record.c.seq <= upto)
+        for row in conn.execution_options(yield_per=2000).execute(query):
+            line = orjson.loads(row.body)
+            line["seq"] = row.seq  # a seq column edited apart from the body breaks the hash
+            line["prev_hash"], line["hash"] = row.prev_hash, row.hash
+            yield line
+
+    def verify(self) -> Verification:
+        """Check the live chain and every stored checkpoint (signatures need the signing key)."""
+        public = self.signing_key.public_key() if self.signing_key is not None else None
+        with self.engine.connect() as conn:
+            checkpoints = self.checkpoints(conn)
+            return verify_lines(self._lines(conn), checkpoints, public, require_final_checkpoint=False)
+
+    # -- export & proofs ---------------------------------------------------------------------------
+    def public_key_pem(self) -> bytes:
+        return public_key_pem(self._key())
+
+    def export(self, out_dir: Path | str) -> ExportSummary:
+        """records.jsonl + checkpoints.jsonl (ending with a fresh export checkpoint) + public_key.pem."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._key()
+        with self._serialised() as conn:
+            cp, cp_id = self._checkpoint_locked(conn, "export")
+        files = [out_dir / "records.jsonl", out_dir / "checkpoints.jsonl", out_dir / "public_key.pem"]
+        with self.engine.connect() as conn:
+            checkpoints = self.checkpoints(conn, max_id=cp_id)
+            count = 0
+            with files[0].open("wb") as handle:
+                for line in self._lines(conn, upto=cp.tree_size):
+                    handle.write(orjson.dumps(line) + b"\n")
+                    count += 1
+        files[1].write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in checkpoints))
+        files[2].write_bytes(self.public_key_pem())
+        return ExportSummary(out_dir=out_dir, records=count, checkpoints=len(checkpoints),
+                             tree_size=cp.tree_size, root=cp.root, files=files)
+
+    def prove(self, seq: int) -> dict[str, Any]:
+        """Inclusion proof of record ``seq`` in a signed checkpoint (see verify_proof)."""
+        self._key()
+        with self._serialised() as conn:
+            latest = conn.execute(sa.select(audit_checkpoint.c.body, audit_checkpoint.c.tree_size)
+                                  .order_by(audit_checkpoint.c.tree_size.desc(), audit_checkpoint.c.id.desc())
+                                  .limit(1)).first()
+            if latest is not None and latest.tree_size >= seq:
+                cp = orjson.loads(latest.body)
+            else:
+                cp = self._checkpoint_locked(conn, "proof")[0].as_dict()
+        size = cp["tree_size"]
+        if not 1 <= seq <= size:
+            raise LookupError(f"no audit record {seq}")
+        with self.engine.connect() as conn:
+            start = conn.execute(sa.select(audit_checkpoint.c.body).where(audit_checkpoint.c.kind == "prune")
+                                 .order_by(audit_checkpoint.c.tree_size.desc()).limit(1)).first()
+            blocks: dict[tuple[int, int], bytes] = {}
+            base = 0
+            if start is not None:
+                prune_cp = orjson.loads(start.body)
+                frontier = Frontier(prune_cp["tree_size"], [bytes.fromhex(h) for h in prune_cp["frontier"]])
+                blocks, base = frontier.blocks(), frontier.size
+            if seq <= base:
+                raise LookupError(f"audit record {seq} was pruned")
+            leaves = [leaf_hash(h) for (h,) in conn.execute(
+                sa.select(audit_record.c.hash).where(audit_record.c.seq <= size).order_by(audit_record.c.seq))]
+            row = conn.execute(sa.select(audit_record).where(audit_record.c.seq == seq)).first()
+        if row is None:
+            raise LookupError(f"no audit record {seq}")
+        entry = entry_from_row(row)
+        path = Tree(leaves, base=base, blocks=blocks).audit_path(seq - 1, size)
+        return {"leaf_index": seq - 1, "tree_size": size, "record": entry.line(),
+                "audit_path": [p.hex() for p in path], "checkpoint": cp}
+
+    # -- search & review ---------------------------------------------------------------------------
+    def search(self, **filters: Any) -> list[AuditEntry]:
+        with self.engine.connect() as conn:
+            return [entry_from_row(r) for r in conn.execute(search_mod.query(**filters))]
+
+    def entry(self, seq: int) -> AuditEntry | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(audit_record).where(audit_record.c.seq == seq)).first()
+        return entry_from_row(row) if row is not None else None
+
+    def review_queue(self) -> list[AuditEntry]:
+        query = (sa.select(audit_record).where(audit_record.c.needs_review.is_(True),
+                                               audit_record.c.reviewed_by_seq.is_(None))
+                 .order_by(audit_record.c.seq))
+        with self.engine.connect() as conn:
+            return [entry_from_row(r) for r in conn.execute(query)]
+
+    def mark_reviewed(self, seq: int, reviewer: str, comment: str) -> AuditEntry:
+        """Append the review as its own audit record and take ``seq`` off the queue."""
+        try:
+            with self._serialised() as conn:
+                target = conn.execute(sa.select(audit_record.c.needs_review, audit_record.c.reviewed_by_seq)
+                                      .where(audit_record.c.seq == seq)).first()
+                if target is None or not target.needs_review:
+                    raise LookupError(f"audit record {seq} is not awaiting review")
+                if target.reviewed_by_seq is not None:
+                    raise LookupError(f"audit record {seq} was already reviewed (record {target.reviewed_by_seq})")
+                review = self._append_locked(conn, {
+                    "type": "review", "reviewed_seq": seq, "comment": comment,
+                    "requester": {"user": reviewer, "role": "auditor"}, "outcome": "reviewed"})
+                conn.execute(audit_record.update().where(audit_record.c.seq == seq)
+                             .values(reviewed_by_seq=review.seq))
+                return review
+        except LookupError:
+            raise
+        except AuditWriteError:
+            raise
+        except Exception as exc:
+            raise AuditWriteError(f"review not recorded: {exc}") from exc
+
+    # -- retention ---------------------------------------------------------------------------------
+    def prune(self, before: datetime) -> int:
+        """Delete the oldest records older than ``before``; a signed *prune* checkpoint (hash of
+        the last pruned record, tree size, root and frontier) becomes the verified start."""
+        self._key()
+        before = utc(before)
+        with self._serialised() as conn:
+            head, _ = self._head(conn)
+            first_kept = conn.execute(sa.select(sa.func.min(audit_record.c.seq))
+                                      .where(audit_record.c.time >= before)).scalar()
+            upto = head if first_kept is None else first_kept - 1
+            oldest = conn.execute(sa.select(sa.func.min(audit_record.c.seq))).scalar()
+            if oldest is None or upto < oldest:
+                return 0
+            self._checkpoint_locked(conn, "prune", upto=upto)
+            conn.execute(audit_patient.delete().where(audit_patient.c.seq <= upto))
+            conn.execute(audit_record.delete().where(audit_record.c.seq <= upto))
+            conn.execute(audit_checkpoint.delete().where(audit_checkpoint.c.tree_size < upto))
+            return upto - oldest + 1
