@@ -1,0 +1,91 @@
+"""The ASGI application: FHIR routes, errors as OperationOutcome, every FHIR answer audited."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api import fhir_routes
+from gateway.api.disclosure import audit_record, commit_then
+from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable, operation_outcome
+from gateway.api.responses import FhirJSONResponse
+from gateway.logging import get_logger
+from gateway.services import Gateway
+
+log = get_logger("gateway.api")
+UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")
+
+
+def _error_response(error: FhirError) -> Response:
+    return FhirJSONResponse(error.outcome(), status_code=error.status, headers=error.headers)
+
+
+def _audited_error(request: Request, error: FhirError, filtered: object | None = None) -> Response:
+    """Refusals and errors on record routes are audited like disclosures (DESIGN invariant 3)."""
+    if not request.url.path.startswith("/fhir") or request.url.path in UNAUDITED or isinstance(
+            error, ServiceUnavailable):
+        return _error_response(error)
+    gateway: Gateway = request.app.state.gateway
+    record = audit_record(
+        request, requester=getattr(request.state, "requester", None),
+        interaction=f"{request.method} {request.url.path}", outcome="refused" if error.status in (401, 403) else "error",
+        status=error.status, policy_version=gateway.policies.current.version, filtered=filtered,  # type: ignore[arg-type]
+        rule_ids=tuple(getattr(request.state, "request_rule_ids", ()) or ()), reason=error.diagnostics)
+    try:
+        return commit_then(request, record, _error_response(error))
+    except ServiceUnavailable as unavailable:
+        return _error_response(unavailable)
+
+
+def create_app(gateway: Gateway) -> FastAPI:
+    app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None)
+    app.state.gateway = gateway
+    app.include_router(fhir_routes.router)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > gateway.settings.max_body_bytes:
+            return FhirJSONResponse(operation_outcome([("error", "too-costly", "request body too large")]),
+                                    status_code=413, headers={"X-Request-ID": request_id})
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        log.info("http.request", method=request.method, path=request.url.path, status=response.status_code)
+        return response
+
+    @app.exception_handler(FhirError)
+    def fhir_error(request: Request, exc: FhirError) -> Response:
+        return _audited_error(request, exc)
+
+    @app.exception_handler(fhir_routes._Withheld)
+    def withheld(request: Request, exc: fhir_routes._Withheld) -> Response:
+        return _audited_error(request, exc.error, exc.filtered)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _audited_error(request, BadRequest(f"{where}: {first.get('msg')}"))
+
+    @app.exception_handler(StarletteHTTPException)
+    def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error = NotFound(str(exc.detail)) if exc.status_code == 404 else FhirError(str(exc.detail))
+        error.status = exc.status_code
+        return _audited_error(request, error)
+
+    @app.exception_handler(Exception)
+    def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("http.unhandled", error=str(exc))
+        return _audited_error(request, FhirError("internal error; the request id identifies it in the logs"))
+
+    return app

@@ -1,0 +1,120 @@
+"""Turn FHIR search query parameters into store criteria, rejecting what the server cannot honour."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from gateway.api.errors import BadRequest
+from gateway.store import search_params
+from gateway.store.resources import DateCriterion, TokenCriterion
+
+RESULT_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary", "_elements", "_format",
+                 "_pretty", "_since"}
+PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
+_DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
+MAX_COUNT = 1000
+
+
+@dataclass
+class SearchQuery:
+    ids: list[str] = field(default_factory=list)
+    tokens: list[TokenCriterion] = field(default_factory=list)
+    dates: list[DateCriterion] = field(default_factory=list)
+    patient_ids: list[str] | None = None
+    count: int | None = None
+    offset: int = 0
+    sort: str | None = None
+    summary_count: bool = False
+    elements: list[str] | None = None
+    include: list[str] = field(default_factory=list)
+    revinclude: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def parse_date(value: str, param: str) -> tuple[str, datetime, datetime]:
+    """(prefix, low, high): the value's precision sets the range [low, high)."""
+    prefix = value[:2] if value[:2] in PREFIXES else "eq"
+    text = value[2:] if value[:2] in PREFIXES else value
+    m = _DATE.match(text)
+    if not m:
+        raise BadRequest(f"{param}: {value!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or a dateTime)")
+    try:
+        year, month, day = int(m.group(1)), int(m.group(3) or 1), int(m.group(5) or 1)
+        if m.group(7) is None:
+            low = datetime(year, month, day, tzinfo=UTC)
+            if m.group(5):
+                high = low + timedelta(days=1)
+            elif m.group(3):
+                high = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC)
+            else:
+                high = datetime(year + 1, 1, 1, tzinfo=UTC)
+        else:
+            low = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            low = low.replace(tzinfo=UTC) if low.tzinfo is None else low.astimezone(UTC)
+            high = low + (timedelta(seconds=1) if m.group(10) else timedelta(minutes=1))
+    except ValueError as exc:
+        raise BadRequest(f"{param}: {value!r} is not a valid date: {exc}") from exc
+    return prefix, low, high
+
+
+def _int(value: str, param: str, minimum: int) -> int:
+    if not value.isdigit() or int(value) < minimum:
+        raise BadRequest(f"{param}: {value!r} must be an integer ≥ {minimum}")
+    return int(value)
+
+
+def _reference_id(value: str, param: str) -> str:
+    ref = value.rsplit("/", 2)[-1] if "/" in value else value
+    if not ref or not re.fullmatch(r"[A-Za-z0-9\-.]{1,64}", ref):
+        raise BadRequest(f"{param}: {value!r} is not a Patient reference")
+    return ref
+
+
+def parse(resource_type: str, items: list[tuple[str, str]], *, strict: bool) -> SearchQuery:
+    known = search_params.params_for(resource_type)
+    query = SearchQuery()
+    for raw_name, value in items:
+        name, _, modifier = raw_name.partition(":")
+        if name in ("patient", "subject") and resource_type != "Patient":
+            ids = [_reference_id(v, name) for v in value.split(",")]
+            query.patient_ids = ids if query.patient_ids is None else [i for i in query.patient_ids if i in ids]
+        elif name == "_id":
+            query.ids.extend(v for v in value.split(",") if v)
+        elif name == "_count":
+            query.count = min(_int(value, name, 0), MAX_COUNT)
+        elif name == "_offset":
+            query.offset = _int(value, name, 0)
+        elif name == "_sort":
+            if value not in ("date", "-date", "_lastUpdated", "-_lastUpdated"):
+                raise BadRequest(f"_sort: {value!r} is not supported (date, -date, _lastUpdated, -_lastUpdated)")
+            query.sort = value
+        elif name == "_summary":
+            if value == "count":
+                query.summary_count = True
+            elif value != "false":
+                raise BadRequest(f"_summary: {value!r} is not supported (count, false)")
+        elif name == "_elements":
+            query.elements = [e.strip() for e in value.split(",") if e.strip()]
+        elif name == "_include":
+            query.include.append(value)
+        elif name == "_revinclude":
+            query.revinclude.append(value)
+        elif name in ("_format", "_pretty", "_since"):
+            continue
+        elif name in known and known[name].type == "token":
+            if "," in value:
+                raise BadRequest(f"{raw_name}: comma-separated alternatives are not supported")
+            system, bar, code = value.rpartition("|")
+            if not code:
+                raise BadRequest(f"{raw_name}: {value!r} has no code")
+            query.tokens.append(TokenCriterion(name, system if bar else None, code))
+        elif name in known and known[name].type == "date":
+            prefix, low, high = parse_date(value, raw_name)
+            column = "last_updated" if name == "_lastUpdated" else "clinical_date"
+            query.dates.append(DateCriterion(column, prefix, low, high))  # type: ignore[arg-type]
+        elif strict:
+            raise BadRequest(f"unknown search parameter {raw_name!r} for {resource_type}", code="not-supported")
+        else:
+            query.ignored.append(raw_name)
+    return query

@@ -1,0 +1,213 @@
+"""The `gateway` command: serve, demo, ingest, token, quarantine, match — plus the policy and audit tools."""
+from __future__ import annotations
+
+import glob
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.settings import Settings, get_settings
+
+app = typer.Typer(help="Care record-sharing gateway", no_args_is_help=True, pretty_exceptions_enable=False)
+quarantine_app = typer.Typer(help="Source input that could not be stored, with the reason", no_args_is_help=True)
+match_app = typer.Typer(help="Messages held until a person decides which patient they are about",
+                        no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(match_app, name="match")
+err = Console(stderr=True)
+out = Console()
+
+
+def _mount_tools() -> None:
+    # The policy and audit tools live beside their engines; mounted here so `gateway` is one command.
+    from gateway.audit.commands import app as audit_app
+    from gateway.policy.commands import app as policy_app
+
+    app.add_typer(policy_app, name="policy", help="Check, test, explain, simulate and diff consent policies")
+    app.add_typer(audit_app, name="audit", help="Verify, export, search and prove the disclosure audit log")
+
+
+_mount_tools()
+
+
+def _gateway(settings: Settings | None = None):  # type: ignore[no-untyped-def]
+    from gateway.logging import configure
+    from gateway.services import build_gateway
+
+    settings = settings or get_settings()
+    configure(settings.log_level)
+    return build_gateway(settings)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the FHIR API."""
+    import uvicorn
+
+    from gateway.api.app import create_app
+
+    uvicorn.run(create_app(_gateway()), host=host, port=port, log_config=None, access_log=False)
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files, folders (recursively) and globs, in a stable order; a path that matches nothing is an error."""
+    found: list[Path] = []
+    for spec in paths:
+        matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))] or [Path(spec)]
+        for match in matches:
+            if match.is_dir():
+                found.extend(sorted(p for p in match.rglob("*") if p.is_file()))
+            elif match.is_file():
+                found.append(match)
+            else:
+                raise typer.BadParameter(f"{spec}: no such file, folder or glob match")
+    return found
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="files, folders or globs")],
+    format: Annotated[str, typer.Option("--format", "-f", help="gp-connect, hl7v2, social-care, cld, opt-out")],
+    json_summary: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Load source exports through the ingest pipeline."""
+    from rich.progress import Progress
+
+    from gateway.ingest.pipeline import IngestSummary
+
+    files = expand_paths(paths)
+    gw = _gateway()
+    total = IngestSummary()
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"ingesting {format}", total=len(files))
+        for path in files:
+            total.add(gw.ingestor.ingest_bytes(format, path.read_bytes(), str(path)))
+            progress.advance(task)
+    _print_summary(total, json_summary)
+    raise typer.Exit(0)
+
+
+def _print_summary(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        sys.stdout.write(orjson.dumps(summary.as_dict()).decode() + "\n")
+        return
+    table = Table(title="ingest summary")
+    for column in ("messages", "accepted", "updated", "unchanged", "stale", "quarantined", "held for review",
+                   "unknown codes"):
+        table.add_column(column, justify="right")
+    table.add_row(*(str(v) for v in (summary.messages, summary.accepted, summary.updated, summary.unchanged,
+                                     summary.stale, summary.quarantined, summary.held_for_review,
+                                     summary.unknown_codes)))
+    out.print(table)
+    for problem in summary.problems[:50]:
+        err.print(f"[yellow]{problem.origin}[/] {problem.location}: {problem.reason}")
+
+
+@app.command()
+def token(
+    user: Annotated[str, typer.Option(help="sub: SDS user id")],
+    role: Annotated[str, typer.Option()],
+    org: Annotated[str, typer.Option(help="ODS code")],
+    purpose: Annotated[str, typer.Option(help="purpose of use, e.g. direct_care")],
+    name: Annotated[str | None, typer.Option()] = None,
+    justification: Annotated[str | None, typer.Option()] = None,
+    patient: Annotated[str | None, typer.Option(help="NHS number the token is scoped to")] = None,
+    team: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Mint a development token (refused in production mode). Prints the token alone."""
+    from gateway.auth import AuthError, mint_token
+
+    try:
+        sys.stdout.write(mint_token(get_settings(), user=user, role=role, org=org, purpose=purpose, name=name,
+                                    justification=justification, patient=patient, team=team) + "\n")
+    except AuthError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+
+
+@quarantine_app.command("list")
+def quarantine_list(all: Annotated[bool, typer.Option("--all", help="include resolved entries")] = False) -> None:
+    entries = _gateway().quarantine.list(status=None if all else "open")
+    table = Table(title=f"quarantine ({len(entries)})")
+    for column in ("id", "received", "format", "origin", "location", "reason", "status"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(str(e.id), e.received_at.isoformat(timespec="seconds"), e.format, e.origin, e.location,
+                      e.reason, e.status)
+    out.print(table)
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    entry_id: int,
+    file: Annotated[Path | None, typer.Option(help="a corrected copy of the input to process instead")] = None,
+) -> None:
+    """Re-process a quarantined input (after a fix); resolved only when it now goes through."""
+    gw = _gateway()
+    try:
+        summary = gw.ingestor.retry(entry_id, file.read_bytes() if file else None)
+    except KeyError:
+        err.print(f"[red]no quarantine entry {entry_id}[/]")
+        raise typer.Exit(2)
+    _print_summary(summary, False)
+    raise typer.Exit(0 if summary.quarantined == 0 and summary.held_for_review == 0 else 1)
+
+
+@match_app.command("list")
+def match_list(all: Annotated[bool, typer.Option("--all")] = False) -> None:
+    entries = _gateway().review.list(status=None if all else "open")
+    table = Table(title=f"match review ({len(entries)})")
+    for column in ("id", "received", "format", "origin", "NHS number", "reason", "status"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(str(e.id), e.received_at.isoformat(timespec="seconds"), e.format, e.origin,
+                      e.nhs_number or "-", e.reason, e.status)
+    out.print(table)
+
+
+@match_app.command("resolve")
+def match_resolve(
+    entry_id: int,
+    patient: Annotated[str | None, typer.Option(help="link to this stored Patient id")] = None,
+    new: Annotated[bool, typer.Option("--new", help="accept as a new person")] = False,
+) -> None:
+    if bool(patient) == new:
+        err.print("[red]give exactly one of --patient ID or --new[/]")
+        raise typer.Exit(2)
+    gw = _gateway()
+    try:
+        summary = gw.ingestor.resolve_match(entry_id, patient)
+    except KeyError as exc:
+        err.print(f"[red]not found: {exc}[/]")
+        raise typer.Exit(2)
+    _print_summary(summary, False)
+
+
+@app.command()
+def demo(
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    people: Annotated[int, typer.Option(help="how many invented people")] = 25,
+    directory: Annotated[Path, typer.Option(help="where the demo database and data go")] = Path(".demo"),
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """A fresh SQLite gateway with synthetic data loaded through the adapters, served on localhost."""
+    from gateway.demo import prepare_demo
+
+    settings, example = prepare_demo(directory, people, port)
+    out.print(example)
+    if serve_api:
+        import uvicorn
+
+        from gateway.api.app import create_app
+
+        uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    app()

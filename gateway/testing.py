@@ -1,0 +1,60 @@
+"""Helpers our own tests and IG staff's policy tests share: settings in a temp dir, a database per
+test (SQLite or a real PostgreSQL), requesters and tokens, and a loaded synthetic record."""
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from gateway.requester import Requester
+from gateway.settings import Settings
+
+POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
+
+
+def requester(role: str = "gp", org: str = "P81001", purpose: str = "direct_care", **claims: str) -> Requester:
+    return Requester(user=claims.pop("user", f"{role}-user"), name=claims.pop("name", f"Test {role}"), role=role,
+                     org=org, purpose=purpose, **claims)  # type: ignore[arg-type]
+
+
+def settings_for(directory: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    return Settings(
+        database_url=database_url or f"sqlite:///{directory / 'gateway.sqlite'}",
+        jwks=str(directory / "jwks.json"),
+        signing_jwks=str(directory / "signing-jwks.json"),
+        audit_key=str(directory / "audit-ed25519.pem"),
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server named by GATEWAY_TEST_POSTGRES_URL, dropped afterwards."""
+    admin_url = os.environ[POSTGRES_ENV]
+    name = f"gw_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def token(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
+          **claims: str) -> str:
+    from gateway.auth import mint_token
+
+    return mint_token(settings, user=claims.pop("user", f"{role}-user"), role=role, org=org, purpose=purpose,
+                      **claims)  # type: ignore[arg-type]
+
+
+def auth_headers(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
+                 **claims: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(settings, role, org, purpose, **claims)}"}
