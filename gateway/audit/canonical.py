@@ -11,9 +11,16 @@ import orjson
 _OPTIONS = orjson.OPT_SORT_KEYS
 
 
+def _fallback(value: Any) -> Any:
+    # Sets come naturally out of policy code; order them so the hash does not depend on it.
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
+    return str(value)  # keep the record rather than fail the disclosure on an odd type
+
+
 def normalise(value: Any) -> Any:
-    """The JSON-native form of ``value`` (datetimes → ISO strings, tuples → lists, ...)."""
-    return orjson.loads(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+    """The JSON-native form of ``value`` (datetimes → ISO strings, tuples/sets → lists, ...)."""
+    return orjson.loads(orjson.dumps(value, default=_fallback, option=orjson.OPT_NON_STR_KEYS))
 
 
 def canonical(value: Any) -> bytes:
