@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from gateway.auth import AuthError, TokenVerifier, mint_token
+from gateway.testing import settings_for
+
+
+@pytest.fixture
+def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
+    return settings_for(tmp_path)
+
+
+def test_minted_token_verifies_into_a_requester(settings) -> None:  # type: ignore[no-untyped-def]
+    token = mint_token(settings, user="N4471", role="district_nurse", org="RX1", purpose="direct_care",
+                       team="DN-ANC", name="Priya Shah")
+    requester = TokenVerifier(settings).verify(token)
+    assert (requester.user, requester.role, requester.org, requester.purpose, requester.team) == (
+        "N4471", "district_nurse", "RX1", "direct_care", "DN-ANC")
+
+
+def test_token_signed_by_an_unknown_key_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")  # creates the trusted keys
+    forged = jwt.encode({"sub": "u", "role": "gp", "org": "P81001", "purpose_of_use": "direct_care",
+                         "aud": settings.token_audience, "exp": int(time.time()) + 60},
+                        ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
+                        headers={"kid": json.loads(Path(settings.jwks).read_text())["keys"][0]["kid"]})
+    with pytest.raises(AuthError, match="invalid token"):
+        TokenVerifier(settings).verify(forged)
+
+
+def test_expired_token_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    token = mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care", lifetime=-10)
+    with pytest.raises(AuthError, match="expired"):
+        TokenVerifier(settings).verify(token)
+
+
+def test_token_without_role_claim_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")
+    jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
+    token = jwt.encode({"sub": "u", "org": "P81001", "purpose_of_use": "direct_care", "aud": settings.token_audience,
+                        "exp": int(time.time()) + 60}, jwt.PyJWK.from_dict(jwk).key, algorithm="ES256",
+                       headers={"kid": jwk["kid"]})
+    with pytest.raises(AuthError, match="role"):
+        TokenVerifier(settings).verify(token)
+
+
+def test_production_mode_refuses_development_tokens(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, production=True)
+    with pytest.raises(AuthError, match="production"):
+        mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")
