@@ -235,6 +235,13 @@ class AuditLog:
         with self.engine.connect() as conn:
             return [entry_from_row(r) for r in conn.execute(search_mod.query(**filters))]
 
+    def iter_entries(self, **filters: Any) -> Iterator[AuditEntry]:
+        """Every matching record, streamed (for exports and reports)."""
+        filters.setdefault("limit", None)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(search_mod.query(**filters)):
+                yield entry_from_row(row)
+
     def entry(self, seq: int) -> AuditEntry | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(audit_record).where(audit_record.c.seq == seq)).first()

@@ -1,0 +1,111 @@
+"""Reports of unusual access, over any sequence of audit entries (e.g. ``log.iter_entries(since=...)``).
+
+Each check is a plain function returning Anomaly values; ``report`` runs them all. Thresholds are
+parameters because what counts as unusual differs between a GP practice and a hospital."""
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from gateway.audit.model import AuditEntry
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    kind: str  # many_patients | no_relationship | out_of_hours_emergency | repeated_refusals
+    user: str | None
+    seqs: tuple[int, ...]
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "user": self.user, "seqs": list(self.seqs), "detail": self.detail}
+
+
+def _disclosures(entries: Iterable[AuditEntry]) -> list[AuditEntry]:
+    return sorted((e for e in entries if e.record.get("type") != "review"), key=lambda e: (e.time, e.seq))
+
+
+def _user(entry: AuditEntry) -> str | None:
+    return (entry.record.get("requester") or {}).get("user")
+
+
+def _patients(entry: AuditEntry) -> set[str]:
+    return {str(p.get("nhs_number") or p.get("id")) for p in entry.record.get("patients") or []
+            if p.get("nhs_number") or p.get("id")}
+
+
+def many_patients(entries: Iterable[AuditEntry], *, max_patients: int = 20,
+                  window: timedelta = timedelta(hours=1)) -> list[Anomaly]:
+    """A user whose requests touch more than ``max_patients`` distinct people within ``window``."""
+    found: list[Anomaly] = []
+    by_user: dict[str | None, list[AuditEntry]] = defaultdict(list)
+    for entry in _disclosures(entries):
+        by_user[_user(entry)].append(entry)
+    for user, items in by_user.items():
+        recent: deque[AuditEntry] = deque()
+        for entry in items:
+            recent.append(entry)
+            while entry.time - recent[0].time > window:
+                recent.popleft()
+            people = set().union(*(_patients(e) for e in recent))
+            if len(people) > max_patients:
+                found.append(Anomaly("many_patients", user, tuple(e.seq for e in recent),
+                                     f"{len(people)} patients within {window}"))
+                recent.clear()  # one report per burst
+    return found
+
+
+def no_relationship(entries: Iterable[AuditEntry]) -> list[Anomaly]:
+    """Disclosures the API marked as made without a legitimate (care) relationship."""
+    return [Anomaly("no_relationship", _user(e), (e.seq,),
+                    f"{e.record.get('outcome')} without a care relationship (purpose {e.record.get('purpose')})")
+            for e in _disclosures(entries)
+            if e.record.get("relationship") is False and e.record.get("outcome") == "disclosed"]
+
+
+def out_of_hours_emergency(entries: Iterable[AuditEntry], *, day_start: time = time(8),
+                           day_end: time = time(18), tz: str = "Europe/London",
+                           purposes: Sequence[str] = ("emergency",)) -> list[Anomaly]:
+    """Emergency ("break-glass") access at night or at the weekend, local time."""
+    zone = ZoneInfo(tz)
+    found = []
+    for e in _disclosures(entries):
+        if e.record.get("purpose") not in purposes:
+            continue
+        local = e.time.astimezone(zone)
+        if local.weekday() >= 5 or not day_start <= local.time() < day_end:
+            found.append(Anomaly("out_of_hours_emergency", _user(e), (e.seq,),
+                                 f"{e.record.get('purpose')} access at {local:%a %Y-%m-%d %H:%M} {tz}"))
+    return found
+
+
+def repeated_refusals(entries: Iterable[AuditEntry], *, threshold: int = 3,
+                      window: timedelta = timedelta(hours=24)) -> list[Anomaly]:
+    """A user refused ``threshold`` or more times within ``window``."""
+    found: list[Anomaly] = []
+    by_user: dict[str | None, list[AuditEntry]] = defaultdict(list)
+    for e in _disclosures(entries):
+        if e.record.get("outcome") == "refused":
+            by_user[_user(e)].append(e)
+    for user, refusals in by_user.items():
+        recent: deque[AuditEntry] = deque()
+        for e in refusals:
+            recent.append(e)
+            while e.time - recent[0].time > window:
+                recent.popleft()
+            if len(recent) >= threshold:
+                found.append(Anomaly("repeated_refusals", user, tuple(x.seq for x in recent),
+                                     f"{len(recent)} refusals within {window}"))
+                recent.clear()
+    return found
+
+
+def report(entries: Iterable[AuditEntry]) -> list[Anomaly]:
+    """Every check with its default thresholds, in order of kind."""
+    items = list(entries)
+    return [*many_patients(items), *no_relationship(items), *out_of_hours_emergency(items),
+            *repeated_refusals(items)]

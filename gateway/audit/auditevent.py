@@ -1,0 +1,152 @@
+"""Audit records as FHIR R4 AuditEvent in the IHE Basic Audit Log Patterns (BALP) shape:
+type rest + the RESTful interaction as subtype; agents for the client, the gateway and the user
+(role, identity, purposeOfUse); an entity for each patient and for each disclosed resource."""
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from gateway.audit.indexing import utc
+from gateway.audit.model import AuditEntry
+
+BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+RESTFUL = "http://hl7.org/fhir/restful-interaction"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+LOCAL = "https://care-gateway.example/CodeSystem/"
+NHS_NUMBER = "https://fhir.nhs.uk/Id/nhs-number"
+SDS_USER = "https://fhir.nhs.uk/Id/sds-user-id"
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+
+# Gateway purposes with an HL7 v3 ActReason equivalent; the gateway's own code is always sent too.
+PURPOSE_OF_USE = {"direct_care": "TREAT", "emergency": "ETREAT", "research": "HRESCH",
+                  "safeguarding": "PUBHLTH", "patient_request": "PATRQT", "audit": "HOPERAT",
+                  "care_planning": "TREAT", "administration": "HOPERAT"}
+OUTCOME = {"disclosed": "0", "refused": "4", "error": "8"}
+
+
+def _interaction(name: str) -> tuple[dict[str, Any] | None, str, bool]:
+    """(subtype coding, action, is a query) for the API's interaction label."""
+    if "$" in name:
+        op = name.split("$", 1)[1]
+        return {"system": RESTFUL, "code": "operation", "display": f"operation ${op}"}, "E", True
+    if name.startswith("search"):
+        return {"system": RESTFUL, "code": "search-type"}, "E", True
+    for code in ("vread", "history-instance", "read"):
+        if name.startswith(code):
+            return {"system": RESTFUL, "code": code}, "R", False
+    return None, "E", False
+
+
+def _agents(record: dict[str, Any]) -> list[dict[str, Any]]:
+    requester = record.get("requester") or {}
+    purpose = record.get("purpose")
+    agents = [
+        {"type": {"coding": [{"system": DCM, "code": "110153", "display": "Source Role ID"}]},
+         "who": {"display": str(record.get("client") or "unknown client")}, "requestor": False},
+        {"type": {"coding": [{"system": DCM, "code": "110152", "display": "Destination Role ID"}]},
+         "who": {"display": "care-gateway"}, "requestor": False},
+    ]
+    if requester.get("user"):
+        user: dict[str, Any] = {
+            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                 "code": "IRCP", "display": "information recipient"}]},
+            "who": {"identifier": {"system": SDS_USER, "value": str(requester["user"])},
+                    **({"display": str(requester["name"])} if requester.get("name") else {})},
+            "requestor": True,
+        }
+        if requester.get("role"):
+            user["role"] = [{"coding": [{"system": LOCAL + "role", "code": str(requester["role"])}]}]
+        if purpose:
+            coding = [{"system": LOCAL + "purpose", "code": str(purpose)}]
+            if purpose in PURPOSE_OF_USE:
+                coding.insert(0, {"system": ACT_REASON, "code": PURPOSE_OF_USE[purpose]})
+            user["purposeOfUse"] = [{"coding": coding,
+                                     **({"text": record["justification"]} if record.get("justification") else {})}]
+        agents.append(user)
+    if requester.get("org"):
+        agents.append({"type": {"text": "organisation of the user"},
+                       "who": {"identifier": {"system": ODS, "value": str(requester["org"])}},
+                       "requestor": False})
+    return agents
+
+
+def _entities(record: dict[str, Any], is_query: bool) -> list[dict[str, Any]]:
+    entities: list[dict[str, Any]] = []
+    for patient in record.get("patients") or []:
+        what: dict[str, Any] = {}
+        if patient.get("id"):
+            what["reference"] = f"Patient/{patient['id']}"
+        if patient.get("nhs_number"):
+            what["identifier"] = {"system": NHS_NUMBER, "value": str(patient["nhs_number"])}
+        entities.append({"what": what or {"display": "unknown patient"},
+                         "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+                         "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}})
+    if is_query and record.get("query"):
+        entities.append({"type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                         "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
+                         "query": base64.b64encode(str(record["query"]).encode()).decode()})
+    items = record.get("items") or {}
+    for treatment in ("released", "redacted"):
+        for item in items.get(treatment) or []:
+            detail = [{"type": "treatment", "valueString": treatment}]
+            if item.get("rule_ids"):
+                detail.append({"type": "rule_ids", "valueString": " ".join(map(str, item["rule_ids"]))})
+            if item.get("fields"):
+                detail.append({"type": "redacted_fields", "valueString": " ".join(map(str, item["fields"]))})
+            if record.get("policy_version"):
+                detail.append({"type": "policy_version", "valueString": str(record["policy_version"])})
+            entity: dict[str, Any] = {
+                "what": {"reference": str(item.get("ref"))},
+                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+                "detail": detail}
+            if treatment == "redacted":
+                entity["securityLabel"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                                            "code": "REDACTED"}]
+            entities.append(entity)
+    return entities
+
+
+def to_audit_event(entry: AuditEntry) -> dict[str, Any] | None:
+    """One AuditEvent, or None for records that are not disclosures (e.g. reviews)."""
+    record = entry.record
+    if record.get("type") == "review":
+        return None
+    subtype, action, is_query = _interaction(str(record.get("interaction") or ""))
+    has_patient = bool(record.get("patients"))
+    profile = ("PatientQuery" if is_query else "PatientRead") if has_patient else ("Query" if is_query else "Read")
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": f"audit-{entry.seq}",
+        "meta": {"profile": [BALP + "IHE.BasicAudit." + profile]},
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
+                 "display": "Restful Operation"},
+        "action": action,
+        "recorded": utc(entry.time).isoformat(),
+        "outcome": OUTCOME.get(str(record.get("outcome")), "8"),
+        "agent": _agents(record),
+        "source": {"observer": {"display": "care-gateway"},
+                   "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
+                             "code": "4", "display": "Application Server"}]},
+    }
+    if subtype:
+        event["subtype"] = [subtype]
+    if record.get("reason") or record.get("outcome") != "disclosed":
+        event["outcomeDesc"] = str(record.get("reason") or record.get("outcome"))
+    if record.get("purpose"):
+        event["purposeOfEvent"] = [{"coding": [{"system": LOCAL + "purpose", "code": str(record["purpose"])}]}]
+    entities = _entities(record, is_query)
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def to_audit_events(entries: Iterable[AuditEntry]) -> Iterator[dict[str, Any]]:
+    for entry in entries:
+        event = to_audit_event(entry)
+        if event is not None:
+            yield event
