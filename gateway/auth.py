@@ -46,11 +46,10 @@ def ensure_dev_keys(settings: Settings) -> None:
         public.write_text(json.dumps({"keys": [*existing, public_jwk]}, indent=2))
 
 
-def mint_token(settings: Settings, *, user: str, role: str, org: str, purpose: str, name: str | None = None,
+def sign_token(settings: Settings, *, user: str, role: str, org: str, purpose: str, name: str | None = None,
                justification: str | None = None, patient: str | None = None, team: str | None = None,
                client: str | None = None, lifetime: int | None = None) -> str:
-    if settings.production:
-        raise AuthError("development tokens are refused in production mode")
+    """Sign an access token with the gateway's key (the SMART token endpoint and `gateway token`)."""
     ensure_dev_keys(settings)
     jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
     key = jwt.PyJWK.from_dict(jwk)
@@ -65,6 +64,13 @@ def mint_token(settings: Settings, *, user: str, role: str, org: str, purpose: s
         if value:
             claims[claim] = value
     return jwt.encode(claims, key.key, algorithm=jwk.get("alg", "ES256"), headers={"kid": jwk["kid"]})
+
+
+def mint_token(settings: Settings, **claims: Any) -> str:
+    """A development token for `gateway token`: refused in production mode."""
+    if settings.production:
+        raise AuthError("development tokens are refused in production mode")
+    return sign_token(settings, **claims)
 
 
 class TokenVerifier:

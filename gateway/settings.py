@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     jwks: str = str(Path("var") / "jwks.json")
     # Development signing key for `gateway token` and the SMART token endpoint (private JWK set).
     signing_jwks: str = str(Path("var") / "signing-jwks.json")
+    # Registered SMART backend-services clients: {client_id: {jwks, role, org, purpose_of_use, name}}
+    clients: str = str(Path("var") / "clients.json")
     token_issuer: str = "care-gateway"
     token_audience: str = "care-gateway"
     token_lifetime_seconds: int = 3600

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import fhir_routes
+from gateway.api import fhir_routes, smart
 from gateway.api.disclosure import audit_record, commit_then
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable, operation_outcome
 from gateway.api.responses import FhirJSONResponse
@@ -46,6 +46,7 @@ def _audited_error(request: Request, error: FhirError, filtered: object | None =
 def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.gateway = gateway
+    app.include_router(smart.router)
     app.include_router(fhir_routes.router)
 
     @app.middleware("http")
