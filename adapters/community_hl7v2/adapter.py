@@ -1,0 +1,153 @@
+"""The community-nursing HL7 v2.4 adapter (``--format hl7v2``)."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+import hl7
+
+from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
+from adapters.community_hl7v2 import framing
+from adapters.community_hl7v2.caseload import CASELOAD_EVENTS, caseload
+from adapters.community_hl7v2.context import Context
+from adapters.community_hl7v2.fields import FieldError, Seg, parse_ts
+from adapters.community_hl7v2.person import allergy, condition, contacts, gp_team, identifiers, patient
+from adapters.community_hl7v2.results import Result, encounter, result
+
+SUPPORTED = {("ADT", e) for e in ("A28", "A31", "A04", "A08", "A03", "A01", "A05")} | {("ORU", "R01")}
+
+
+@dataclass(frozen=True)
+class Hl7Body:
+    """What :meth:`Hl7v2Adapter.map` receives: the parsed message and its place in the file."""
+
+    message: hl7.Message
+    number: int
+    raw: bytes
+
+
+class Hl7v2Adapter:
+    format = "hl7v2"
+    version = "1.0.0"
+
+    def parse(self, raw: bytes, origin: str) -> Iterator[SourceMessage | Rejected]:
+        found = list(framing.chunks(raw))
+        if not found:
+            raise AdapterError(origin, "empty input: no HL7 v2 segments")
+        if not any(c.segments[0].startswith(b"MSH") for c in found):
+            raise AdapterError(f"{origin}#message 1, MSH", "no MSH segment: the input is not HL7 v2")
+        for chunk in found:
+            where = f"message {chunk.number}"
+            try:
+                yield self._message(chunk, origin)
+            except FieldError as exc:
+                yield Rejected(f"{where}, {exc.where}", exc.reason, chunk.raw)
+
+    def _message(self, chunk: framing.Chunk, origin: str) -> SourceMessage:
+        text = framing.decode(chunk)
+        framing.check_structure(text)
+        try:
+            message = hl7.parse(text)
+        except Exception as exc:  # python-hl7 raises assorted errors on malformed input
+            raise FieldError("MSH", f"not parseable as HL7 v2: {exc}") from None
+        msh = Seg(message.segment("MSH"), "MSH", message)
+        for number, name in ((4, "sending facility"), (9, "message type"), (10, "message control id")):
+            if not msh.get(number):
+                raise FieldError(msh.where(number), f"{name} is missing (truncated MSH?)")
+        version = msh.get(12)
+        if version and not version.startswith("2."):
+            raise FieldError(msh.where(12), f"version {version!r} is not HL7 v2")
+        sent = parse_ts(msh.get(7), msh.where(7))[1] if msh.get(7) else None
+        return SourceMessage(format=self.format, origin=f"{origin}#message {chunk.number}",
+                             raw=chunk.raw, body=Hl7Body(message, chunk.number, chunk.raw),
+                             source_system=msh.get(4), message_id=msh.get(10), message_time=sent)
+
+    def map(self, message: SourceMessage) -> Iterable[MappedRecord | Rejected]:
+        body: Hl7Body = message.body
+        try:
+            yield from _map_message(body, message)
+        except FieldError as exc:  # the person-level segments are unusable: the whole message waits
+            yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
+
+
+def _segments(msg: hl7.Message) -> list[Seg]:
+    counts: dict[str, int] = {}
+    out = []
+    for segment in msg:
+        name = str(segment[0])
+        counts[name] = counts.get(name, 0) + 1
+        out.append(Seg(segment, name, msg))
+    # repeating segments are reported as NAME[n]; single ones as NAME
+    return [Seg(s.segment, f"{s.name}[{_nth(out, i)}]" if counts[s.name] > 1 else s.name, msg)
+            for i, s in enumerate(out)]
+
+
+def _nth(segs: list[Seg], index: int) -> int:
+    return sum(1 for s in segs[: index + 1] if s.name == segs[index].name)
+
+
+def _guard(body: Hl7Body, build: Callable[[], Iterable[MappedRecord | None]]) -> Iterator[MappedRecord | Rejected]:
+    """One item's failure quarantines that item only; the rest of the message still maps."""
+    try:
+        yield from (r for r in build() if r is not None)
+    except FieldError as exc:
+        yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
+
+
+def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord | Rejected]:
+    segs = _segments(body.message)
+    first = {s.name: s for s in reversed(segs)}
+    msh = first["MSH"]
+    kind, event = msh.get(9, 1).upper(), msh.get(9, 2).upper()
+    if (kind, event) not in SUPPORTED:
+        raise FieldError(msh.where(9), f"message type {kind}^{event} is not supported")
+    pid = first.get("PID")
+    if pid is None:
+        raise FieldError("PID", "segment missing: no person in the message")
+    nhs, local, ids = identifiers(pid, message.source_system)
+    if not nhs and not local:
+        raise FieldError(pid.where(3), "no NHS number (NH) or local id (PI)")
+    ctx = Context(message.source_system, body.number, message.message_id or "",
+                  message.message_time, local or f"nhs:{nhs}", nhs)
+    pd1 = first.get("PD1")
+    yield patient(ctx, pid, pd1, ids)
+
+    def named(name: str) -> list[Seg]:
+        return [s for s in segs if s.name == name]
+
+    if pd1:
+        yield from _guard(body, lambda: [gp_team(ctx, pd1)])
+    if nk1s := named("NK1"):
+        yield from _guard(body, lambda: contacts(ctx, nk1s))
+    for al1 in named("AL1"):
+        yield from _guard(body, lambda: [allergy(ctx, al1)])
+    for dg1 in named("DG1"):
+        yield from _guard(body, lambda: [condition(ctx, dg1)])
+    rols = named("ROL")
+    if event in CASELOAD_EVENTS or rols:
+        yield from _guard(body, lambda: caseload(ctx, event, first.get("PV1"), first.get("EVN"), rols))
+    if kind == "ORU":
+        yield from _visit(ctx, body, segs, first)
+
+
+def _visit(ctx: Context, body: Hl7Body, segs: list[Seg], first: dict[str, Seg]) -> Iterator[MappedRecord | Rejected]:
+    results: list[Result] = []
+    visit_notes: list[str] = []
+    current: list[str] = visit_notes  # NTEs after OBR belong to the visit, after OBX to that OBX
+    for seg in segs:
+        if seg.name == "OBX":
+            results.append(Result(seg))
+            current = results[-1].notes
+        elif seg.name == "OBR":
+            current = visit_notes
+        elif seg.name == "NTE":
+            current.append(seg.text(3))
+    try:
+        visit, record = encounter(ctx, first.get("PV1"), first.get("OBR"), visit_notes)
+    except FieldError as exc:  # results of a visit that cannot be placed wait with it
+        yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
+        return
+    if record:
+        yield record
+    for res in results:
+        yield from _guard(body, lambda: [result(ctx, res, results, visit)])

@@ -1,0 +1,141 @@
+"""Person-level segments: PID -> Patient, PD1 -> registered GP care team, NK1 -> RelatedPerson
+and contacts care team, AL1 -> AllergyIntolerance, DG1 -> Condition."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from adapters.base import MappedRecord
+from adapters.community_hl7v2.context import Context, coded
+from adapters.community_hl7v2.fields import FieldError, Seg
+from adapters.conventions import CARE_TEAM_ROLE
+from adapters.fhir_helpers import (
+    compact, concept, contact_points, care_team, human_name, local_id_system, nhs_identifier,
+    org_ref, participant, person_ref, ref, relationship,
+)
+
+GMP_SYSTEM = "https://fhir.hl7.org.uk/Id/gmp-number"  # GP national code (G + 7 digits)
+_GENDERS = {"M": "male", "F": "female", "U": "unknown", "O": "other", "A": "other", "N": "unknown"}
+_CONTACT_ROLES = {"NOK": "next-of-kin", "KH": "key-holder", "LPAHW": "lpa-health-and-welfare",
+                  "LPAPF": "lpa-property-and-financial"}
+_ALLERGY_CATEGORY = {"DA": "medication", "FA": "food", "EA": "environment", "MA": "environment"}
+Json = dict[str, Any]
+
+
+def identifiers(pid: Seg, sender: str) -> tuple[str | None, str | None, list[Json]]:
+    """PID-3 repeats -> (NHS number, local id, identifiers)."""
+    nhs, local, found = None, None, []
+    for rep in range(1, pid.repetitions(3) + 1):
+        value, authority, kind = pid.get(3, 1, rep), pid.get(3, 4, rep), pid.get(3, 5, rep).upper()
+        if not value:
+            continue
+        if kind == "NH":
+            nhs = nhs or value
+            found.append(nhs_identifier(value))
+            continue
+        if kind == "PI" and local is None:
+            local = f"{authority or sender}:{value}"
+        kind_name = "person" if kind == "PI" else (kind or "id").lower()
+        found.append({"system": local_id_system(authority or sender, kind_name), "value": value})
+    return nhs, local, found
+
+
+def patient(ctx: Context, pid: Seg, pd1: Seg | None, ids: list[Json]) -> MappedRecord:
+    sex = pid.get(8).upper()
+    if sex and sex not in _GENDERS:
+        raise FieldError(pid.where(8), f"{sex!r} is not an administrative sex (M/F/U/O/A/N)")
+    resource = compact({
+        "resourceType": "Patient", "id": ctx.patient_id, "identifier": ids,
+        "name": [human_name(pid.get(5, 1), (pid.get(5, 2), pid.get(5, 3)), pid.get(5, 5) or None)],
+        "telecom": [{"system": "phone", "value": pid.get(13), "use": "home"} if pid.get(13) else None],
+        "gender": _GENDERS.get(sex), "birthDate": pid.birth_date(7),
+        "address": [{"use": "home", "line": [pid.get(11, 1), pid.get(11, 2)],
+                     "city": pid.get(11, 3), "district": pid.get(11, 4),
+                     "postalCode": pid.get(11, 5)}],
+        "generalPractitioner": [org_ref(pd1.get(3, 3) or None, pd1.get(3, 1) or None)] if pd1 else [],
+    })
+    return ctx.record(resource, ctx.patient_key, "PID")
+
+
+def gp_team(ctx: Context, pd1: Seg) -> MappedRecord | None:
+    practice_ods, practice_name = pd1.get(3, 3) or None, pd1.get(3, 1) or None
+    gp_name = " ".join(p for p in (pd1.get(4, 6), pd1.get(4, 3), pd1.get(4, 2)) if p) or None
+    members = [participant("registered-gp-practice", org_ref(practice_ods, practice_name))
+               if practice_ods or practice_name else None,
+               participant("usual-gp", person_ref(GMP_SYSTEM, pd1.get(4, 1) or None, gp_name),
+                           on_behalf_of=org_ref(practice_ods, practice_name))
+               if pd1.get(4, 1) or gp_name else None]
+    members = [m for m in members if m]
+    if not members:
+        return None
+    key = ctx.key("CareTeam", "registered-gp")
+    team = care_team(ctx.id("CareTeam", key), ctx.patient_id, "Registered GP", members, ctx.source_system)
+    return ctx.record(team, key, "PD1")
+
+
+def contacts(ctx: Context, nk1s: list[Seg]) -> Iterator[MappedRecord]:
+    """NK1s naming the same person (one per contact role) become one RelatedPerson."""
+    people: dict[str, tuple[Seg, list[str]]] = {}
+    for nk1 in nk1s:
+        name = " ".join(p for p in (nk1.get(2, 2), nk1.get(2, 1)) if p)
+        if not name:
+            raise FieldError(nk1.where(2), "next of kin / contact has no name")
+        role_code, role_text = nk1.get(7, 1).upper(), nk1.get(7, 2)
+        role = _CONTACT_ROLES.get(role_code, role_text or role_code)
+        people.setdefault(name.upper(), (nk1, []))[1].append(role)
+    members: list[Json] = []
+    for name_key, (nk1, roles) in people.items():
+        key = ctx.key("RelatedPerson", name_key)
+        rp_id = ctx.id("RelatedPerson", key)
+        phones = contact_points(phone=nk1.get(5) or None, use="home")
+        rel = relationship(nk1.get(3, 2) or None, None, nk1.get(3, 1) or None)
+        role_concepts = [concept(CARE_TEAM_ROLE, r, r.replace("-", " ")) for r in roles if r]
+        resource = compact({
+            "resourceType": "RelatedPerson", "id": rp_id, "active": True,
+            "patient": ref("Patient", ctx.patient_id), "relationship": [rel, *role_concepts],
+            "name": [human_name(nk1.get(2, 1), (nk1.get(2, 2), nk1.get(2, 3)))],
+            "telecom": phones,
+        })
+        yield ctx.record(resource, key, nk1.label)
+        display = " ".join(p for p in (nk1.get(2, 2), nk1.get(2, 1)) if p)
+        members += [participant(r, ref("RelatedPerson", rp_id, display), contacts=phones)
+                    for r in roles if r]
+    if members:
+        key = ctx.key("CareTeam", "contacts")
+        team = care_team(ctx.id("CareTeam", key), ctx.patient_id, "Family and contacts", members,
+                         ctx.source_system)
+        yield ctx.record(team, key, "NK1")
+
+
+def allergy(ctx: Context, al1: Seg) -> MappedRecord:
+    code = coded(al1, 3)
+    if code is None:
+        raise FieldError(al1.where(3), "no allergen")
+    key = ctx.key("AllergyIntolerance", al1.get(3, 1) or al1.get(3, 2))
+    reaction = al1.text(5)
+    resource = compact({
+        "resourceType": "AllergyIntolerance", "id": ctx.id("AllergyIntolerance", key),
+        "clinicalStatus": concept("http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical",
+                                  "active", "Active"),
+        "category": [_ALLERGY_CATEGORY.get(al1.get(2, 1).upper())],
+        "code": code, "patient": ref("Patient", ctx.patient_id),
+        "recordedDate": al1.fhir_time(6),
+        "reaction": [{"manifestation": [{"text": reaction}]}] if reaction else [],
+    })
+    return ctx.record(resource, key, al1.label)
+
+
+def condition(ctx: Context, dg1: Seg) -> MappedRecord:
+    code = coded(dg1, 3)
+    if code is None:
+        raise FieldError(dg1.where(3), "no diagnosis code or text")
+    key = ctx.key("Condition", dg1.get(3, 1) or dg1.get(3, 2))
+    resource = compact({
+        "resourceType": "Condition", "id": ctx.id("Condition", key),
+        "clinicalStatus": concept("http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                  "active", "Active"),
+        "category": [concept("http://terminology.hl7.org/CodeSystem/condition-category",
+                             "problem-list-item", "Problem List Item")],
+        "code": code, "subject": ref("Patient", ctx.patient_id), "recordedDate": dg1.fhir_time(5),
+    })
+    return ctx.record(resource, key, dg1.label)
