@@ -1,0 +1,26 @@
+"""A do-nothing policy with the engine's interface: releases everything (benchmark baseline)."""
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.policy.model import Item, ItemDecision, PatientContext, RequestDecision
+from gateway.requester import Requester
+
+_ALLOWED = RequestDecision(True, ("release-all",))
+_RELEASE = ItemDecision("release", ("release-all",))
+
+
+class ReleaseAllEngine:
+    version = "release-all"
+
+    def __init__(self, categorizer: Any | None = None) -> None:
+        self._categorizer = categorizer  # e.g. a PolicyEngine, to label like the real one
+
+    def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
+        return self._categorizer.categorize(resource, hints) if self._categorizer is not None else ()
+
+    def check_request(self, requester: Requester) -> RequestDecision:
+        return _ALLOWED
+
+    def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
+        return _RELEASE

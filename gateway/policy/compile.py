@@ -1,0 +1,197 @@
+"""From validated documents to compiled vocabulary, rules and invariants, with reference checks.
+
+Every name a rule, invariant or test uses must be declared in roles / purposes / categories;
+every selector must parse. Problems are collected (not raised one by one) so that an IG editor
+sees them all at once.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.policy.categorize import Categorizer, Matcher
+from gateway.policy.conditions import Condition
+from gateway.policy.errors import PolicyProblem
+from gateway.policy.loader import Document, RawPolicy, path_text
+from gateway.policy.rules import Rule
+from gateway.policy.selectors import Selector, SelectorError, compile_selector
+from gateway.policy.vocabulary import CategoryDef, PurposeDef, RoleDef, Vocabulary
+
+
+@dataclass(frozen=True)
+class Invariant:
+    id: str
+    file: str
+    index: int
+    when: Condition
+    unless: tuple[Condition, ...]
+    expect: dict[str, Any]
+    description: str = ""
+
+
+@dataclass
+class Compiled:
+    vocabulary: Vocabulary
+    rules: tuple[Rule, ...]
+    invariants: tuple[Invariant, ...]
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[PolicyProblem] = []
+
+    def add(self, doc: Document, path: tuple[str | int, ...], problem: str) -> None:
+        self.items.append(PolicyProblem(doc.file, path_text(path), problem, doc.line(path)))
+
+
+def compile_policy(raw: RawPolicy) -> tuple[Compiled | None, list[PolicyProblem]]:
+    p = _Problems()
+    vocab = _vocabulary(raw, p)
+    if vocab is None:
+        return None, p.items
+    rules = _rules(raw, vocab, p)
+    invariants = _invariants(raw, vocab, p)
+    _check_tests(raw, vocab, {r.id for r in rules}, p)
+    return Compiled(vocab, tuple(rules), tuple(invariants)), p.items
+
+
+def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
+    roles_doc, purposes_doc, cats_doc = raw.one("roles"), raw.one("purposes"), raw.one("categories")
+    if roles_doc is None or purposes_doc is None or cats_doc is None:
+        return None
+    roles = {name: RoleDef(name, d.get("description", ""), tuple(d.get("job_roles", ())),
+                           d.get("reads_records", True), d.get("ingests", False), d.get("own_record_only", False))
+             for name, d in roles_doc.data["roles"].items()}
+    seen_codes: dict[str, str] = {}
+    for name, role in roles.items():
+        for i, code in enumerate(role.job_roles):
+            if code in seen_codes:
+                p.add(roles_doc, ("roles", name, "job_roles", i), f"job role {code} is already mapped to {seen_codes[code]}")
+            seen_codes[code] = name
+    purposes: dict[str, PurposeDef] = {}
+    for name, d in purposes_doc.data["purposes"].items():
+        for i, r in enumerate(d["roles"]):
+            if r not in roles:
+                p.add(purposes_doc, ("purposes", name, "roles", i), f"unknown role {r!r}")
+        purposes[name] = PurposeDef(name, d.get("description", ""), d["code"], frozenset(d["roles"]),
+                                    d.get("justification_required", False), d.get("grants_relationship", False),
+                                    frozenset(d.get("obligations", ())))
+    data = cats_doc.data
+    categories: dict[str, CategoryDef] = {}
+    matchers: list[tuple[str, Matcher]] = []
+    for name, d in data["categories"].items():
+        parent = d.get("part_of")
+        if parent is not None and parent not in data["categories"]:
+            p.add(cats_doc, ("categories", name, "part_of"), f"unknown parent category {parent!r}")
+        elif parent is not None and data["categories"][parent].get("part_of"):
+            p.add(cats_doc, ("categories", name, "part_of"), f"{parent!r} is itself a field group")
+        if parent is not None and "." in name and not name.startswith(parent + "."):
+            p.add(cats_doc, ("categories", name), f"a field group of {parent!r} should be named {parent}.<group>")
+        selectors = []
+        for i, text in enumerate(d.get("fields", ())):
+            try:
+                selectors.append(compile_selector(text))
+            except SelectorError as exc:
+                p.add(cats_doc, ("categories", name, "fields", i), str(exc))
+        if d.get("fields") and parent is None:
+            p.add(cats_doc, ("categories", name, "fields"), "fields are only for field groups (set part_of)")
+        if not d.get("match") and parent is None:
+            p.add(cats_doc, ("categories", name), "a top-level category needs at least one matcher")
+        parent_default = data["categories"].get(parent, {}).get("default") if parent else None
+        categories[name] = CategoryDef(name, d.get("description", ""), d.get("default", parent_default or "notice"),
+                                       parent, tuple(selectors))
+        matchers += [(name, Matcher.from_data(m)) for m in d.get("match", ())]
+    fallback = data.get("fallback_category")
+    if fallback is not None and fallback not in categories:
+        p.add(cats_doc, ("fallback_category",), f"unknown category {fallback!r}")
+    groups: dict[str, tuple[CategoryDef, ...]] = {}
+    for c in categories.values():
+        if c.part_of:
+            groups[c.part_of] = groups.get(c.part_of, ()) + (c,)
+    return Vocabulary(roles, purposes, categories, groups,
+                      Categorizer(matchers, data.get("section_extension"), fallback), fallback)
+
+
+def _check_names(doc: Document, path: tuple[str | int, ...], cond: dict[str, Any], vocab: Vocabulary,
+                 p: _Problems) -> None:
+    for key, known in (("roles", vocab.roles), ("purposes", vocab.purposes), ("categories", vocab.categories)):
+        for i, name in enumerate(cond.get(key) or ()):
+            if name not in known:
+                p.add(doc, path + (key, i), f"unknown {key[:-1] if key != 'categories' else 'category'} {name!r}")
+
+
+def _conditions(doc: Document, base: tuple[str | int, ...], d: dict[str, Any], vocab: Vocabulary,
+                p: _Problems) -> tuple[Condition, tuple[Condition, ...]]:
+    _check_names(doc, base + ("when",), d.get("when") or {}, vocab, p)
+    for j, u in enumerate(d.get("unless") or ()):
+        _check_names(doc, base + ("unless", j), u, vocab, p)
+    return Condition.from_data(d.get("when")), tuple(Condition.from_data(u) for u in d.get("unless") or ())
+
+
+def _rules(raw: RawPolicy, vocab: Vocabulary, p: _Problems) -> list[Rule]:
+    rules: list[Rule] = []
+    ids: dict[str, str] = {}
+    for doc in raw.documents.get("rules", []):
+        for i, d in enumerate((doc.data or {}).get("rules", [])):
+            base = ("rules", i)
+            if d["id"] in ids:
+                p.add(doc, base + ("id",), f"duplicate rule id {d['id']!r} (also in {ids[d['id']]})")
+            ids[d["id"]] = doc.file
+            when, unless = _conditions(doc, base, d, vocab, p)
+            selectors: list[Selector] = []
+            groups: list[str] = []
+            for j, text in enumerate(d.get("fields", ())):
+                if text in vocab.categories:
+                    if not vocab.categories[text].fields:
+                        p.add(doc, base + ("fields", j), f"category {text!r} has no fields to redact")
+                    selectors += vocab.categories[text].fields
+                    groups.append(text)
+                    continue
+                try:
+                    selectors.append(compile_selector(text))
+                except SelectorError as exc:
+                    p.add(doc, base + ("fields", j), str(exc))
+            rules.append(Rule(d["id"], doc.file, i, d["effect"], when, unless, tuple(selectors), tuple(groups),
+                              frozenset(d.get("obligations", ())), d.get("message"), d.get("description", "")))
+    return rules
+
+
+def _invariants(raw: RawPolicy, vocab: Vocabulary, p: _Problems) -> list[Invariant]:
+    doc = raw.one("invariants")
+    out: list[Invariant] = []
+    if doc is None:
+        return out
+    for i, d in enumerate((doc.data or {}).get("invariants", [])):
+        when, unless = _conditions(doc, ("invariants", i), d, vocab, p)
+        out.append(Invariant(d["id"], doc.file, i, when, unless, d["expect"], d.get("description", "")))
+    return out
+
+
+def _check_tests(raw: RawPolicy, vocab: Vocabulary, rule_ids: set[str], p: _Problems) -> None:
+    for doc in raw.documents.get("tests", []):
+        data = doc.data or {}
+        for i, case in enumerate(data.get("cases", [])):
+            base = ("cases", i)
+            req = case.get("requester", {})
+            if req.get("role") not in vocab.roles:
+                p.add(doc, base + ("requester", "role"), f"unknown role {req.get('role')!r}")
+            if req.get("purpose") not in vocab.purposes:
+                p.add(doc, base + ("requester", "purpose"), f"unknown purpose {req.get('purpose')!r}")
+            for j, c in enumerate((case.get("item") or {}).get("categories", ())):
+                if c not in vocab.categories:
+                    p.add(doc, base + ("item", "categories", j), f"unknown category {c!r}")
+            for j, r in enumerate(case.get("expect", {}).get("rules_include", ())):
+                if r not in rule_ids and not r.startswith(("default:", "role:", "purpose:")):
+                    p.add(doc, base + ("expect", "rules_include", j), f"unknown rule id {r!r}")
+        for i, m in enumerate(data.get("matrices", [])):
+            base = ("matrices", i)
+            if m.get("purpose") not in vocab.purposes:
+                p.add(doc, base + ("purpose",), f"unknown purpose {m.get('purpose')!r}")
+            for j, r in enumerate(m.get("roles", ())):
+                if r not in vocab.roles:
+                    p.add(doc, base + ("roles", j), f"unknown role {r!r}")
+            for cat, cells in (m.get("rows") or {}).items():
+                if cat not in vocab.categories:
+                    p.add(doc, base + ("rows", cat), f"unknown category {cat!r}")
+                if len(cells) != len(m.get("roles", ())):
+                    p.add(doc, base + ("rows", cat), f"{len(cells)} cells for {len(m.get('roles', ()))} roles")

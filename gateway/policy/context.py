@@ -1,0 +1,125 @@
+"""Build a :class:`PatientContext` from the stored resources about one patient.
+
+Reads FHIR Consent (sharing preferences and the national-data-opt-out Consent, both per
+``adapters.conventions``), CareTeam participants, RelatedPerson and Patient.generalPractitioner.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from adapters import conventions as cv
+from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM
+from gateway.policy.model import CareTeamMember, ConsentDirective, PatientContext
+
+_INACTIVE = {"inactive", "rejected", "entered-in-error", "proposed", "draft"}
+
+
+def _codes(value: Any, system: str | None = None) -> list[str]:
+    out = []
+    for cc in value if isinstance(value, list) else [value]:
+        if not isinstance(cc, dict):
+            continue
+        codings = cc.get("coding") if "coding" in cc else [cc]  # CodeableConcept or Coding
+        for c in codings or []:
+            if isinstance(c, dict) and c.get("code") and (system is None or c.get("system") == system):
+                out.append(str(c["code"]))
+    return out
+
+
+def _identifier(ref: Any) -> str | None:
+    if not isinstance(ref, dict):
+        return None
+    ident = ref.get("identifier")
+    if isinstance(ident, dict) and ident.get("value"):
+        return str(ident["value"])
+    return None
+
+
+def _ended(period: Any, today: str) -> bool:
+    end = period.get("end") if isinstance(period, dict) else None
+    return bool(end) and str(end)[:10] < today
+
+
+def _consent_categories(provision: dict[str, Any]) -> tuple[str, ...]:
+    cats = _codes(provision.get("securityLabel"), cv.DATA_CATEGORY) + _codes(provision.get("code"), cv.DATA_CATEGORY)
+    cats += _codes(provision.get("class"), cv.DATA_CATEGORY)
+    return tuple(dict.fromkeys(cats))
+
+
+def _directives(consent: dict[str, Any], given_by: str) -> list[ConsentDirective]:
+    out: list[ConsentDirective] = []
+
+    def walk(prov: dict[str, Any], n: int) -> None:
+        if prov.get("type") in ("deny", "permit"):
+            orgs = tuple(o for o in (_identifier(a.get("reference")) for a in prov.get("actor") or []) if o)
+            out.append(ConsentDirective(f"{consent.get('id', '')}#{n}" if n else str(consent.get("id", "")),
+                                        prov["type"], _consent_categories(prov), orgs, given_by))
+        for i, sub in enumerate(prov.get("provision") or []):
+            if isinstance(sub, dict):
+                walk(sub, n * 10 + i + 1)
+
+    if isinstance(consent.get("provision"), dict):
+        walk(consent["provision"], 0)
+    return out
+
+
+def _contact(ext: list[dict[str, Any]], telecom: list[dict[str, Any]]) -> tuple[str | None, str | None]:
+    points = [e.get("valueContactPoint") for e in ext if e.get("url") == cv.EXT_PARTICIPANT_CONTACT]
+    points = [p for p in points + list(telecom) if isinstance(p, dict)]
+    phone = next((p.get("value") for p in points if p.get("system") == "phone"), None)
+    email = next((p.get("value") for p in points if p.get("system") == "email"), None)
+    return phone, email
+
+
+def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]], *,
+                    national_opt_out: bool | None = None) -> PatientContext:
+    today = date.today().isoformat()
+    nhs = next((i.get("value") for i in patient.get("identifier") or [] if i.get("system") == NHS_NUMBER_SYSTEM), None)
+    directives: list[ConsentDirective] = []
+    opt_out: tuple[str, bool] | None = None  # (dateTime, opted out) of the latest opt-out Consent
+    team: list[CareTeamMember] = []
+    for gp in patient.get("generalPractitioner") or []:
+        org = _identifier(gp)
+        if org and (gp.get("identifier") or {}).get("system", ODS_SYSTEM) == ODS_SYSTEM:
+            team.append(CareTeamMember("registered-gp-practice", org, None, gp.get("display"), source="Patient"))
+    for r in resources:
+        rtype = r.get("resourceType")
+        if rtype == "Consent" and r.get("status", "active") not in _INACTIVE:
+            policy = _codes(r.get("category"), cv.CONSENT_POLICY) + _codes((r.get("policyRule") or {}), cv.CONSENT_POLICY)
+            if "national-data-opt-out" in policy:
+                when = str(r.get("dateTime", ""))
+                denied = (r.get("provision") or {}).get("type", "deny") == "deny"
+                if opt_out is None or when >= opt_out[0]:
+                    opt_out = (when, denied)
+                continue
+            performer = [p.get("reference", "") for p in r.get("performer") or [] if isinstance(p, dict)]
+            given_by = "attorney" if any(str(p).startswith("RelatedPerson/") for p in performer) else "patient"
+            directives += _directives(r, given_by)
+        elif rtype == "CareTeam" and r.get("status", "active") not in _INACTIVE:
+            source = (r.get("meta") or {}).get("source")
+            for part in r.get("participant") or []:
+                if _ended(part.get("period"), today):
+                    continue
+                ext = [e for e in part.get("extension") or [] if isinstance(e, dict)]
+                member = part.get("member") or {}
+                org = _identifier(part.get("onBehalfOf")) or (
+                    _identifier(member) if (member.get("identifier") or {}).get("system") == ODS_SYSTEM else None)
+                if org is None and (r.get("managingOrganization") or []):
+                    org = _identifier(r["managingOrganization"][0])
+                teams = [str(e.get("valueString")) for e in ext if e.get("url") == cv.EXT_PARTICIPANT_TEAM]
+                roles = _codes(part.get("role"))
+                phone, email = _contact(ext, [])
+                team.append(CareTeamMember(roles[0] if roles else "member", org, teams[0] if teams else None,
+                                           member.get("display"), phone, email, source,
+                                           (part.get("period") or {}).get("start")))
+        elif rtype == "RelatedPerson" and r.get("active", True):
+            roles = _codes(r.get("relationship"))
+            names = r.get("name") or [{}]
+            name = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
+            phone, email = _contact([], [t for t in r.get("telecom") or [] if isinstance(t, dict)])
+            team.append(CareTeamMember(roles[0] if roles else "related-person", None, None, name or None, phone, email,
+                                       (r.get("meta") or {}).get("source")))
+    opted = national_opt_out if national_opt_out is not None else bool(opt_out and opt_out[1])
+    return PatientContext(str(patient.get("id", "")), nhs, tuple(directives), opted, tuple(team))

@@ -1,0 +1,179 @@
+"""The compiled policy engine: one immutable instance per policy version.
+
+Three stages (HAPI FHIR consent service): :meth:`PolicyEngine.check_request` (may this request
+proceed at all), :meth:`PolicyEngine.decide` (what happens to each item) and the field redaction
+inside that decision. Rules are pre-indexed by (role, purpose, category); outcomes are memoised by
+(role, purpose, category, facts, resource type), so after warm-up a decision is dictionary look-ups.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gateway.policy import facts as _facts
+from gateway.policy.compile import Compiled, Invariant, compile_policy
+from gateway.policy.conditions import Facts
+from gateway.policy.errors import PolicyError
+from gateway.policy.loader import read_directory
+from gateway.policy.model import RESTRICTIVENESS, Item, ItemDecision, PatientContext, RequestDecision
+from gateway.policy.notices import make_notice
+from gateway.policy.rules import Outcome, Rule, combine
+from gateway.policy.schema import validate
+from gateway.policy.vocabulary import Vocabulary
+from gateway.requester import Requester
+
+OutcomeKey = tuple[str, str, str, Facts, str]
+
+
+class PolicyEngine:
+    def __init__(self, version: str, compiled: Compiled, directory: Path | None = None) -> None:
+        self.version = version
+        self.directory = directory
+        self.vocabulary: Vocabulary = compiled.vocabulary
+        self.rules: tuple[Rule, ...] = compiled.rules
+        self.invariants: tuple[Invariant, ...] = compiled.invariants
+        v = self.vocabulary
+        self._index: dict[tuple[str, str, str], tuple[Rule, ...]] = {
+            (role, purpose, cat): tuple(r for r in self.rules if r.when.scope_ok(role, purpose, cat))
+            for role in v.roles for purpose in v.purposes for cat in v.categories
+        }
+        # Resource types named by some rule: any other type decides like "" (one table entry).
+        self._rtypes = frozenset(t for r in self.rules for c in (r.when, *r.unless) for t in c.resource_types or ())
+        self._outcomes: dict[OutcomeKey, Outcome] = {}
+        self._requests: dict[tuple[str, str, bool, bool], RequestDecision] = {}
+
+    # -- loading --------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: Path, *, check_invariants: bool = True) -> "PolicyEngine":
+        raw = read_directory(Path(directory))
+        if raw.problems:
+            raise PolicyError(raw.problems)
+        problems = validate(raw)
+        if problems:
+            raise PolicyError(problems)
+        compiled, problems = compile_policy(raw)
+        if problems or compiled is None:
+            raise PolicyError(problems)
+        engine = cls(raw.version, compiled, Path(directory))
+        if check_invariants:
+            from gateway.policy.invariants import check_invariants as _check
+
+            violations = _check(engine)
+            if violations:
+                raise PolicyError(violations)
+        return engine
+
+    # -- stage 0: labelling at ingest -------------------------------------------------------
+    def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
+        return self.vocabulary.categorizer.categorize(resource, hints)
+
+    # -- stage 1: the request --------------------------------------------------------------
+    def check_request(self, requester: Requester) -> RequestDecision:
+        key = (requester.role, requester.purpose, bool(requester.justification and requester.justification.strip()),
+               requester.patient is not None)
+        found = self._requests.get(key)
+        if found is None:
+            found = self._requests[key] = self._check_request(*key)
+        return found
+
+    def _check_request(self, role: str, purpose: str, justified: bool, scoped: bool) -> RequestDecision:
+        ids = (f"role:{role}", f"purpose:{purpose}")
+        r = self.vocabulary.roles.get(role)
+        p = self.vocabulary.purposes.get(purpose)
+
+        def refuse(reason: str) -> RequestDecision:
+            return RequestDecision(False, ids, 403, reason)
+
+        if r is None:
+            return refuse(f"unknown role {role!r}")
+        if not r.reads_records:
+            return refuse(f"role {role!r} may not read patient records through the FHIR API")
+        if p is None:
+            return refuse(f"unknown purpose of use {purpose!r}")
+        if role not in p.roles:
+            return refuse(f"role {role!r} may not state purpose {purpose!r}")
+        if p.justification_required and not justified:
+            return refuse(f"purpose {purpose!r} requires a written justification")
+        if r.own_record_only and not scoped:
+            return refuse(f"role {role!r} needs a token scoped to the patient's own NHS number")
+        return RequestDecision(True, ids, 200, "", p.obligations)
+
+    # -- stage 2 + 3: each item and its fields ---------------------------------------------
+    def outcome(self, role: str, purpose: str, category: str, facts: Facts, resource_type: str = "") -> Outcome:
+        """The decision table entry (computed on first use, then memoised)."""
+        rt = resource_type if resource_type in self._rtypes else ""
+        key = (role, purpose, category, facts, rt)
+        found = self._outcomes.get(key)
+        if found is None:
+            found = self._outcomes[key] = self._evaluate(role, purpose, category, facts, rt)
+        return found
+
+    def matching_rules(self, role: str, purpose: str, category: str, facts: Facts, resource_type: str) -> list[Rule]:
+        return [r for r in self._index.get((role, purpose, category), ())
+                if r.applies(role, purpose, category, facts, resource_type)]
+
+    def _evaluate(self, role: str, purpose: str, category: str, facts: Facts, rt: str) -> Outcome:
+        cat = self.vocabulary.categories.get(category)
+        default = cat.default if cat is not None else "hide"  # an unknown label is never released
+        p = self.vocabulary.purposes.get(purpose)
+        extra = p.obligations if p is not None else frozenset()
+        extra_ids = (f"purpose:{purpose}",) if extra else ()
+        return combine(self.matching_rules(role, purpose, category, facts, rt), default, category, extra, extra_ids)
+
+    def facts_for(self, requester: Requester, patient: PatientContext, item: Item, category: str,
+                  base: Facts | None = None) -> Facts:
+        if base is None:
+            p = self.vocabulary.purposes.get(requester.purpose)
+            base = _facts.base_facts(requester, patient, item, bool(p and p.grants_relationship))
+        c = self.vocabulary.categories.get(category)
+        return base._replace(objection=_facts.objection(requester, patient, category, c.part_of if c else None),
+                             consent_permits=_facts.consent_permits(requester, patient, category))
+
+    def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
+        request = self.check_request(requester)
+        if not request.allowed:
+            return ItemDecision("hide", ("request-refused",) + request.rule_ids)
+        p = self.vocabulary.purposes[requester.purpose]
+        base = _facts.base_facts(requester, patient, item, p.grants_relationship)
+        rtype = str(item.resource.get("resourceType", ""))
+        cats = item.categories or ((self.vocabulary.fallback_category,) if self.vocabulary.fallback_category else ())
+        if not cats:
+            return ItemDecision("hide", ("uncategorised",))
+        role, purpose = requester.role, requester.purpose
+        decided: list[tuple[str, Outcome]] = [
+            (c, self.outcome(role, purpose, c, self.facts_for(requester, patient, item, c, base), rtype)) for c in cats]
+        effect = max((o.effect for _, o in decided), key=RESTRICTIVENESS.__getitem__)
+        rule_ids = _unique(i for _, o in decided if o.effect == effect for i in o.rule_ids)
+        obligations = frozenset().union(*(o.obligations for _, o in decided))
+        if effect in ("notice", "hide"):
+            notice = None
+            if effect == "notice":
+                cat, o = next((c, o) for c, o in decided if o.effect == "notice")
+                notice = make_notice(cat, item, patient, o.messages)
+            return ItemDecision(effect, rule_ids, notice=notice, obligations=obligations)
+        # Released (possibly with rule-level redaction): now the field groups present in the item.
+        selectors = [s.text for _, o in decided if o.effect == "redact" for s in o.selectors]
+        redacted = [g for _, o in decided if o.effect == "redact" for g in o.redacts]
+        notice = None
+        for cat, _ in decided:
+            for group in self.vocabulary.field_groups.get(cat, ()):
+                if group.name in redacted or not any(s.present(item.resource) for s in group.fields):
+                    continue
+                o = self.outcome(role, purpose, group.name,
+                                 self.facts_for(requester, patient, item, group.name, base), rtype)
+                obligations |= o.obligations
+                if o.effect == "release":
+                    continue
+                selectors += [s.text for s in (o.selectors if o.effect == "redact" and o.selectors else group.fields)]
+                redacted.append(group.name)
+                rule_ids = _unique((*rule_ids, *o.rule_ids))
+                if o.effect == "notice" and notice is None:
+                    notice = make_notice(group.name, item, patient, o.messages)
+        if selectors:
+            return ItemDecision("redact", rule_ids, tuple(_unique(selectors)), tuple(_unique(redacted)),
+                                notice, obligations)
+        return ItemDecision("release", rule_ids, obligations=obligations)
+
+
+def _unique(values: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))

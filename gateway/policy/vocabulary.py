@@ -1,0 +1,54 @@
+"""The compiled vocabulary of a policy pack: roles, purposes, categories (with field groups)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.policy.categorize import Categorizer
+from gateway.policy.selectors import Selector
+
+
+@dataclass(frozen=True)
+class RoleDef:
+    name: str
+    description: str
+    job_roles: tuple[str, ...] = ()
+    reads_records: bool = True
+    ingests: bool = False
+    own_record_only: bool = False
+
+
+@dataclass(frozen=True)
+class PurposeDef:
+    name: str
+    description: str
+    code: str  # system|code
+    roles: frozenset[str]
+    justification_required: bool = False
+    grants_relationship: bool = False
+    obligations: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class CategoryDef:
+    name: str
+    description: str
+    default: str  # "notice" / "hide"
+    part_of: str | None = None  # set for a field group
+    fields: tuple[Selector, ...] = ()
+
+    @property
+    def top(self) -> str:
+        return self.part_of or self.name
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    roles: dict[str, RoleDef]
+    purposes: dict[str, PurposeDef]
+    categories: dict[str, CategoryDef]
+    field_groups: dict[str, tuple[CategoryDef, ...]]  # parent -> its field groups
+    categorizer: Categorizer
+    fallback_category: str | None
+
+    def role_for_job_role(self, code: str) -> str | None:
+        return next((r.name for r in self.roles.values() if code in r.job_roles), None)
