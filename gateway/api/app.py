@@ -14,7 +14,7 @@ from starlette.responses import Response
 from gateway.api import fhir_routes, smart
 from gateway.api.disclosure import audit_record, commit_then
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable, operation_outcome
-from gateway.api.responses import FhirJSONResponse
+from gateway.api.responses import FhirJSONResponse, fhir_response
 from gateway.logging import get_logger
 from gateway.services import Gateway
 
@@ -22,15 +22,15 @@ log = get_logger("gateway.api")
 UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")
 
 
-def _error_response(error: FhirError) -> Response:
-    return FhirJSONResponse(error.outcome(), status_code=error.status, headers=error.headers)
+def _error_response(request: Request, error: FhirError) -> Response:
+    return fhir_response(request, error.outcome(), error.status, error.headers)
 
 
 def _audited_error(request: Request, error: FhirError, filtered: object | None = None) -> Response:
     """Refusals and errors on record routes are audited like disclosures (DESIGN invariant 3)."""
     if not request.url.path.startswith("/fhir") or request.url.path in UNAUDITED or isinstance(
             error, ServiceUnavailable):
-        return _error_response(error)
+        return _error_response(request, error)
     gateway: Gateway = request.app.state.gateway
     record = audit_record(
         request, requester=getattr(request.state, "requester", None),
@@ -38,9 +38,9 @@ def _audited_error(request: Request, error: FhirError, filtered: object | None =
         status=error.status, policy_version=gateway.policies.current.version, filtered=filtered,  # type: ignore[arg-type]
         rule_ids=tuple(getattr(request.state, "request_rule_ids", ()) or ()), reason=error.diagnostics)
     try:
-        return commit_then(request, record, _error_response(error))
+        return commit_then(request, record, _error_response(request, error))
     except ServiceUnavailable as unavailable:
-        return _error_response(unavailable)
+        return _error_response(request, unavailable)
 
 
 def create_app(gateway: Gateway) -> FastAPI:

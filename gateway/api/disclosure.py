@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from gateway.api.enforcement import Filtered
 from gateway.api.errors import ServiceUnavailable
-from gateway.api.responses import FhirJSONResponse
+from gateway.api.responses import fhir_response
 from gateway.audit import AuditWriteError
 from gateway.logging import get_logger
 from gateway.requester import Requester
@@ -68,4 +68,4 @@ def audited(request: Request, requester: Requester | None, interaction: str, bod
     version = request.app.state.gateway.policies.current.version
     record = audit_record(request, requester=requester, interaction=interaction, outcome=outcome, status=status,
                           policy_version=version, filtered=filtered, **extra)
-    return commit_then(request, record, FhirJSONResponse(body, status_code=status, headers=headers))
+    return commit_then(request, record, fhir_response(request, body, status, headers))

@@ -14,13 +14,21 @@ from gateway.api.bundles import searchset
 from gateway.api.capability import capability_statement
 from gateway.api.disclosure import audited
 from gateway.api.enforcement import ContextCache, Filtered, Released, enforce
-from gateway.api.errors import BadRequest, Forbidden, Gone, NotFound
-from gateway.api.responses import FHIR_JSON, FhirJSONResponse
+from gateway.api.errors import BadRequest, Forbidden, Gone, NotAcceptable, NotFound, UnsupportedMediaType
+from gateway.api.responses import FHIR_JSON, FHIR_XML, fhir_response, negotiated_format
 from gateway.api.security import authorize
 from gateway.requester import Requester
 from gateway.store import StoredResource, search_params
 
-router = APIRouter(prefix="/fhir")
+def negotiate(request: Request) -> None:
+    """406 before any work when the caller accepts no format we write."""
+    fmt = negotiated_format(request)
+    if fmt is None:
+        raise NotAcceptable("this server writes application/fhir+json and application/fhir+xml")
+    request.state.fhir_format = fmt
+
+
+router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
 
 
 def base_url(request: Request) -> str:
@@ -54,7 +62,8 @@ def _elements(resource: dict[str, Any], elements: list[str] | None) -> dict[str,
 
 @router.get("/metadata")
 def metadata(request: Request) -> Response:
-    return FhirJSONResponse(capability_statement(base_url(request), [FHIR_JSON, "json"], smart=True))
+    return fhir_response(request, capability_statement(base_url(request), [FHIR_JSON, FHIR_XML, "json", "xml"],
+                                                       smart=True))
 
 
 @router.get("/Patient/{patient_id}/$everything")
@@ -155,9 +164,24 @@ class _Withheld(Exception):
 
 @router.get("/{resource_type}")
 def search_type(resource_type: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
+    return _search(request, requester, resource_type, list(request.query_params.multi_items()))
+
+
+@router.post("/{resource_type}/_search")
+async def search_post(resource_type: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
+    form = await request.form()
+    params = list(request.query_params.multi_items()) + [(k, str(v)) for k, v in form.multi_items()]
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_search, request, requester, resource_type, params)
+
+
+def _search(request: Request, requester: Requester, resource_type: str, params: list[tuple[str, str]]) -> Response:
     _check_type(resource_type)
     gw = _gateway(request)
-    params = list(request.query_params.multi_items())
     query = search.parse(resource_type, params, strict=_strict(request))
     if query.patient_ids is None and resource_type != "Patient" and not query.ids:
         raise BadRequest(f"searching {resource_type} needs a patient (or subject) parameter, or _id")

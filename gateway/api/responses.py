@@ -1,13 +1,24 @@
-"""FHIR response bodies: orjson for JSON (no pydantic on the read path)."""
+"""FHIR response bodies and format negotiation.
+
+JSON is rendered straight from the stored dicts with orjson (no pydantic on the read path). XML is
+written by the fhir.resources R4B models, which costs a model build per response: the price of a
+format few callers ask for.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+from starlette.requests import Request
 from starlette.responses import Response
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
+Format = Literal["json", "xml"]
+_FORMAT_PARAM: dict[str, Format] = {
+    "json": "json", "application/json": "json", FHIR_JSON: "json", "application/json+fhir": "json",
+    "xml": "xml", "application/xml": "xml", FHIR_XML: "xml", "text/xml": "xml", "application/xml+fhir": "xml",
+}
 
 
 class FhirJSONResponse(Response):
@@ -15,3 +26,38 @@ class FhirJSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+class FhirXMLResponse(Response):
+    media_type = FHIR_XML
+
+    def render(self, content: Any) -> bytes:
+        from fhir.resources.R4B import get_fhir_model_class
+
+        return get_fhir_model_class(content["resourceType"]).model_validate(content).model_dump_xml()
+
+
+def negotiated_format(request: Request) -> Format | None:
+    """The format the caller asked for (``_format`` beats ``Accept``); None when we cannot serve it."""
+    requested = request.query_params.get("_format")
+    if requested:
+        return _FORMAT_PARAM.get(requested.split(";")[0].strip().lower())
+    accept = request.headers.get("accept", "")
+    if not accept.strip():
+        return "json"
+    for part in accept.split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in _FORMAT_PARAM:
+            return _FORMAT_PARAM[media]
+        if media in ("*/*", "application/*", "text/*"):
+            return "json"
+    return None
+
+
+def fhir_response(request: Request, body: dict[str, Any], status: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    if status == 304:
+        return Response(status_code=304, headers=headers)
+    fmt = getattr(request.state, "fhir_format", None) or negotiated_format(request) or "json"
+    cls = FhirXMLResponse if fmt == "xml" else FhirJSONResponse
+    return cls(body, status_code=status, headers=headers)
