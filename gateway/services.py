@@ -43,5 +43,5 @@ def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway
     audit = AuditLog(engine, signing_key=load_or_create_signing_key(Path(settings.audit_key)),
                      checkpoint_every=settings.audit_checkpoint_every)
     quarantine, review = Quarantine(engine), MatchReview(engine)
-    ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.current.categorize(r, h), load_adapters())
+    ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.engine.categorize(r, h), load_adapters())
     return Gateway(settings, engine, store, policies, audit, TokenVerifier(settings), quarantine, review, ingestor)

@@ -35,7 +35,7 @@ def _audited_error(request: Request, error: FhirError, filtered: object | None =
     record = audit_record(
         request, requester=getattr(request.state, "requester", None),
         interaction=f"{request.method} {request.url.path}", outcome="refused" if error.status in (401, 403) else "error",
-        status=error.status, policy_version=gateway.policies.current.version, filtered=filtered,  # type: ignore[arg-type]
+        status=error.status, policy_version=gateway.policies.engine.version, filtered=filtered,  # type: ignore[arg-type]
         rule_ids=tuple(getattr(request.state, "request_rule_ids", ()) or ()), reason=error.diagnostics)
     try:
         return commit_then(request, record, _error_response(request, error))

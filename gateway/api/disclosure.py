@@ -65,7 +65,7 @@ def commit_then(request: Request, record: dict[str, Any], response: Response) ->
 def audited(request: Request, requester: Requester | None, interaction: str, body: dict[str, Any], *,
             filtered: Filtered | None = None, status: int = 200, headers: dict[str, str] | None = None,
             outcome: str = "disclosed", **extra: Any) -> Response:
-    version = request.app.state.gateway.policies.current.version
+    version = request.app.state.gateway.policies.engine.version
     record = audit_record(request, requester=requester, interaction=interaction, outcome=outcome, status=status,
                           policy_version=version, filtered=filtered, **extra)
     return commit_then(request, record, fhir_response(request, body, status, headers))

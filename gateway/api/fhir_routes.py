@@ -81,7 +81,7 @@ def everything(patient_id: str, request: Request, requester: Requester = Depends
     compartment = gw.store.compartment(patient_id)
     candidates = [s for s in compartment if since is None or s.last_updated >= since]
     contexts = ContextCache(gw.store)
-    filtered = enforce(gw.policies.current, requester, contexts, candidates, compartment)
+    filtered = enforce(gw.policies.engine, requester, contexts, candidates, compartment)
     bundle = searchset(base_url(request), f"Patient/{patient_id}/$everything", params, filtered,
                        offset=query.offset, count=query.count)
     return audited(request, requester, "Patient/$everything", bundle, filtered=filtered,
@@ -116,7 +116,7 @@ def history(resource_type: str, rid: str, request: Request, requester: Requester
     versions = gw.store.history(resource_type, rid)
     candidates = [StoredResource(**{**current.__dict__, "content": content, "version_id": v, "deleted": d})
                   for v, _, d, content in versions if not d]
-    filtered = enforce(gw.policies.current, requester, ContextCache(gw.store), candidates)
+    filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
     bundle = {"resourceType": "Bundle", "type": "history", "total": len(filtered.released),
               "entry": [{"fullUrl": f"{base_url(request)}/{resource_type}/{rid}", "resource": r.resource}
                         for r in filtered.released]}
@@ -137,7 +137,7 @@ def read(resource_type: str, rid: str, request: Request, requester: Requester = 
 
 def _release_one(request: Request, requester: Requester, stored: StoredResource, interaction: str) -> Response:
     gw = _gateway(request)
-    filtered = enforce(gw.policies.current, requester, ContextCache(gw.store), [stored])
+    filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), [stored])
     if not filtered.released:
         # Withheld: a notice says whom to ask; a hidden item is indistinguishable from a missing one.
         if filtered.notices:
@@ -187,7 +187,7 @@ def _search(request: Request, requester: Requester, resource_type: str, params: 
         raise BadRequest(f"searching {resource_type} needs a patient (or subject) parameter, or _id")
     candidates = gw.store.search(resource_type, ids=query.ids, tokens=query.tokens, dates=query.dates,
                                  patient_ids=query.patient_ids, sort=query.sort)
-    filtered = enforce(gw.policies.current, requester, ContextCache(gw.store), candidates)
+    filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
     if query.elements:
         for r in filtered.released:
             r.resource = _elements(r.resource, query.elements)
@@ -227,7 +227,7 @@ def _includes(request: Request, requester: Requester, query: search.SearchQuery,
             refs = {ref for path in paths for ref in search_params.walk(s.content, path + ".reference")}
             if refs & targets:
                 candidates.append(s)
-    extra = enforce(gw.policies.current, requester, ContextCache(gw.store), candidates)
+    extra = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
     for bucket, items in extra.audit_items.items():
         filtered.audit_items[bucket].extend(items)
     filtered.notices.extend(extra.notices)

@@ -26,7 +26,7 @@ def authenticate(request: Request) -> Requester:
 def authorize(request: Request) -> Requester:
     """FastAPI dependency for every record-reading route."""
     requester = authenticate(request)
-    decision = request.app.state.gateway.policies.current.check_request(requester)
+    decision = request.app.state.gateway.policies.engine.check_request(requester)
     request.state.request_rule_ids = decision.rule_ids
     request.state.request_obligations = decision.obligations
     if not decision.allowed:

@@ -1,0 +1,74 @@
+"""Ingest benchmark: source records/s of the full pipeline vs. parse-only of the same files, one run.
+
+Targets: full/parse ratio ≥ 0.3 and ≥ 1,000 source records/s on one core, on SQLite and PostgreSQL.
+Run: .venv/bin/python -m bench.ingest [--people 200] [--postgres URL]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from adapters.base import SourceMessage
+from gateway.demo import write_sources
+from gateway.ingest.registry import load_adapters
+from gateway.services import build_gateway
+from gateway.testing import fresh_postgres_database, settings_for
+
+
+def parse_only(format: str, files: list[Path]) -> tuple[int, float]:
+    adapter = load_adapters()[format]
+    start = time.perf_counter()
+    records = 0
+    for path in files:
+        for message in adapter.parse(path.read_bytes(), str(path)):
+            if isinstance(message, SourceMessage):
+                records += sum(1 for _ in adapter.map(message))
+    return records, time.perf_counter() - start
+
+
+def full_ingest(database_url: str, tmp: Path, sources: list[tuple[str, list[Path]]]) -> dict[str, float]:
+    gw = build_gateway(settings_for(tmp, database_url))
+    elapsed = {}
+    for format, files in sources:
+        start = time.perf_counter()
+        for path in files:
+            gw.ingestor.ingest_bytes(format, path.read_bytes(), str(path))
+        elapsed[format] = time.perf_counter() - start
+    gw.close()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--people", type=int, default=200)
+    parser.add_argument("--postgres", default=None, help="admin URL of a PostgreSQL server (a fresh database is made)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        sources = write_sources(tmp / "data", args.people)
+        parsed = {format: parse_only(format, files) for format, files in sources}
+        engines = [("sqlite", f"sqlite:///{tmp / 'bench.sqlite'}")]
+        results = {"sqlite": full_ingest(engines[0][1], tmp, sources)}
+        if args.postgres:
+            import os
+
+            os.environ["GATEWAY_TEST_POSTGRES_URL"] = args.postgres
+            with fresh_postgres_database() as url:
+                (tmp / "pg").mkdir()
+                results["postgres"] = full_ingest(url, tmp / "pg", sources)
+        print(f"{'format':12} {'records':>8} {'parse+map/s':>12} " +
+              " ".join(f"{name + ' full/s':>14} {'ratio':>6}" for name in results))
+        for format, _ in sources:
+            records, t_parse = parsed[format]
+            row = f"{format:12} {records:>8} {records / t_parse:>12.0f} "
+            for name, elapsed in results.items():
+                rate = records / elapsed[format]
+                row += f"{rate:>14.0f} {rate / (records / t_parse):>6.2f} "
+            print(row)
+        print("targets: ratio ≥ 0.3, full ≥ 1000 records/s")
+
+
+if __name__ == "__main__":
+    main()
