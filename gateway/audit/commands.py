@@ -114,11 +114,11 @@ def search(nhs_number: Annotated[str | None, typer.Option("--nhs-number")] = Non
            since: Annotated[str | None, typer.Option(help="ISO date/time, inclusive")] = None,
            until: Annotated[str | None, typer.Option(help="ISO date/time, exclusive")] = None,
            offset: Annotated[int, typer.Option()] = 0,
-           limit: Annotated[int, typer.Option()] = 100) -> None:
+           limit: Annotated[int, typer.Option(help="0 for every match")] = 100) -> None:
     """Matching records, one JSON object per line, in sequence order."""
     entries = _open_log(need_key=False).search(
         nhs_number=nhs_number, patient_id=patient_id, user=user, org=org, role=role, purpose=purpose,
-        outcome=outcome, category=category, since=_when(since), until=_when(until), offset=offset, limit=limit)
+        outcome=outcome, category=category, since=_when(since), until=_when(until), offset=offset, limit=limit or None)
     _lines(e.line() for e in entries)
 
 
