@@ -49,7 +49,7 @@ def access(export: Export, item: Item) -> list[MappedRecord]:
                            status=_status(item), author=org_ref(export.council))
         if part == "Instructions" and (extra := item.unmapped({"KeySafe", "Instructions"})):
             flag["extension"].append(extra)
-        records.append(export.item_record(item, flag, key))
+        records.append(export.item_record(item, flag, key, part))
     if not records:
         raise ItemError(item.path, "access item has neither KeySafe nor Instructions")
     return records

@@ -105,5 +105,7 @@ class Export:
                             source_updated=updated, patient_nhs_number=self.nhs_number,
                             location=location, hints={"section": section, **hints})
 
-    def item_record(self, item: Item, resource: Json, key: str | None = None) -> MappedRecord:
-        return self.record(resource, key or item.id, item.updated, item.path, item.section)
+    def item_record(self, item: Item, resource: Json, key: str | None = None,
+                    part: str | None = None) -> MappedRecord:
+        location = f"{item.path}/{part}" if part else item.path
+        return self.record(resource, key or item.id, item.updated, location, item.section)
