@@ -8,7 +8,7 @@ from typing import Any
 def utc(value: datetime | str) -> datetime:
     """An aware UTC datetime (naive values are taken as UTC, as SQLite returns them)."""
     if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(value)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -21,7 +21,13 @@ from gateway.audit.canonical import canonical, normalise
 from gateway.audit.chain import GENESIS_HASH, RESERVED_KEYS, link
 from gateway.audit.indexing import index_row, now_iso, patient_rows, utc
 from gateway.audit.merkle import Frontier, Tree, leaf_hash
-from gateway.audit.model import AuditEntry, AuditWriteError, Checkpoint, ExportSummary, Verification
+from gateway.audit.model import (
+    AuditEntry,
+    AuditWriteError,
+    Checkpoint,
+    ExportSummary,
+    Verification,
+)
 from gateway.audit.signing import public_key_pem, sign
 from gateway.audit.tables import audit_checkpoint, audit_patient, audit_record
 from gateway.audit.verify import verify_lines

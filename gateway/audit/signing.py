@@ -10,7 +10,10 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
 
 from gateway.audit.canonical import canonical
 
@@ -23,7 +26,7 @@ def load_or_create_signing_key(path: Path | str) -> Ed25519PrivateKey:
     if path.exists():
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
+            raise TypeError(f"{path} is not an Ed25519 private key")
         return key
     key = Ed25519PrivateKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,7 +57,7 @@ def public_key_pem(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
 def load_public_key(pem: bytes) -> Ed25519PublicKey:
     key = serialization.load_pem_public_key(pem)
     if not isinstance(key, Ed25519PublicKey):
-        raise ValueError("not an Ed25519 public key")
+        raise TypeError("not an Ed25519 public key")
     return key
 
 

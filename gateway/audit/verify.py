@@ -101,7 +101,7 @@ def verify_export(directory: Path | str) -> Verification:
         public_key = load_public_key((directory / "public_key.pem").read_bytes())
         checkpoints = _read_jsonl(directory / "checkpoints.jsonl")
         lines = _read_jsonl(directory / "records.jsonl")
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, TypeError) as exc:
         return Verification(False, 0, None, f"cannot read export: {exc}")
     if not checkpoints:
         return Verification(False, 0, None, "no signed checkpoint in the export")

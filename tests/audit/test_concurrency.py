@@ -1,6 +1,7 @@
 """Several gateway processes writing to one database still produce one verifiable chain."""
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 import time
@@ -11,9 +12,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from gateway.audit import AuditLog
-from gateway.audit.tables import audit_record
-
-from gateway.audit.tables import metadata
+from gateway.audit.tables import audit_record, metadata
 
 from .conftest import AUDIT_TABLES, PG_URL, pg_engine
 
@@ -57,7 +56,7 @@ def check_one_chain(log: AuditLog, min_switches: int) -> None:
     users = [r.user_id for r in rows]
     assert users.count("writer-a") == users.count("writer-b") == PER_PROCESS
     # The writers really interleaved (otherwise this test proves nothing about serialisation).
-    switches = sum(1 for a, b in zip(users, users[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(users) if a != b)
     assert switches >= min_switches
 
 

@@ -11,8 +11,13 @@ import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
 from gateway.audit import AuditLog
-from gateway.audit.anomalies import (many_patients, no_relationship, out_of_hours_emergency, repeated_refusals,
-                                     report)
+from gateway.audit.anomalies import (
+    many_patients,
+    no_relationship,
+    out_of_hours_emergency,
+    repeated_refusals,
+    report,
+)
 from gateway.audit.auditevent import to_audit_events
 from gateway.audit.formats import CSV_COLUMNS, write_csv, write_jsonl
 

@@ -23,7 +23,7 @@ def record_hashes(n: int) -> list[str]:
     return [hashlib.sha256(str(i).encode()).hexdigest() for i in range(n)]
 
 
-@pytest.mark.parametrize("n", range(0, 41))
+@pytest.mark.parametrize("n", range(41))
 def test_frontier_root_matches_rfc6962(n: int) -> None:
     hashes = record_hashes(n)
     frontier = Frontier()

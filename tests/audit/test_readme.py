@@ -16,7 +16,7 @@ README = Path(gateway.audit.__file__).with_name("README.md")
 
 
 def readme_check() -> Any:
-    block = re.search(r"```python\n(.*?)```", README.read_text(), re.S)
+    block = re.search(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
     assert block is not None
     namespace: dict[str, Any] = {}
     exec(compile(block.group(1), str(README), "exec"), namespace)  # noqa: S102 - our own documentation
