@@ -48,7 +48,8 @@ def map_diagnostic_report(resource: dict[str, Any]) -> dict[str, Any]:
         actor = performer.pop("actor", None)
         if isinstance(actor, dict):
             performers.append(actor)
-        if performer or not isinstance(actor, dict):  # the role (R4 has none) or a broken actor
+        if performer or not isinstance(actor, dict):
+            # The role has no R4 element: kept together with the actor it qualifies.
             keep_unmapped(resource, path, {**performer, **({"actor": actor} if actor is not None else {})})
     resource.pop("performer", None)
     if performers:
