@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import fhir_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, smart
 from gateway.api.disclosure import audit_record, commit_then
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable, operation_outcome
 from gateway.api.responses import FhirJSONResponse, fhir_response
@@ -20,6 +20,7 @@ from gateway.services import Gateway
 
 log = get_logger("gateway.api")
 UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")
+AUDITED_PREFIXES = ("/fhir", "/audit", "/ingest", "/policy")
 
 
 def _error_response(request: Request, error: FhirError) -> Response:
@@ -28,7 +29,7 @@ def _error_response(request: Request, error: FhirError) -> Response:
 
 def _audited_error(request: Request, error: FhirError, filtered: object | None = None) -> Response:
     """Refusals and errors on record routes are audited like disclosures (DESIGN invariant 3)."""
-    if not request.url.path.startswith("/fhir") or request.url.path in UNAUDITED or isinstance(
+    if not request.url.path.startswith(AUDITED_PREFIXES) or request.url.path in UNAUDITED or isinstance(
             error, ServiceUnavailable):
         return _error_response(request, error)
     gateway: Gateway = request.app.state.gateway
@@ -47,6 +48,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.gateway = gateway
     app.include_router(smart.router)
+    app.include_router(ingest_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(fhir_routes.router)
 
     @app.middleware("http")

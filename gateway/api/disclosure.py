@@ -25,7 +25,8 @@ def audit_record(request: Request, *, requester: Requester | None, interaction: 
                  patients: list[dict[str, Any]] | None = None, reason: str | None = None,
                  obligations: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
     filtered = filtered or Filtered()
-    patient_refs = patients if patients is not None else [{"id": pid} for pid in sorted(filtered.patient_ids)]
+    patient_refs = patients if patients is not None else [{"id": pid, "nhs_number": filtered.patient_nhs.get(pid)}
+                                                            for pid in sorted(filtered.patient_ids)]
     return {
         "time": datetime.now(UTC).isoformat(),
         "request_id": getattr(request.state, "request_id", None),

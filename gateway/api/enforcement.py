@@ -31,6 +31,7 @@ class Filtered:
         default_factory=lambda: {"released": [], "redacted": [], "noticed": [], "hidden": []})
     obligations: set[str] = field(default_factory=set)
     patient_ids: set[str] = field(default_factory=set)
+    patient_nhs: dict[str, str | None] = field(default_factory=dict)
     relationship: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -75,6 +76,7 @@ def enforce(engine: Any, requester: Requester, contexts: ContextCache, candidate
         else:
             context = contexts.get(patient_id, compartment)
             out.patient_ids.add(patient_id)
+            out.patient_nhs[patient_id] = context.nhs_number
             out.relationship.setdefault(patient_id, _holders_in_team(context, requester))
         decision = engine.decide(requester, context, Item(stored.content, stored.categories, stored.holder_org,
                                                           stored.holder_team))
