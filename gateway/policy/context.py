@@ -65,6 +65,15 @@ def _directives(consent: dict[str, Any], given_by: str) -> list[ConsentDirective
     return out
 
 
+def _kind(ref: dict[str, Any]) -> str:
+    return str(ref.get("type") or str(ref.get("reference", "")).split("/", 1)[0])
+
+
+def _is_person(member: dict[str, Any]) -> bool:
+    """Relatives, attorneys and the patient are in the care team, but are not an organisation's staff."""
+    return _kind(member) in ("RelatedPerson", "Patient")
+
+
 def _contact(ext: list[dict[str, Any]], telecom: list[dict[str, Any]]) -> tuple[str | None, str | None]:
     points = [e.get("valueContactPoint") for e in ext if e.get("url") == cv.EXT_PARTICIPANT_CONTACT]
     points = [p for p in points + list(telecom) if isinstance(p, dict)]
@@ -94,8 +103,8 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
                 if opt_out is None or when >= opt_out[0]:
                     opt_out = (when, denied)
                 continue
-            performer = [p.get("reference", "") for p in r.get("performer") or [] if isinstance(p, dict)]
-            given_by = "attorney" if any(str(p).startswith("RelatedPerson/") for p in performer) else "patient"
+            performers = [p for p in r.get("performer") or [] if isinstance(p, dict)]
+            given_by = "attorney" if any(_kind(p) == "RelatedPerson" for p in performers) else "patient"
             directives += _directives(r, given_by)
         elif rtype == "CareTeam" and r.get("status", "active") not in _INACTIVE:
             source = (r.get("meta") or {}).get("source")
@@ -106,10 +115,11 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
                 member = part.get("member") or {}
                 org = _identifier(part.get("onBehalfOf")) or (
                     _identifier(member) if (member.get("identifier") or {}).get("system") == ODS_SYSTEM else None)
-                if org is None and (r.get("managingOrganization") or []):
-                    org = _identifier(r["managingOrganization"][0])
+                if org is None and not _is_person(member) and (r.get("managingOrganization") or []):
+                    org = _identifier(r["managingOrganization"][0])  # staff of the managing organisation
                 teams = [str(e.get("valueString")) for e in ext if e.get("url") == cv.EXT_PARTICIPANT_TEAM]
-                roles = _codes(part.get("role"))
+                roles = _codes(part.get("role")) + [str(c.get("text")) for c in part.get("role") or []
+                                                    if isinstance(c, dict) and c.get("text")]
                 phone, email = _contact(ext, [])
                 team.append(CareTeamMember(roles[0] if roles else "member", org, teams[0] if teams else None,
                                            member.get("display"), phone, email, source,
