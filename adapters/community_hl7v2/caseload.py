@@ -10,7 +10,7 @@ from typing import Any
 
 from adapters.base import MappedRecord
 from adapters.community_hl7v2.context import Context
-from adapters.community_hl7v2.fields import Seg
+from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.fhir_helpers import (
     care_team, compact, concept, contact_points, local_id_system, participant, period, ref,
 )
@@ -66,7 +66,9 @@ def _rol_members(ctx: Context, rols: list[Seg], team: str,
     for rol in rols:
         code = rol.get(3, 1).upper()
         role = _ROLES.get(code, rol.get(3, 2) or code or "care-team-member")
-        yield participant(role, ctx.xcn(rol, 4), on_behalf_of=ctx.sender,
+        if (person := ctx.xcn(rol, 4)) is None:
+            raise FieldError(rol.where(4), "care-team role without a person")
+        yield participant(role, person, on_behalf_of=ctx.sender,
                           team=rol.get(10) or team or None,
                           contacts=contact_points(phone=rol.get(12) or None),
                           start=rol.fhir_time(5), end=rol.fhir_time(6) or discharge)
