@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 
 import structlog
 
@@ -18,7 +17,7 @@ def configure(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric if isinstance(numeric, int) else 20),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(),  # writes to whatever sys.stdout is at the time
         cache_logger_on_first_use=False,
     )
 
