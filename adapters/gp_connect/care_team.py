@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.base import ODS_SYSTEM, SDS_USER_SYSTEM, stable_id
+from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM, SDS_USER_SYSTEM, stable_id
 from adapters.conventions import CARE_TEAM_ROLE, EXT_PARTICIPANT_CONTACT
 from adapters.gp_connect.index import BundleIndex, IndexedEntry, identifier_value, practitioner_role_of
 
@@ -34,10 +34,17 @@ def build_care_team(index: BundleIndex) -> dict[str, Any]:
         "id": care_team_id(index),
         "status": "active",
         "name": f"GP care team ({practice.get('display', index.source_system)})",
-        "subject": {"reference": index.patient.r4_reference},
+        "subject": _patient_reference(index),
         "participant": participants,
         "managingOrganization": [practice],
     }
+
+
+def _patient_reference(index: BundleIndex) -> dict[str, Any]:
+    subject: dict[str, Any] = {"reference": index.patient.r4_reference}
+    if index.patient_nhs_number:
+        subject["identifier"] = {"system": NHS_NUMBER_SYSTEM, "value": index.patient_nhs_number}
+    return subject
 
 
 def _participant(role: str, member: dict[str, Any], contacts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -50,13 +50,6 @@ def take(resource: dict[str, Any], key: str, kind: type[T], path: str | None = N
     return expect(resource.pop(key), kind, path or key)
 
 
-def peek(resource: dict[str, Any], key: str, kind: type[T], path: str | None = None) -> T | None:
-    """Like :func:`take` but leaves the element in place."""
-    if key not in resource:
-        return None
-    return expect(resource[key], kind, path or key)
-
-
 def objects(value: list[Any], path: str) -> list[dict[str, Any]]:
     """The items of an array that must hold objects (e.g. a list of CodeableConcepts)."""
     return [expect(item, dict, f"{path}[{i}]") for i, item in enumerate(value)]

@@ -420,7 +420,8 @@ def test_stu3_profile_claims_are_kept_as_content(by_source: dict[str, dict[str, 
 def test_care_team_names_practice_and_usual_gp_with_contacts(output: list[MappedRecord | Rejected]) -> None:
     [record] = [r for r in output if isinstance(r, MappedRecord) and r.resource["resourceType"] == "CareTeam"]
     team = record.resource
-    assert team["subject"] == {"reference": ref("Patient", "Patient", "pat-1")}
+    assert team["subject"] == {"reference": ref("Patient", "Patient", "pat-1"),
+                               "identifier": {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}}
     assert record.patient_nhs_number == "9434765919"
     practice, gp = team["participant"]
     assert codes(practice["role"][0]) == [(CARE_TEAM_ROLE, "registered-gp-practice")]
