@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway.audit import search as search_mod
 from gateway.audit.canonical import canonical, normalise
 from gateway.audit.chain import GENESIS_HASH, RESERVED_KEYS, link
+from gateway.audit.index_check import IndexCheck
 from gateway.audit.indexing import index_row, now_iso, patient_rows, utc
 from gateway.audit.merkle import Frontier, Tree, leaf_hash
 from gateway.audit.model import (
@@ -159,23 +160,47 @@ class AuditLog:
         return [orjson.loads(row.body) for row in conn.execute(query)]
 
     # -- verification ----------------------------------------------------------------------------
+    @staticmethod
+    def _line(row: Any) -> dict[str, Any]:
+        line = orjson.loads(row.body)
+        line["seq"] = row.seq  # a seq column edited apart from the body breaks the hash
+        line["prev_hash"], line["hash"] = row.prev_hash, row.hash
+        return line
+
     def _lines(self, conn: Connection, upto: int | None = None) -> Iterator[dict[str, Any]]:
         query = sa.select(audit_record.c.seq, audit_record.c.prev_hash, audit_record.c.hash,
                           audit_record.c.body).order_by(audit_record.c.seq)
         if upto is not None:
             query = query.where(audit_record.c.seq <= upto)
         for row in conn.execution_options(yield_per=2000).execute(query):
-            line = orjson.loads(row.body)
-            line["seq"] = row.seq  # a seq column edited apart from the body breaks the hash
-            line["prev_hash"], line["hash"] = row.prev_hash, row.hash
-            yield line
+            yield self._line(row)
 
     def verify(self) -> Verification:
-        """Check the live chain and every stored checkpoint (signatures need the signing key)."""
+        """Check the live chain, every stored checkpoint (signatures need the signing key) and that
+        the search index agrees with the hashed records."""
         public = self.signing_key.public_key() if self.signing_key is not None else None
         with self.engine.connect() as conn:
             checkpoints = self.checkpoints(conn)
-            return verify_lines(self._lines(conn), checkpoints, public, require_final_checkpoint=False)
+            streaming = conn.execution_options(yield_per=2000)
+            # Records first: the patient rows, read after, are then a superset of theirs.
+            rows = streaming.execute(sa.select(audit_record).order_by(audit_record.c.seq))
+            patients = streaming.execute(sa.select(audit_patient)
+                                         .order_by(audit_patient.c.seq, audit_patient.c.position))
+            index = IndexCheck(iter(patients))
+            current: list[Any] = [None]
+
+            def lines() -> Iterator[dict[str, Any]]:
+                for row in rows:
+                    current[0] = row
+                    yield self._line(row)
+
+            def check(line: dict[str, Any]) -> str | None:
+                return index.mismatch(current[0], {k: v for k, v in line.items()
+                                                   if k not in ("seq", "prev_hash", "hash")})
+
+            result = verify_lines(lines(), checkpoints, public, require_final_checkpoint=False, extra_check=check)
+            queue = index.finish() if result.ok else None
+            return result if queue is None else Verification(False, result.checked, queue[0], queue[1])
 
     # -- export & proofs ---------------------------------------------------------------------------
     def public_key_pem(self) -> bytes:

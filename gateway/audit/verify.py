@@ -7,7 +7,7 @@ is reached must match the running Merkle root; a checkpoint beyond the last reco
 was truncated."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,10 @@ def _check_checkpoints(checkpoints: Sequence[dict[str, Any]],
 
 
 def verify_lines(lines: Iterable[dict[str, Any]], checkpoints: Sequence[dict[str, Any]],
-                 public_key: Ed25519PublicKey | None, *, require_final_checkpoint: bool) -> Verification:
-    """``lines``: ``{...record, seq, prev_hash, hash}`` in stored order."""
+                 public_key: Ed25519PublicKey | None, *, require_final_checkpoint: bool,
+                 extra_check: Callable[[dict[str, Any]], str | None] | None = None) -> Verification:
+    """``lines``: ``{...record, seq, prev_hash, hash}`` in stored order; ``extra_check`` may name a
+    further problem with a line whose hash is good."""
     problem = _check_checkpoints(checkpoints, public_key)
     if problem:
         return Verification(False, 0, None, problem)
@@ -66,6 +68,9 @@ def verify_lines(lines: Iterable[dict[str, Any]], checkpoints: Sequence[dict[str
                                     "(a record was inserted or removed)")
             if not line_hash_ok(line):
                 return Verification(False, checked, seq, f"record {seq}: content does not match its hash")
+            problem = extra_check(line) if extra_check else None
+            if problem:
+                return Verification(False, checked, seq, problem)
         except (KeyError, TypeError, ValueError):
             return Verification(False, checked, expected, f"record {expected} is malformed")
         frontier.append(line["hash"])

@@ -109,7 +109,8 @@ def test_verify_detects_the_newest_records_deleted(filled: AuditLog) -> None:
 
 
 def test_verify_detects_a_rewritten_chain_through_the_checkpoint(filled: AuditLog) -> None:
-    """An insider who edits record 2 and recomputes every later hash still breaks checkpoint 4."""
+    """An insider who edits record 2 (and its index) and recomputes every later hash still breaks
+    checkpoint 4."""
     with filled.engine.begin() as conn:
         rows = conn.execute(sa.select(audit_record).order_by(audit_record.c.seq)).all()
         prev = GENESIS_HASH
@@ -119,7 +120,8 @@ def test_verify_detects_a_rewritten_chain_through_the_checkpoint(filled: AuditLo
                 body["requester"]["user"] = "someone-else"
             digest = link(prev, canonical(body))
             conn.execute(audit_record.update().where(audit_record.c.seq == row.seq)
-                         .values(prev_hash=prev, hash=digest, body=canonical(body).decode()))
+                         .values(prev_hash=prev, hash=digest, body=canonical(body).decode(),
+                                 user_id=body["requester"]["user"]))
             prev = digest
     result = filled.verify()
     assert not result.ok and result.first_bad_seq == 1 and "checkpoint" in result.reason
@@ -131,3 +133,27 @@ def test_verify_detects_a_seq_column_edited_apart_from_the_body(filled: AuditLog
         conn.execute(audit_record.update().where(audit_record.c.seq == 10).values(seq=11))
     result = filled.verify()
     assert not result.ok and result.first_bad_seq == 10
+
+
+@pytest.mark.parametrize(("column", "value"), [("user_id", "someone-else"), ("outcome", "refused"),
+                                                ("needs_review", True), ("categories", "")])
+def test_verify_detects_an_edited_search_index(filled: AuditLog, column: str, value: Any) -> None:
+    """Hiding a disclosure from searches by editing the index is caught, naming the record."""
+    with filled.engine.begin() as conn:
+        conn.execute(audit_record.update().where(audit_record.c.seq == 7).values({column: value}))
+    result = filled.verify()
+    assert not result.ok and result.first_bad_seq == 7 and column in result.reason
+
+
+def test_verify_detects_an_edited_patient_index(filled: AuditLog) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(audit_patient.update().where(audit_patient.c.seq == 5).values(nhs_number="9999999999"))
+    result = filled.verify()
+    assert not result.ok and result.first_bad_seq == 5 and "patient" in result.reason
+
+
+def test_verify_detects_a_removed_patient_index_row(filled: AuditLog) -> None:
+    with filled.engine.begin() as conn:
+        conn.execute(audit_patient.delete().where(audit_patient.c.seq == 2))
+    result = filled.verify()
+    assert not result.ok and result.first_bad_seq == 2

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from gateway.audit import AuditLog, load_or_create_signing_key, public_key_pem
+from gateway.audit.tables import audit_record
 
 
 @pytest.fixture
@@ -68,3 +70,11 @@ def test_demo_key_is_created_private_and_reloaded(tmp_path: Path) -> None:
     created = load_or_create_signing_key(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert public_key_pem(load_or_create_signing_key(path)) == public_key_pem(created)
+
+
+def test_verify_detects_a_record_quietly_taken_off_the_review_queue(varied: AuditLog) -> None:
+    with varied.engine.begin() as conn:
+        conn.execute(sa.update(audit_record).where(audit_record.c.seq == 4).values(reviewed_by_seq=3))
+    assert varied.review_queue() == []
+    result = varied.verify()
+    assert not result.ok and result.first_bad_seq == 4 and "review" in result.reason
