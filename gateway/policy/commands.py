@@ -1,0 +1,151 @@
+"""`gateway policy ...`: IG tooling on the command line (check, test, explain, diff).
+
+Each command is a thin shell over a plain function in this package; a policy that does not load
+or a failing test exits non-zero.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.policy.conditions import Facts
+from gateway.policy.engine import PolicyEngine
+from gateway.policy.errors import PolicyError
+
+app = typer.Typer(help="Check, test, explain and diff consent policies.", no_args_is_help=True)
+console = Console()
+
+
+def _default_dir() -> Path:
+    from gateway.settings import Settings
+
+    return Path(Settings().policy_dir)
+
+
+def _load(directory: Optional[Path]) -> PolicyEngine:
+    directory = directory or _default_dir()
+    try:
+        return PolicyEngine.load(directory)
+    except PolicyError as exc:
+        table = Table(title=f"{directory}: {len(exc.problems)} problem(s) - this policy may not go live",
+                      title_style="bold red")
+        for col in ("file", "line", "path", "problem"):
+            table.add_column(col, overflow="fold")
+        for p in exc.problems:
+            table.add_row(p.file, str(p.line or ""), p.path, p.problem)
+        console.print(table)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def check(directory: Optional[Path] = typer.Argument(None, help="policy directory (default: the configured one)")) -> None:
+    """Validate a policy directory: schema, references, selectors and every invariant."""
+    from gateway.policy.invariants import space
+
+    engine = _load(directory)
+    v = engine.vocabulary
+    cells = sum(1 for inv in engine.invariants for _ in space(engine, inv))
+    console.print(f"[green]OK[/green] {engine.directory} version [bold]{engine.version}[/bold]")
+    console.print(f"  {len(v.roles)} roles, {len(v.purposes)} purposes, {len(v.categories)} categories "
+                  f"({sum(len(g) for g in v.field_groups.values())} field groups), {len(engine.rules)} rules")
+    console.print(f"  {len(engine.invariants)} invariants proved over {cells} combinations")
+
+
+@app.command("test")
+def run_tests_cmd(directory: Optional[Path] = typer.Argument(None, help="policy directory"),
+                  verbose: bool = typer.Option(False, "--verbose", "-v", help="list passing cases too")) -> None:
+    """Run the IG-written cases in <dir>/tests/*.yaml."""
+    from gateway.policy.igtests import run_tests
+
+    engine = _load(directory)
+    results = run_tests(engine, engine.directory)
+    failed = [r for r in results if not r.passed]
+    table = Table(title="policy tests")
+    for col in ("result", "file", "case", "detail"):
+        table.add_column(col, overflow="fold")
+    for r in results:
+        if verbose or not r.passed:
+            table.add_row("[green]pass[/green]" if r.passed else "[red]FAIL[/red]", r.file, r.name,
+                          "; ".join(r.failures) or (r.decision.effect if r.decision else "request"))
+    if table.rows:
+        console.print(table)
+    colour = "red" if failed else "green"
+    console.print(f"[{colour}]{len(results) - len(failed)} passed, {len(failed)} failed[/{colour}]"
+                  f" (version {engine.version})")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(role: str = typer.Option(..., help="gateway role"),
+            purpose: str = typer.Option(..., help="purpose of use"),
+            category: list[str] = typer.Option(..., help="data category (repeatable)"),
+            relationship: bool = typer.Option(True, "--relationship/--no-relationship"),
+            objection: bool = typer.Option(False, "--objection/--no-objection", help="patient objects to this recipient/category"),
+            consent: bool = typer.Option(False, "--consent/--no-consent", help="explicit consent naming the recipient"),
+            opt_out: bool = typer.Option(False, "--opt-out/--no-opt-out", help="national data opt-out"),
+            justification: bool = typer.Option(False, "--justification/--no-justification"),
+            recorded_by_requester: bool = typer.Option(False, "--recorded-by-requester/--recorded-elsewhere"),
+            own_record: bool = typer.Option(False, "--own-record/--not-own-record"),
+            resource_type: str = typer.Option("", help="FHIR resource type of the item"),
+            directory: Optional[Path] = typer.Option(None, "--dir", help="policy directory")) -> None:
+    """Which rules match, in file order, which one decides, and the field groups' outcomes."""
+    from gateway.policy.explain import explain as _explain
+
+    engine = _load(directory)
+    unknown = [c for c in category if c not in engine.vocabulary.categories]
+    for name, known, what in ((role, engine.vocabulary.roles, "role"), (purpose, engine.vocabulary.purposes, "purpose")):
+        if name not in known:
+            unknown.append(f"{what} {name}")
+    if unknown:
+        console.print(f"[red]unknown: {', '.join(unknown)}[/red]")
+        raise typer.Exit(2)
+    facts = Facts(relationship, objection, consent, opt_out, justification, recorded_by_requester, own_record)
+    for cat in category:
+        for line in _explain(engine, role, purpose, cat, facts, resource_type).lines():
+            console.print(line, highlight=False, markup=False)
+    console.print(f"(policy version {engine.version})", style="dim")
+
+
+@app.command()
+def diff(old: Path = typer.Argument(..., help="policy directory in force"),
+         new: Path = typer.Argument(..., help="proposed policy directory"),
+         role: list[str] = typer.Option([], help="only these roles"),
+         purpose: list[str] = typer.Option([], help="only these purposes"),
+         category: list[str] = typer.Option([], help="only these categories"),
+         fail_on_change: bool = typer.Option(False, help="exit 3 when anything would be released differently")) -> None:
+    """Which role/purpose/category combinations would get a different effect under NEW."""
+    from gateway.policy.diff import diff_policies, diff_requests
+
+    a, b = _load(old), _load(new)
+    req_changes = diff_requests(a, b)
+    changes = diff_policies(a, b, roles=role or None, purposes=purpose or None, categories=category or None)
+    if req_changes:
+        t = Table(title="request stage")
+        for col in ("role", "purpose", "justification", "old", "new"):
+            t.add_column(col)
+        for c in req_changes:
+            t.add_row(c.role, c.purpose, "yes" if c.justification else "no",
+                      "allowed" if c.old_allowed else "refused", "allowed" if c.new_allowed else "refused")
+        console.print(t)
+    if changes:
+        t = Table(title=f"{len(changes)} decision(s) change")
+        for col in ("role", "purpose", "category", "when", "old", "new", "new rules"):
+            t.add_column(col, overflow="fold")
+        for c in changes:
+            when = ", ".join(n for n, v in zip(Facts._fields, c.facts) if v) or "-"
+            if c.resource_type:
+                when += f", {c.resource_type}"
+            old_e = c.old_effect + (f" {sorted(c.old_obligations)}" if c.old_obligations != c.new_obligations else "")
+            new_e = c.new_effect + (f" {sorted(c.new_obligations)}" if c.old_obligations != c.new_obligations else "")
+            t.add_row(c.role, c.purpose, c.category, when, old_e, new_e, ", ".join(c.new_rules))
+        console.print(t)
+    if not changes and not req_changes:
+        console.print("[green]no decision changes[/green]")
+    console.print(f"{a.version} -> {b.version}", style="dim")
+    if fail_on_change and (changes or req_changes):
+        raise typer.Exit(3)
