@@ -130,9 +130,20 @@ def token(
         raise typer.Exit(2) from exc
 
 
+def _print_json(rows: list[dict]) -> None:
+    sys.stdout.write(orjson.dumps(rows, default=str).decode() + "\n")
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
 @quarantine_app.command("list")
-def quarantine_list(all: Annotated[bool, typer.Option("--all", help="include resolved entries")] = False) -> None:
+def quarantine_list(all: Annotated[bool, typer.Option("--all", help="include resolved entries")] = False,
+                    as_json: JsonFlag = False) -> None:
     entries = _gateway().quarantine.list(status=None if all else "open")
+    if as_json:
+        _print_json([{k: v for k, v in e.__dict__.items() if k != "raw"} | {"bytes": len(e.raw)} for e in entries])
+        return
     table = Table(title=f"quarantine ({len(entries)})")
     for column in ("id", "received", "format", "origin", "location", "reason", "status"):
         table.add_column(column)
@@ -159,8 +170,11 @@ def quarantine_retry(
 
 
 @match_app.command("list")
-def match_list(all: Annotated[bool, typer.Option("--all")] = False) -> None:
+def match_list(all: Annotated[bool, typer.Option("--all")] = False, as_json: JsonFlag = False) -> None:
     entries = _gateway().review.list(status=None if all else "open")
+    if as_json:
+        _print_json([{k: v for k, v in e.__dict__.items() if k != "raw"} for e in entries])
+        return
     table = Table(title=f"match review ({len(entries)})")
     for column in ("id", "received", "format", "origin", "NHS number", "reason", "status"):
         table.add_column(column)

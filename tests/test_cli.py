@@ -1,0 +1,69 @@
+"""The `gateway` command as an operator runs it: from any directory, settings from the environment."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jwt
+import orjson
+
+from adapters.synthetic.gp_connect import write_gp_connect
+from adapters.synthetic.people import invent_people
+from gateway.testing import settings_for
+
+
+def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    settings = settings_for(tmp_path)
+    env = {**os.environ, "GATEWAY_DATABASE_URL": settings.database_url, "GATEWAY_AUDIT_KEY": settings.audit_key,
+           "GATEWAY_JWKS": settings.jwks, "GATEWAY_SIGNING_JWKS": settings.signing_jwks,
+           "GATEWAY_LOG_LEVEL": "warning"}
+    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)  # not the repository: the shipped policy must still be found
+
+
+def test_ingest_folder_and_glob_with_summary_then_idempotent(tmp_path: Path) -> None:
+    people = invent_people(3, seed=21)
+    write_gp_connect(tmp_path / "gp", people)
+    first = run(tmp_path, "ingest", "--format", "gp-connect", str(tmp_path / "gp"), "--json")
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert summary["messages"] == 3 and summary["accepted"] > 10 and summary["quarantined"] == 0
+    again = run(tmp_path, "ingest", "--format", "gp-connect", str(tmp_path / "gp" / "*.json"), "--json")
+    repeat = json.loads(again.stdout.strip().splitlines()[-1])
+    assert repeat["accepted"] == 0 and repeat["unchanged"] == summary["accepted"]
+
+
+def test_bad_file_is_quarantined_listed_and_retried_after_a_fix(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_bytes(b'{"resourceType": "Bundle", "type": "collection", "entry": [')
+    result = run(tmp_path, "ingest", "--format", "gp-connect", str(bad), "--json")
+    assert result.returncode == 0
+    assert json.loads(result.stdout.strip().splitlines()[-1])["quarantined"] == 1
+    [listed] = json.loads(run(tmp_path, "quarantine", "list", "--json").stdout)
+    assert listed["origin"].endswith("broken.json") and listed["status"] == "open" and listed["reason"]
+    person = invent_people(1, seed=4)[0]
+    fixed = tmp_path / "fixed.json"
+    from adapters.synthetic.gp_connect import gp_connect_bundle
+
+    fixed.write_bytes(orjson.dumps(gp_connect_bundle(person)))
+    retried = run(tmp_path, "quarantine", "retry", "1", "--file", str(fixed))
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert json.loads(run(tmp_path, "quarantine", "list", "--json").stdout) == []
+    [resolved] = json.loads(run(tmp_path, "quarantine", "list", "--all", "--json").stdout)
+    assert resolved["status"] == "resolved"
+
+
+def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
+    result = run(tmp_path, "ingest", "--format", "gp-connect", str(tmp_path / "nope.json"))
+    assert result.returncode != 0 and "nope.json" in result.stderr
+
+
+def test_token_prints_the_token_alone(tmp_path: Path) -> None:
+    result = run(tmp_path, "token", "--user", "G1", "--role", "gp", "--org", "P81001", "--purpose", "direct_care")
+    assert result.returncode == 0
+    token = result.stdout.strip()
+    assert "\n" not in token
+    assert jwt.decode(token, options={"verify_signature": False})["org"] == "P81001"
