@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED
 from adapters.conventions import (
@@ -26,6 +27,9 @@ LOINC = "http://loinc.org"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+# Encounter.class for visits at the person's home (district nursing, social-care assessments)
+HOME_VISIT_CLASS = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH",
+                    "display": "home health"}
 # Capacity outcome codes (LOCAL_ITEM system), shared by every source so one selector finds both.
 CAPACITY_OUTCOMES = {"HAS": "Has capacity", "LACKS": "Lacks capacity"}
 # Staff-safety risk codes (LOCAL_ITEM system) every source uses for the risk-flag code
@@ -42,7 +46,12 @@ RELATIONSHIP_CODES = {"daughter": ("DAU", "daughter"), "son": ("SON", "son"),
 
 def local_id_system(owner: str, kind: str) -> str:
     """Identifier system for ids a source organisation assigns itself (person, worker, visit...)."""
-    return f"{BASE}/Id/{owner}/{kind}"
+    return f"{BASE}/Id/{quote(owner, safe='')}/{quote(kind, safe='')}"  # a uri has no spaces
+
+
+def code_value(code: str) -> str:
+    """R4 ``code``: no leading/trailing or repeated whitespace (sources are not that careful)."""
+    return " ".join(code.split())
 
 
 def compact(value: Any) -> Any:
@@ -57,8 +66,8 @@ def compact(value: Any) -> Any:
 
 # --- datatypes ---------------------------------------------------------------------------------
 
-def coding(system: str, code: str, display: str | None = None) -> Json:
-    return compact({"system": system, "code": code, "display": display})
+def coding(system: str | None, code: str, display: str | None = None) -> Json:
+    return compact({"system": system, "code": code_value(code), "display": display})
 
 
 def concept(system: str | None, code: str | None, display: str | None = None,
@@ -197,7 +206,8 @@ def safeguarding_flag(resource_id: str, patient_id: str, code: Json, *, enquiry_
                       detail: str | None, status: str = "active", start: str | None = None,
                       author: Json | None = None) -> Json:
     category = concept(FLAG_CATEGORY_LOCAL, "safeguarding", "Safeguarding")
-    exts = extensions({"url": EXT_ENQUIRY_STATUS, "valueCode": enquiry_status} if enquiry_status else None,
+    exts = extensions({"url": EXT_ENQUIRY_STATUS, "valueCode": code_value(enquiry_status)}
+                      if enquiry_status and enquiry_status.strip() else None,
                       ext_string(EXT_DETAIL, detail))
     return _flag(resource_id, patient_id, category, code, status=status, start=start,
                  author=author, exts=exts)

@@ -9,7 +9,7 @@ from adapters.base import MappedRecord, stable_id
 from adapters.cld.csv_input import CellError, Row, parse_date
 from adapters.conventions import EXT_UNMAPPED, ITEM_CARE_PACKAGE
 from adapters.fhir_helpers import (
-    compact, concept, local_id_system, local_item, nhs_identifier, org_ref, period, ref,
+    HOME_VISIT_CLASS, compact, concept, local_id_system, local_item, nhs_identifier, org_ref, period, ref,
 )
 
 Json = dict[str, Any]
@@ -24,7 +24,6 @@ _KEPT_AS_TEXT = ("Event_Outcome", "Primary_Support_Reason", "Has_Unpaid_Carer")
 _GENDERS = {"male": "male", "m": "male", "female": "female", "f": "female", "other": "other",
             "unknown": "unknown", "not known": "unknown", "not specified": "unknown", "u": "unknown"}
 ETHNIC_CATEGORY_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
-_HOME = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH", "display": "home health"}
 EVENT_TYPES = ("Request", "Assessment", "Service", "Review")
 
 
@@ -118,7 +117,7 @@ def _encounter(e: Event) -> Json:
     return compact({
         "resourceType": "Encounter", "id": e.id("Encounter"), "extension": e.kept,
         "identifier": e.identifier,
-        "status": "finished" if e.end or e.row.get("Event_Outcome") else "in-progress", "class": _HOME,
+        "status": "finished" if e.end or e.row.get("Event_Outcome") else "in-progress", "class": HOME_VISIT_CLASS,
         "type": [concept(None, None, text=f"Social care {e.kind.lower()}")],
         "subject": ref("Patient", e.patient_id), "period": period(e.start, e.end),
         "reasonCode": [concept(None, None, text=e.row.get("Primary_Support_Reason") or None)],

@@ -8,7 +8,7 @@ from typing import Any
 from adapters.base import SNOMED, MappedRecord, stable_id
 from adapters.community_hl7v2.fields import Seg
 from adapters.conventions import LOCAL_ITEM
-from adapters.fhir_helpers import LOINC, compact, local_id_system, org_ref, person_ref
+from adapters.fhir_helpers import LOINC, coding, compact, local_id_system, org_ref, person_ref
 
 # HL7 coding-system names (CE component 3) -> FHIR systems; others keep the code without a system.
 CODING_SYSTEMS = {"L": LOCAL_ITEM, "99LOCAL": LOCAL_ITEM, "SCT": SNOMED, "SNM": SNOMED,
@@ -20,8 +20,8 @@ def coded(seg: Seg, field: int, rep: int = 1) -> dict[str, Any] | None:
     code, text, system = (seg.get(field, c, rep) for c in (1, 2, 3))
     if not code and not text:
         return None
-    coding = compact({"system": CODING_SYSTEMS.get(system.upper()), "code": code, "display": text})
-    return compact({"coding": [coding] if code else [], "text": text or code})
+    coding_ = coding(CODING_SYSTEMS.get(system.upper()), code, text or None) if code else None
+    return compact({"coding": [coding_], "text": text or code})
 
 
 @dataclass(frozen=True)

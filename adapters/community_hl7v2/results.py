@@ -14,7 +14,7 @@ from adapters.community_hl7v2.context import Context, coded
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.conventions import EXT_UNMAPPED, ITEM_ACCESS, ITEM_KEYSAFE, ITEM_VISIT
 from adapters.fhir_helpers import (
-    access_flag, capacity_assessment, compact, dnacpr_code, ext_string, extensions,
+    HOME_VISIT_CLASS, access_flag, capacity_assessment, compact, dnacpr_code, ext_string, extensions,
     local_id_system, local_item, observation, period, ref, risk_flag,
 )
 
@@ -22,8 +22,6 @@ Json = dict[str, Any]
 _OBS_STATUS = {"": "final", "F": "final", "C": "corrected", "A": "amended", "U": "final",
                "D": "entered-in-error", "W": "entered-in-error", "P": "preliminary",
                "R": "preliminary", "S": "preliminary", "I": "registered", "X": "cancelled"}
-_HOME_VISIT = {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "HH",
-               "display": "home health"}
 
 
 @dataclass
@@ -69,7 +67,7 @@ def encounter(ctx: Context, pv1: Seg | None, obr: Seg | None, obr_notes: list[st
         "extension": extensions(ext_string(EXT_UNMAPPED, "\n".join(obr_notes) or None)),
         "identifier": [{"system": local_id_system(ctx.source_system, "visit"), "value": number}]
         if number else [],
-        "status": "finished" if end else "in-progress", "class": _HOME_VISIT,
+        "status": "finished" if end else "in-progress", "class": HOME_VISIT_CLASS,
         "type": [visit_type], "subject": ref("Patient", ctx.patient_id),
         "participant": [{"individual": nurse}] if nurse else [],
         "period": period(start, end), "serviceProvider": ctx.sender,

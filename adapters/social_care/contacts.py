@@ -81,9 +81,10 @@ def attorney(export: Export, item: Item) -> list[MappedRecord | Member]:
 
 
 def lpa_person_id(export: Export, attorneys: list[Item]) -> str | None:
-    """The RelatedPerson who can give consent on the person's behalf (health and welfare first)."""
-    live = [a for a in attorneys if not a.retracted and a.attr("id")]
-    live.sort(key=lambda a: a.attr("type") != "health-and-welfare")
+    """The RelatedPerson who can consent on the person's behalf: only a health-and-welfare
+    attorney can (a property-and-financial LPA covers money, not care information)."""
+    live = [a for a in attorneys
+            if not a.retracted and a.attr("id") and a.attr("type") == "health-and-welfare"]
     return export.id("RelatedPerson", live[0].id) if live else None
 
 

@@ -19,5 +19,5 @@ def preference(export: Export, item: Item, lpa_id: str | None) -> list[MappedRec
         recorded=item.date("recorded"), performer=performer, organization=org_ref(export.council))
     record = export.item_record(item, resource)
     if by_attorney and not lpa_id:  # kept, but flagged: no attorney on record to have given it
-        record.hints["warning"] = "givenBy=attorney but the export holds no Attorney"
+        record.hints["warning"] = "givenBy=attorney but the export holds no health-and-welfare Attorney"
     return [record]

@@ -338,3 +338,13 @@ def test_generator_capacity_and_dnacpr_follow_people() -> None:
             assert codes(res["valueCodeableConcept"]) == {(LOCAL_ITEM, expected)}
         if "DNACPR" in found:
             assert ("304253006" in found) == person.dnacpr
+
+
+def test_sloppy_codes_and_authorities_still_give_valid_r4() -> None:
+    raw = fixture("formats_example_oru.hl7").replace(b"DN55012^^^RX1^PI", b"DN55012^^^RX 1 east^PI").replace(
+        b"WATERLOW^Waterlow score^L|3|14", b"FOO  BAR^Odd code^L|3|14").replace(
+        b"DOG^Dangerous dog^L", b"DOG   ^Dangerous dog^L")
+    _, records, rejected = run(raw)  # run() asserts every resource validates
+    assert rejected == []
+    assert [r.hints["unknown_code"] for r in records if r.hints] == ["FOO  BAR"]
+    assert codes(of_type(records, "Flag")[0]["code"]) == {(LOCAL_ITEM, "DOG")}
