@@ -58,3 +58,37 @@ def test_every_url_in_categories_yaml_is_a_convention():
 
     for url in set(re.findall(r"https://fhir\.care-gateway\.example/[A-Za-z/-]+", text)):
         assert url in known, f"{url} is not in adapters/conventions.py"
+
+
+def _mapped(adapter, path):  # type: ignore[no-untyped-def]
+    from adapters.base import MappedRecord
+
+    out = []
+    for message in adapter.parse(path.read_bytes(), str(path)):
+        out += [r for r in adapter.map(message) if isinstance(r, MappedRecord)]
+    return out
+
+
+FIXTURES = PACK.parent / "tests" / "fixtures"
+
+
+@pytest.mark.skipif(not (FIXTURES / "social_care" / "formats_example.xml").exists(), reason="adapter fixtures absent")
+def test_real_adapter_output_is_labelled_and_read(engine):
+    from adapters.community_hl7v2 import Hl7v2Adapter
+    from adapters.social_care import SocialCareAdapter
+    from gateway.policy import patient_context
+
+    social = _mapped(SocialCareAdapter(), FIXTURES / "social_care" / "formats_example.xml")
+    labels = sorted({engine.categorize(r.resource, r.hints) for r in social})
+    assert labels == sorted({("demographics",), ("care_team",), ("risk_flag",), ("access",), ("capacity_assessment",),
+                             ("safeguarding",), ("care_package",), ("case_notes",)})
+    nursing = _mapped(Hl7v2Adapter(), FIXTURES / "hl7v2" / "formats_example_oru.hl7")
+    assert {engine.categorize(r.resource, r.hints) for r in nursing} == {
+        ("demographics",), ("care_team",), ("visits",), ("risk_flag",), ("access",), ("clinical_summary",)}
+    patient = next(r.resource for r in social if r.resource["resourceType"] == "Patient")
+    ctx = patient_context(patient, [r.resource for r in social + nursing])
+    assert {(d.type, d.categories, d.recipient_orgs, d.given_by) for d in ctx.directives} == {
+        ("deny", ("case_notes",), ("P81001",), "patient"), ("permit", ("capacity_assessment",), ("RX1",), "attorney")}
+    sw = next(m for m in ctx.care_team if m.role == "allocated-social-worker")
+    assert (sw.org, sw.team, sw.name, sw.phone) == ("C8Q2R", "ASC-NORTH", "Tom Ellis", "0161 555 0199")
+    assert {m.org for m in ctx.care_team if m.role in ("registered-gp-practice", "usual-gp")} == {"P81001"}
