@@ -68,6 +68,19 @@ class AuditLog:
                 conn.rollback()
                 raise
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """A read-only connection that sees one consistent state for all its queries."""
+        with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execution_options(isolation_level="REPEATABLE READ")
+            elif conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN")  # WAL: the first read fixes the snapshot
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
     @staticmethod
     def _head(conn: Connection) -> tuple[int, str]:
         row = conn.execute(sa.select(audit_record.c.seq, audit_record.c.hash)
@@ -153,10 +166,9 @@ class AuditLog:
             tree_size=size, kind=kind, root=signed["root"], body=canonical(signed).decode()))
         return Checkpoint.from_dict(signed), result.inserted_primary_key[0]
 
-    def checkpoints(self, conn: Connection, max_id: int | None = None) -> list[dict[str, Any]]:
+    @staticmethod
+    def checkpoints(conn: Connection) -> list[dict[str, Any]]:
         query = sa.select(audit_checkpoint.c.body).order_by(audit_checkpoint.c.tree_size, audit_checkpoint.c.id)
-        if max_id is not None:
-            query = query.where(audit_checkpoint.c.id <= max_id)
         return [orjson.loads(row.body) for row in conn.execute(query)]
 
     # -- verification ----------------------------------------------------------------------------
@@ -179,7 +191,7 @@ class AuditLog:
         """Check the live chain, every stored checkpoint (signatures need the signing key) and that
         the search index agrees with the hashed records."""
         public = self.signing_key.public_key() if self.signing_key is not None else None
-        with self.engine.connect() as conn:
+        with self._snapshot() as conn:
             checkpoints = self.checkpoints(conn)
             streaming = conn.execution_options(yield_per=2000)
             # Records first: the patient rows, read after, are then a superset of theirs.
@@ -211,20 +223,29 @@ class AuditLog:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         self._key()
-        with self._serialised() as conn:
-            cp, cp_id = self._checkpoint_locked(conn, "export")
         files = [out_dir / "records.jsonl", out_dir / "checkpoints.jsonl", out_dir / "public_key.pem"]
-        with self.engine.connect() as conn:
-            checkpoints = self.checkpoints(conn, max_id=cp_id)
-            count = 0
-            with files[0].open("wb") as handle:
-                for line in self._lines(conn, upto=cp.tree_size):
-                    handle.write(orjson.dumps(line) + b"\n")
-                    count += 1
-        files[1].write_bytes(b"".join(orjson.dumps(c) + b"\n" for c in checkpoints))
-        files[2].write_bytes(self.public_key_pem())
-        return ExportSummary(out_dir=out_dir, records=count, checkpoints=len(checkpoints),
-                             tree_size=cp.tree_size, root=cp.root, files=files)
+        for _ in range(3):
+            with self._serialised() as conn:
+                cp, cp_id = self._checkpoint_locked(conn, "export")
+            # Appends go on meanwhile; read one snapshot and keep to what the export checkpoint covers.
+            with self._snapshot() as conn:
+                rows = conn.execute(sa.select(audit_checkpoint.c.id, audit_checkpoint.c.body)).all()
+                # Prune checkpoints are kept whenever made: they say where the remaining records start.
+                chosen = sorted(((orjson.loads(r.body), r.id) for r in rows
+                                 if r.id <= cp_id or orjson.loads(r.body)["kind"] == "prune"),
+                                key=lambda c: (c[0]["tree_size"], c[1] == cp_id, c[1]))
+                if any(c["tree_size"] > cp.tree_size for c, _ in chosen):
+                    continue  # pruned past the export point meanwhile: take a new checkpoint
+                count = 0
+                with files[0].open("wb") as handle:
+                    for line in self._lines(conn, upto=cp.tree_size):
+                        handle.write(orjson.dumps(line) + b"\n")
+                        count += 1
+            files[1].write_bytes(b"".join(orjson.dumps(c) + b"\n" for c, _ in chosen))
+            files[2].write_bytes(self.public_key_pem())
+            return ExportSummary(out_dir=out_dir, records=count, checkpoints=len(chosen),
+                                 tree_size=cp.tree_size, root=cp.root, files=files)
+        raise RuntimeError("the log kept being pruned during the export; try again")
 
     def prove(self, seq: int) -> dict[str, Any]:
         """Inclusion proof of record ``seq`` in a signed checkpoint (see verify_proof)."""

@@ -11,8 +11,9 @@ import pytest
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateway.audit import AuditLog
+from gateway.audit import AuditLog, verify_export
 from gateway.audit.tables import audit_record, metadata
+from gateway.store.database import make_engine
 
 from .conftest import AUDIT_TABLES, PG_URL, pg_engine
 
@@ -22,8 +23,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from gateway.audit import AuditLog, load_or_create_signing_key
 url, schema, key_path, go, tag, n = sys.argv[1:7]
-args = {"connect_args": {"options": f"-csearch_path={schema}"}} if schema else {"connect_args": {"timeout": 60}}
-engine = sa.create_engine(url, **args)
+from gateway.store.database import make_engine
+if schema:
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+else:
+    engine = make_engine(url)  # the gateway's SQLite settings: WAL, synchronous=FULL, 30 s busy timeout
 log = AuditLog(engine, load_or_create_signing_key(Path(key_path)), checkpoint_every=16)
 while not Path(go).exists():
     time.sleep(0.005)
@@ -34,13 +38,22 @@ for i in range(int(n)):
 PER_PROCESS = 150
 
 
-def run_writers(url: str, schema: str, key_path: Path, tmp_path: Path) -> None:
+def run_writers(url: str, schema: str, key_path: Path, tmp_path: Path, reader: AuditLog) -> None:
+    """Two writer processes; meanwhile this process exports, and each export must verify offline."""
     go = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, schema, str(key_path), str(go), tag,
                                str(PER_PROCESS)], stderr=subprocess.PIPE)
              for tag in ("writer-a", "writer-b")]
     time.sleep(1.0)  # both processes imported and waiting
     go.touch()
+    exports = 0
+    while exports == 0 or (any(proc.poll() is None for proc in procs) and exports < 5):
+        out = tmp_path / f"export-{exports}"
+        reader.export(out)
+        result = verify_export(out)
+        assert result.ok, result.reason
+        exports += 1
+        time.sleep(0.05)
     for proc in procs:
         _, err = proc.communicate(timeout=240)
         assert proc.returncode == 0, err.decode()
@@ -67,16 +80,18 @@ def test_two_processes_append_concurrently_on_postgresql(pg_schema: str, key: Ed
     engine = pg_engine(PG_URL, pg_schema)
     metadata.drop_all(engine, tables=AUDIT_TABLES)
     metadata.create_all(engine, tables=AUDIT_TABLES)
-    run_writers(PG_URL, pg_schema, tmp_path / "keys" / "audit.pem", tmp_path)
-    check_one_chain(AuditLog(engine, key), min_switches=3)
+    log = AuditLog(engine, key)
+    run_writers(PG_URL, pg_schema, tmp_path / "keys" / "audit.pem", tmp_path, log)
+    check_one_chain(log, min_switches=3)
     engine.dispose()
 
 
 def test_two_processes_append_concurrently_on_sqlite(key: Ed25519PrivateKey, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.sqlite'}"
-    engine = sa.create_engine(url)
+    engine = make_engine(url)
     metadata.create_all(engine, tables=AUDIT_TABLES)
-    run_writers(url, "", tmp_path / "keys" / "audit.pem", tmp_path)
+    log = AuditLog(engine, key)
+    run_writers(url, "", tmp_path / "keys" / "audit.pem", tmp_path, log)
     # SQLite's busy handler is not fair, so the writers take turns in long runs; one hand-over suffices.
-    check_one_chain(AuditLog(engine, key), min_switches=1)
+    check_one_chain(log, min_switches=1)
     engine.dispose()
