@@ -2,6 +2,7 @@
 Service -> CarePlan. Columns with no FHIR slot are kept as EXT_UNMAPPED ("Column: value")."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,7 +134,7 @@ def _service(e: Event) -> Json:
             units = float(units_raw)
         except ValueError:
             raise CellError("Planned_Units_Per_Week", f"{units_raw!r} is not a number") from None
-        if units != units or units < 0 or units == float("inf"):
+        if not math.isfinite(units) or units < 0:
             raise CellError("Planned_Units_Per_Week", f"{units_raw!r} is not a number of units")
         units = int(units) if units.is_integer() else units
     service = e.row.get("Service_Type") or "Social care service"

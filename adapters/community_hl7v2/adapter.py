@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import hl7
 
@@ -48,7 +49,7 @@ class Hl7v2Adapter:
         framing.check_structure(text)
         try:
             message = hl7.parse(text)
-        except Exception as exc:  # python-hl7 raises assorted errors on malformed input
+        except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on malformed input
             raise FieldError("MSH", f"not parseable as HL7 v2: {exc}") from None
         msh = Seg(message.segment("MSH"), "MSH", message)
         for number, name in ((4, "sending facility"), (9, "message type"), (10, "message control id")):
@@ -86,10 +87,14 @@ def _nth(segs: list[Seg], index: int) -> int:
     return sum(1 for s in segs[: index + 1] if s.name == segs[index].name)
 
 
-def _guard(body: Hl7Body, build: Callable[[], Iterable[MappedRecord | None]]) -> Iterator[MappedRecord | Rejected]:
+Built = MappedRecord | Iterable[MappedRecord] | None
+
+
+def _guard(body: Hl7Body, build: Callable[..., Built], *args: Any) -> Iterator[MappedRecord | Rejected]:
     """One item's failure quarantines that item only; the rest of the message still maps."""
     try:
-        yield from (r for r in build() if r is not None)
+        built = build(*args)
+        yield from ([built] if isinstance(built, MappedRecord) else [r for r in built or () if r])
     except FieldError as exc:
         yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
 
@@ -116,16 +121,16 @@ def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord
         return [s for s in segs if s.name == name]
 
     if pd1:
-        yield from _guard(body, lambda: [gp_team(ctx, pd1)])
+        yield from _guard(body, gp_team, ctx, pd1)
     if nk1s := named("NK1"):
-        yield from _guard(body, lambda: contacts(ctx, nk1s))
+        yield from _guard(body, contacts, ctx, nk1s)
     for al1 in named("AL1"):
-        yield from _guard(body, lambda: [allergy(ctx, al1)])
+        yield from _guard(body, allergy, ctx, al1)
     for dg1 in named("DG1"):
-        yield from _guard(body, lambda: [condition(ctx, dg1)])
+        yield from _guard(body, condition, ctx, dg1)
     rols = named("ROL")
     if event in CASELOAD_EVENTS or rols:
-        yield from _guard(body, lambda: caseload(ctx, event, first.get("PV1"), first.get("EVN"), rols))
+        yield from _guard(body, caseload, ctx, event, first.get("PV1"), first.get("EVN"), rols)
     if kind == "ORU":
         yield from _visit(ctx, body, segs, first)
 
@@ -150,4 +155,4 @@ def _visit(ctx: Context, body: Hl7Body, segs: list[Seg], first: dict[str, Seg]) 
     if record:
         yield record
     for res in results:
-        yield from _guard(body, lambda: [result(ctx, res, results, visit)])
+        yield from _guard(body, result, ctx, res, results, visit)

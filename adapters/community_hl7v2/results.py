@@ -5,6 +5,7 @@ OBX-11 ``C`` lands on the same resource and ``D`` marks it entered-in-error.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,7 +117,7 @@ def _value(res: Result) -> Json | None:
             number = float(raw)
         except ValueError:
             raise FieldError(obx.where(5), f"{raw!r} is not a number") from None
-        if number != number or number in (float("inf"), float("-inf")):
+        if not math.isfinite(number):
             raise FieldError(obx.where(5), f"{raw!r} is not a number")
         quantity = {"value": int(number) if number.is_integer() else number, "unit": obx.get(6) or None}
         return {"valueQuantity": compact(quantity)}

@@ -71,14 +71,14 @@ class SocialCareAdapter:
         except ItemError as exc:
             yield Rejected(exc.location, exc.reason, message.raw)
             return
-        yield from _guard(lambda: [person.patient(export, person_item)], person_item.elem)
+        yield from _guard(person_item.elem, lambda: [person.patient(export, person_item)])
         yield from _map_items(export, root, message.raw)
 
 
-def _guard(build: Callable[[], Iterable[Any]], elem: Element) -> Iterator[Any]:
+def _guard(elem: Element, build: Callable[..., Iterable[Any]], *args: Any) -> Iterator[Any]:
     """One bad item is quarantined alone (with its XML); the rest of the export still maps."""
     try:
-        yield from build()
+        yield from build(*args)
     except ItemError as exc:
         yield Rejected(exc.location, exc.reason, tostring(elem, encoding="utf-8"))
 
@@ -121,13 +121,13 @@ def _map_items(export: Export, root: Element, raw: bytes) -> Iterator[MappedReco
             continue
         if name == "Attorney":
             attorneys.append(item)
-        for out in _guard(lambda: handler(export, item), item.elem):
+        for out in _guard(item.elem, handler, export, item):
             if isinstance(out, Member):
                 members.append(out)
             else:
                 yield out
     lpa_id = contacts.lpa_person_id(export, attorneys)
     for item in preferences:
-        yield from _guard(lambda: sharing.preference(export, item, lpa_id), item.elem)
+        yield from _guard(item.elem, sharing.preference, export, item, lpa_id)
     if team := contacts.council_team(export, members, f"/{ROOT}/Contacts"):
         yield team

@@ -68,8 +68,8 @@ def _segments_a04(p: Person, control: int, when: datetime) -> list[str]:
     team, nurse, family, given = p.nursing_team
     return [_msh("ADT^A04^ADT_A01", control, when), f"EVN|A04|{_ts(when)}", _pid(p),
             _pv1(p, f"REF-{p.index:05d}", when, None),
-            f"ROL|1|AD|CASELOAD^Caseload holder|{nurse}^{family}^{given}|{_ts(when)}|||||{team}||"
-            f"0161 555 {7000 + p.index % 1000:04d}"]
+            (f"ROL|1|AD|CASELOAD^Caseload holder|{nurse}^{family}^{given}|{_ts(when)}|||||{team}||"
+             f"0161 555 {7000 + p.index % 1000:04d}")]
 
 
 def _segments_oru(p: Person, control: int, when: datetime, rng: random.Random) -> list[str]:
@@ -99,7 +99,7 @@ def _segments_oru(p: Person, control: int, when: datetime, rng: random.Random) -
     add("CE", "DNACPR^DNACPR decision^L", "Y^In place^L" if p.dnacpr else "N^Not in place^L")
     end = when + timedelta(minutes=35)
     return [_msh("ORU^R01^ORU_R01", control, when), _pid(p), _pv1(p, visit, when, end),
-            f"OBR|1|||VISIT^District nursing visit^L|||{_ts(when)}" + "|" * 25 + staff, *obx]
+            f"OBR|1|||VISIT^District nursing visit^L|||{_ts(when)}{'|' * 25}{staff}", *obx]
 
 
 def hl7v2_messages(people: list[Person], seed: int = 1, framed: bool = False) -> bytes:

@@ -6,14 +6,14 @@ fields, so the council's record agrees with the HL7 and GP feeds about the same 
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from xml.etree.ElementTree import Element, SubElement, indent, tostring
 
 from adapters.fhir_helpers import RISK_CODES
 from adapters.synthetic.people import COMMUNITY_TRUST, COUNCIL, Person
 
-EXPORTED = datetime(2026, 11, 3, 18, 0, tzinfo=timezone.utc)
+EXPORTED = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
 _TIMES = {1: "09:00", 2: "08:00,17:00", 3: "08:00,12:30,17:00", 4: "08:00,12:30,17:00,21:00"}
 
 
@@ -23,7 +23,7 @@ def person_id(p: Person) -> str:
 
 
 def _stamp(day: date, hour: int = 10) -> str:
-    return datetime(day.year, day.month, day.day, hour, 0, tzinfo=timezone.utc).isoformat()
+    return datetime(day.year, day.month, day.day, hour, 0, tzinfo=UTC).isoformat()
 
 
 def _item(parent: Element, tag: str, item_id: str, updated: str, **attrs: str) -> Element:

@@ -89,7 +89,7 @@ def test_bad_cell_rejects_that_row_only(old: str, new: str, location: str, reaso
     lines = FIXTURE.read_text().splitlines(keepends=True)
     assert old in lines[2]
     lines[2] = lines[2].replace(old, new)
-    messages, records, rejected = run("".join(lines).encode())
+    _, records, rejected = run("".join(lines).encode())
     assert [(r.location, reason in r.reason) for r in rejected] == [(location, True)]
     assert len(records) == 8 and rejected[0].raw.decode().startswith("C8Q2R,LA-204411")
 
@@ -99,6 +99,7 @@ def test_row_with_wrong_field_count_and_quoted_newlines() -> None:
     text = text.replace("No services provided", '"No services\nprovided"')
     messages, records, rejected = run(text.encode())
     assert [(r.location, r.reason) for r in rejected] == [("cld.csv:line 5", "row has 19 fields; the header has 18")]
+    assert len(messages) == 4
     assert messages[-1].origin == "cld.csv:line 6"
     assert unmapped(records[-1].resource)[0] == "Event_Outcome: No services\nprovided"
 
