@@ -250,18 +250,19 @@ class AuditLog:
     def prove(self, seq: int) -> dict[str, Any]:
         """Inclusion proof of record ``seq`` in a signed checkpoint (see verify_proof)."""
         self._key()
-        with self._serialised() as conn:
-            latest = conn.execute(sa.select(audit_checkpoint.c.body, audit_checkpoint.c.tree_size)
-                                  .order_by(audit_checkpoint.c.tree_size.desc(), audit_checkpoint.c.id.desc())
-                                  .limit(1)).first()
-            if latest is not None and latest.tree_size >= seq:
-                cp = orjson.loads(latest.body)
-            else:
+        latest_query = (sa.select(audit_checkpoint.c.body, audit_checkpoint.c.tree_size)
+                        .order_by(audit_checkpoint.c.tree_size.desc(), audit_checkpoint.c.id.desc()).limit(1))
+        with self.engine.connect() as conn:
+            latest = conn.execute(latest_query).first()
+        if latest is not None and latest.tree_size >= seq:
+            cp = orjson.loads(latest.body)
+        else:  # not covered yet: sign a checkpoint (under the append lock, so it is the true head)
+            with self._serialised() as conn:
                 cp = self._checkpoint_locked(conn, "proof")[0].as_dict()
         size = cp["tree_size"]
         if not 1 <= seq <= size:
             raise LookupError(f"no audit record {seq}")
-        with self.engine.connect() as conn:
+        with self._snapshot() as conn:  # leaves and prune start from one state
             start = conn.execute(sa.select(audit_checkpoint.c.body).where(audit_checkpoint.c.kind == "prune")
                                  .order_by(audit_checkpoint.c.tree_size.desc()).limit(1)).first()
             blocks: dict[tuple[int, int], bytes] = {}
