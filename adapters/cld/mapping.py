@@ -10,7 +10,15 @@ from adapters.base import MappedRecord, stable_id
 from adapters.cld.csv_input import CellError, Row, parse_date
 from adapters.conventions import EXT_UNMAPPED, ITEM_CARE_PACKAGE
 from adapters.fhir_helpers import (
-    HOME_VISIT_CLASS, compact, concept, local_id_system, local_item, nhs_identifier, org_ref, period, ref,
+    HOME_VISIT_CLASS,
+    compact,
+    concept,
+    local_id_system,
+    local_item,
+    nhs_identifier,
+    org_ref,
+    period,
+    ref,
 )
 
 Json = dict[str, Any]

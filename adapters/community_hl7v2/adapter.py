@@ -12,7 +12,14 @@ from adapters.community_hl7v2 import framing
 from adapters.community_hl7v2.caseload import CASELOAD_EVENTS, caseload
 from adapters.community_hl7v2.context import Context
 from adapters.community_hl7v2.fields import FieldError, Seg, parse_ts
-from adapters.community_hl7v2.person import allergy, condition, contacts, gp_team, identifiers, patient
+from adapters.community_hl7v2.person import (
+    allergy,
+    condition,
+    contacts,
+    gp_team,
+    identifiers,
+    patient,
+)
 from adapters.community_hl7v2.results import Result, encounter, result
 
 SUPPORTED = {("ADT", e) for e in ("A28", "A31", "A04", "A08", "A03", "A01", "A05")} | {("ORU", "R01")}

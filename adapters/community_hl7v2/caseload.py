@@ -12,7 +12,14 @@ from adapters.base import MappedRecord
 from adapters.community_hl7v2.context import Context
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.fhir_helpers import (
-    care_team, compact, concept, contact_points, local_id_system, participant, period, ref,
+    care_team,
+    compact,
+    concept,
+    contact_points,
+    local_id_system,
+    participant,
+    period,
+    ref,
 )
 
 CASELOAD_EVENTS = {"A04", "A08", "A03"}

@@ -8,7 +8,14 @@ from typing import Any
 from adapters.base import SNOMED, MappedRecord, stable_id
 from adapters.community_hl7v2.fields import Seg
 from adapters.conventions import LOCAL_ITEM
-from adapters.fhir_helpers import LOINC, coding, compact, local_id_system, org_ref, person_ref
+from adapters.fhir_helpers import (
+    LOINC,
+    coding,
+    compact,
+    local_id_system,
+    org_ref,
+    person_ref,
+)
 
 # HL7 coding-system names (CE component 3) -> FHIR systems; others keep the code without a system.
 CODING_SYSTEMS = {"L": LOCAL_ITEM, "99LOCAL": LOCAL_ITEM, "SCT": SNOMED, "SNM": SNOMED,

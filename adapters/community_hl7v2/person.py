@@ -10,8 +10,18 @@ from adapters.community_hl7v2.context import Context, coded
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.conventions import CARE_TEAM_ROLE
 from adapters.fhir_helpers import (
-    compact, concept, contact_points, care_team, human_name, local_id_system, nhs_identifier,
-    org_ref, participant, person_ref, ref, relationship,
+    care_team,
+    compact,
+    concept,
+    contact_points,
+    human_name,
+    local_id_system,
+    nhs_identifier,
+    org_ref,
+    participant,
+    person_ref,
+    ref,
+    relationship,
 )
 
 GMP_SYSTEM = "https://fhir.hl7.org.uk/Id/gmp-number"  # GP national code (G + 7 digits)

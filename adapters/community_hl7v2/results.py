@@ -15,8 +15,19 @@ from adapters.community_hl7v2.context import Context, coded
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.conventions import EXT_UNMAPPED, ITEM_ACCESS, ITEM_KEYSAFE, ITEM_VISIT
 from adapters.fhir_helpers import (
-    HOME_VISIT_CLASS, access_flag, capacity_assessment, compact, dnacpr_code, ext_string, extensions,
-    local_id_system, local_item, observation, period, ref, risk_flag,
+    HOME_VISIT_CLASS,
+    access_flag,
+    capacity_assessment,
+    compact,
+    dnacpr_code,
+    ext_string,
+    extensions,
+    local_id_system,
+    local_item,
+    observation,
+    period,
+    ref,
+    risk_flag,
 )
 
 Json = dict[str, Any]

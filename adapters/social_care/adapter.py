@@ -8,7 +8,15 @@ from typing import Any
 from xml.etree.ElementTree import Element, tostring
 
 from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
-from adapters.social_care import capacity, care_package, contacts, flags, notes, person, sharing
+from adapters.social_care import (
+    capacity,
+    care_package,
+    contacts,
+    flags,
+    notes,
+    person,
+    sharing,
+)
 from adapters.social_care.contacts import Member
 from adapters.social_care.model import Export, Item, ItemError
 from adapters.social_care.xml_input import DEFAULT_MAX_BYTES, ROOT, children, load

@@ -5,7 +5,15 @@ import re
 
 from adapters.base import MappedRecord
 from adapters.conventions import ITEM_CARE_PACKAGE
-from adapters.fhir_helpers import compact, concept, local_item, org_ref, participant, period, ref
+from adapters.fhir_helpers import (
+    compact,
+    concept,
+    local_item,
+    org_ref,
+    participant,
+    period,
+    ref,
+)
 from adapters.social_care.contacts import Member
 from adapters.social_care.model import Export, Item, ItemError
 

@@ -12,8 +12,17 @@ from typing import Any
 from adapters.base import MappedRecord
 from adapters.conventions import CARE_TEAM_ROLE, CARE_TEAM_ROLES
 from adapters.fhir_helpers import (
-    care_team, compact, concept, contact_points, local_id_system, org_ref, participant, person_ref,
-    ref, relationship, split_name,
+    care_team,
+    compact,
+    concept,
+    contact_points,
+    local_id_system,
+    org_ref,
+    participant,
+    person_ref,
+    ref,
+    relationship,
+    split_name,
 )
 from adapters.social_care.model import Export, Item
 

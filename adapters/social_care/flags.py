@@ -8,7 +8,12 @@ from __future__ import annotations
 from adapters.base import MappedRecord
 from adapters.conventions import ITEM_ACCESS, ITEM_KEYSAFE, ITEM_SAFEGUARDING
 from adapters.fhir_helpers import (
-    RISK_CODES, access_flag, concept, local_item, org_ref, risk_flag,
+    RISK_CODES,
+    access_flag,
+    concept,
+    local_item,
+    org_ref,
+    risk_flag,
     safeguarding_flag,
 )
 from adapters.social_care.model import Export, Item, ItemError

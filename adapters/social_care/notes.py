@@ -5,7 +5,14 @@ import base64
 
 from adapters.base import MappedRecord
 from adapters.conventions import EXT_SOURCE_SECTION, ITEM_CASE_NOTE
-from adapters.fhir_helpers import compact, ext_string, local_item, org_ref, person_ref, ref
+from adapters.fhir_helpers import (
+    compact,
+    ext_string,
+    local_item,
+    org_ref,
+    person_ref,
+    ref,
+)
 from adapters.social_care.model import Export, Item
 from adapters.social_care.xml_input import text
 

@@ -2,7 +2,14 @@
 from __future__ import annotations
 
 from adapters.base import MappedRecord
-from adapters.fhir_helpers import compact, contact_points, human_name, local_id_system, nhs_identifier, org_ref
+from adapters.fhir_helpers import (
+    compact,
+    contact_points,
+    human_name,
+    local_id_system,
+    nhs_identifier,
+    org_ref,
+)
 from adapters.social_care.model import Export, Item, ItemError
 
 _GENDERS = {"female", "male", "other", "unknown"}

@@ -10,7 +10,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from adapters.fhir_helpers import RISK_CODES
-from adapters.synthetic.people import COMMUNITY_TRUST, CONDITION_NAMES, SENSITIVE_CONDITIONS, Person
+from adapters.synthetic.people import (
+    COMMUNITY_TRUST,
+    CONDITION_NAMES,
+    SENSITIVE_CONDITIONS,
+    Person,
+)
 
 _RELATIONSHIPS = {"daughter": "DAU^Daughter", "son": "SON^Son", "spouse": "SPO^Spouse", "friend": "FRD^Friend"}
 _START = datetime(2026, 10, 1, 9, 0)

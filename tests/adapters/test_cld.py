@@ -5,7 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage, stable_id
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    MappedRecord,
+    Rejected,
+    SourceMessage,
+    stable_id,
+)
 from adapters.cld import CldAdapter
 from adapters.conventions import EXT_UNMAPPED, LOCAL_ITEM
 from adapters.synthetic.cld import cld_return, write_cld

@@ -5,11 +5,26 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage, stable_id
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    MappedRecord,
+    Rejected,
+    SourceMessage,
+    stable_id,
+)
 from adapters.community_hl7v2 import Hl7v2Adapter
 from adapters.conventions import (
-    CARE_TEAM_ROLE, EXT_ACCESS_VALUE, EXT_DECISION, EXT_DETAIL, EXT_PARTICIPANT_CONTACT,
-    EXT_PARTICIPANT_TEAM, EXT_REASONING, FLAG_CATEGORY_HL7, FLAG_CATEGORY_LOCAL, LOCAL_ITEM,
+    CARE_TEAM_ROLE,
+    EXT_ACCESS_VALUE,
+    EXT_DECISION,
+    EXT_DETAIL,
+    EXT_PARTICIPANT_CONTACT,
+    EXT_PARTICIPANT_TEAM,
+    EXT_REASONING,
+    FLAG_CATEGORY_HL7,
+    FLAG_CATEGORY_LOCAL,
+    LOCAL_ITEM,
 )
 from adapters.synthetic.hl7v2 import hl7v2_messages, write_hl7v2
 from adapters.synthetic.people import invent_people

@@ -6,11 +6,30 @@ from pathlib import Path
 
 import pytest
 
-from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage, stable_id
+from adapters.base import (
+    Adapter,
+    AdapterError,
+    MappedRecord,
+    Rejected,
+    SourceMessage,
+    stable_id,
+)
 from adapters.conventions import (
-    CARE_TEAM_ROLE, CONSENT_POLICY, DATA_CATEGORY, EXT_ACCESS_VALUE, EXT_BEST_INTERESTS, EXT_DECISION,
-    EXT_DETAIL, EXT_ENQUIRY_STATUS, EXT_PARTICIPANT_CONTACT, EXT_PARTICIPANT_TEAM, EXT_REASONING,
-    EXT_UNMAPPED, FLAG_CATEGORY_HL7, FLAG_CATEGORY_LOCAL, LOCAL_ITEM,
+    CARE_TEAM_ROLE,
+    CONSENT_POLICY,
+    DATA_CATEGORY,
+    EXT_ACCESS_VALUE,
+    EXT_BEST_INTERESTS,
+    EXT_DECISION,
+    EXT_DETAIL,
+    EXT_ENQUIRY_STATUS,
+    EXT_PARTICIPANT_CONTACT,
+    EXT_PARTICIPANT_TEAM,
+    EXT_REASONING,
+    EXT_UNMAPPED,
+    FLAG_CATEGORY_HL7,
+    FLAG_CATEGORY_LOCAL,
+    LOCAL_ITEM,
 )
 from adapters.social_care import SocialCareAdapter
 from adapters.synthetic.people import invent_people
