@@ -67,6 +67,21 @@ class PolicyEngine:
     def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
         return self.vocabulary.categorizer.categorize(resource, hints)
 
+    # -- vocabulary look-ups the gateway needs ------------------------------------------------
+    def role_for_job_role(self, code: str) -> str | None:
+        """The gateway role a national RBAC job-role code (e.g. R8000) maps to, per roles.yaml."""
+        return self.vocabulary.role_for_job_role(code)
+
+    def may_ingest(self, role: str) -> bool:
+        """Whether a caller in this role may push source exports (roles.yaml `ingests`)."""
+        r = self.vocabulary.roles.get(role)
+        return bool(r and r.ingests)
+
+    def purpose_code(self, purpose: str) -> str | None:
+        """The HL7 PurposeOfUse "system|code" of a gateway purpose (for AuditEvent.purposeOfEvent)."""
+        p = self.vocabulary.purposes.get(purpose)
+        return p.code if p else None
+
     # -- stage 1: the request --------------------------------------------------------------
     def check_request(self, requester: Requester) -> RequestDecision:
         key = (requester.role, requester.purpose, bool(requester.justification and requester.justification.strip()),

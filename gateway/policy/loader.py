@@ -17,6 +17,7 @@ from gateway.policy.errors import PolicyProblem
 # The files that make a policy pack; `rules/` and `tests/` hold any number of *.yaml files.
 SINGLE_FILES = ("roles.yaml", "purposes.yaml", "categories.yaml", "invariants.yaml")
 MULTI_DIRS = ("rules", "tests")
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -100,12 +101,15 @@ def _read(raw: RawPolicy, path: Path, kind: str, required: bool) -> None:
             raw.problems.append(PolicyProblem(rel, "", "required file is missing"))
         return
     text = path.read_text(encoding="utf-8")
+    loader = _LOADER(text)  # one parse gives both the data and the nodes (for line numbers)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         raw.problems.append(PolicyProblem(rel, "", f"not valid YAML: {getattr(exc, 'problem', exc)}", line))
         return
+    finally:
+        loader.dispose()
     raw.documents.setdefault(kind, []).append(Document(rel, kind, data, node))

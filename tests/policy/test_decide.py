@@ -140,3 +140,9 @@ def test_version_is_a_content_hash(pack, engine):
     p.write_text(p.read_text() + "\n# a comment is a change too\n")
     changed = PolicyEngine.load(pack).version
     assert changed != engine.version and changed.startswith("sha256:") and len(changed) == 71
+
+
+def test_vocabulary_lookups(engine):
+    assert engine.role_for_job_role("R8000") == "gp" and engine.role_for_job_role("R9999") is None
+    assert engine.may_ingest("source") and not engine.may_ingest("gp") and not engine.may_ingest("nobody")
+    assert engine.purpose_code("emergency") == "http://terminology.hl7.org/CodeSystem/v3-ActReason|ETREAT"
