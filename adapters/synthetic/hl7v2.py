@@ -16,6 +16,7 @@ from adapters.synthetic.people import (
     SENSITIVE_CONDITIONS,
     Person,
 )
+from adapters.synthetic.social_care import access_details
 
 _RELATIONSHIPS = {"daughter": "DAU^Daughter", "son": "SON^Son", "spouse": "SPO^Spouse", "friend": "FRD^Friend"}
 _START = datetime(2026, 10, 1, 9, 0)
@@ -91,8 +92,9 @@ def _segments_oru(p: Person, control: int, when: datetime, rng: random.Random) -
     if p.risk_flag:
         add("CE", "RISK^Risk to staff^L", f"{p.risk_flag}^{RISK_CODES[p.risk_flag]}^L",
             f"Reported at visit: {RISK_CODES[p.risk_flag].lower()} - take care & plan visits in pairs.")
-    add("ST", "KEYSAFE^Key safe code^L", f"{rng.randint(1000, 9999)}")
-    add("TX", "ACCESS^Access instructions^L", escape("Key safe by the side door; ring twice | wait"))
+    key_safe, instructions = access_details(p)
+    add("ST", "KEYSAFE^Key safe code^L", key_safe)
+    add("TX", "ACCESS^Access instructions^L", escape(f"{instructions} | key safe left of the door"))
     add("NM", "WATERLOW^Waterlow score^L", str(rng.randint(5, 22)))
     if p.lacks_capacity is not None:
         outcome = "LACKS^Lacks capacity^L" if p.lacks_capacity else "HAS^Has capacity^L"

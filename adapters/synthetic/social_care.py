@@ -5,6 +5,7 @@ fields, so the council's record agrees with the HL7 and GP feeds about the same 
 """
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,15 @@ from adapters.synthetic.people import COMMUNITY_TRUST, COUNCIL, Person
 
 EXPORTED = datetime(2026, 11, 3, 18, 0, tzinfo=UTC)
 _TIMES = {1: "09:00", 2: "08:00,17:00", 3: "08:00,12:30,17:00", 4: "08:00,12:30,17:00,21:00"}
+
+
+_ACCESS = ("Side door", "Back gate, then the kitchen door", "Ring and wait; slow to answer")
+
+
+def access_details(p: Person) -> tuple[str, str]:
+    """(key-safe code, access instructions): derived from the person so every feed agrees."""
+    digest = int(hashlib.sha256(p.nhs_number.encode()).hexdigest(), 16)
+    return f"{1000 + digest % 9000}", _ACCESS[digest % len(_ACCESS)]
 
 
 def person_id(p: Person) -> str:
@@ -69,9 +79,9 @@ def export_xml(p: Person, seed: int = 1) -> bytes:
         _text(alert, "Detail", f"Recorded after a home visit: {RISK_CODES[p.risk_flag].lower()}. "
                                "Two workers to attend until reviewed.")
     access = _item(root, "Access", f"AC-{p.index}", updated)
-    _text(access, "KeySafe", f"{rng.randint(1000, 9999)}")
-    _text(access, "Instructions", rng.choice(("Side door", "Back gate, then the kitchen door",
-                                              "Ring and wait; slow to answer")))
+    key_safe, instructions = access_details(p)
+    _text(access, "KeySafe", key_safe)
+    _text(access, "Instructions", instructions)
     if p.lacks_capacity is not None:
         assessment = _item(SubElement(root, "CapacityAssessments"), "CapacityAssessment",
                            f"MCA-{p.index}", updated, date=day.isoformat(),

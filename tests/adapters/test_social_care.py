@@ -358,3 +358,18 @@ def test_sloppy_attribute_values_still_give_valid_r4() -> None:
     assert rejected == []
     concern = by_location(records)["/CaseRecordExport/Safeguarding/Concern"]
     assert ext(concern, EXT_ENQUIRY_STATUS) == "open s42"
+
+
+def test_generated_access_details_agree_with_the_hl7_feed() -> None:
+    from adapters.community_hl7v2 import Hl7v2Adapter
+    from adapters.synthetic.hl7v2 import hl7v2_messages
+
+    people = invent_people(10, seed=8)
+    hl7 = Hl7v2Adapter()
+    from_hl7 = {(r.patient_nhs_number, ext(r.resource, EXT_ACCESS_VALUE))
+                for m in hl7.parse(hl7v2_messages(people), "dn.hl7") for r in hl7.map(m)
+                if r.resource["resourceType"] == "Flag" and "KEYSAFE" in str(r.resource["code"])}
+    from_council = {(r.patient_nhs_number, ext(r.resource, EXT_ACCESS_VALUE))
+                    for raw in social_care_exports(people).values() for r in run(raw)[1]
+                    if r.location.endswith("/KeySafe")}
+    assert from_hl7 == from_council and len(from_hl7) == 10
