@@ -45,8 +45,8 @@ def cld_return(people: list[Person], seed: int = 1) -> str:
     return out.getvalue()
 
 
-def write_cld(people: list[Person], directory: Path, seed: int = 1) -> Path:
+def write_cld(directory: Path, people: list[Person], seed: int = 1) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "client-level-data.csv"
     path.write_text(cld_return(people, seed), encoding="utf-8")
-    return path
+    return [path]

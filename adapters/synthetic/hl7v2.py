@@ -127,8 +127,9 @@ def hl7v2_messages(people: list[Person], seed: int = 1, framed: bool = False) ->
     return "".join(messages).encode("utf-8")
 
 
-def write_hl7v2(people: list[Person], directory: Path, seed: int = 1, framed: bool = False) -> Path:
+def write_hl7v2(directory: Path, people: list[Person], seed: int = 1, framed: bool = False) -> list[Path]:
+    """The feed as one file in ``directory`` (the signature every synthetic writer shares)."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "community-nursing.hl7"
     path.write_bytes(hl7v2_messages(people, seed, framed))
-    return path
+    return [path]

@@ -33,8 +33,8 @@ def opt_out_list(people: list[Person], seed: int = 1) -> str:
     return out.getvalue()
 
 
-def write_opt_out(people: list[Person], directory: Path, seed: int = 1) -> Path:
+def write_opt_out(directory: Path, people: list[Person], seed: int = 1) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "national-data-opt-out.csv"
     path.write_text(opt_out_list(people, seed), encoding="utf-8")
-    return path
+    return [path]

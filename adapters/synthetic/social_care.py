@@ -119,7 +119,7 @@ def social_care_exports(people: list[Person], seed: int = 1) -> dict[str, bytes]
     return {f"case-record-{p.index:04d}.xml": export_xml(p, seed) for p in people}
 
 
-def write_social_care(people: list[Person], directory: Path, seed: int = 1) -> list[Path]:
+def write_social_care(directory: Path, people: list[Person], seed: int = 1) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, document in social_care_exports(people, seed).items():

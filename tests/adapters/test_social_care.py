@@ -326,7 +326,7 @@ def test_generator_is_deterministic_and_maps_cleanly(tmp_path: Path) -> None:
     people = invent_people(40, seed=5)
     exports = social_care_exports(people, seed=2)
     assert exports == social_care_exports(people, seed=2)
-    paths = write_social_care(people, tmp_path, seed=2)
+    paths = write_social_care(tmp_path, people, seed=2)
     assert [p.read_bytes() for p in paths] == list(exports.values())
     by_nhs = {p.nhs_number: p for p in people}
     seen: dict[str, list[MappedRecord]] = {}
