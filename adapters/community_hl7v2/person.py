@@ -102,7 +102,7 @@ def contacts(ctx: Context, nk1s: list[Seg]) -> Iterator[MappedRecord]:
         role_concepts = [concept(CARE_TEAM_ROLE, r, r.replace("-", " ")) for r in roles if r]
         resource = compact({
             "resourceType": "RelatedPerson", "id": rp_id, "active": True,
-            "patient": ref("Patient", ctx.patient_id), "relationship": [rel, *role_concepts],
+            "patient": ref("Patient", ctx.patient_id), "relationship": [*role_concepts, rel],  # roles first, as for the council's contacts
             "name": [human_name(nk1.get(2, 1), (nk1.get(2, 2), nk1.get(2, 3)))],
             "telecom": phones,
         })

@@ -69,6 +69,7 @@ def service(export: Export, item: Item) -> list[MappedRecord | Member]:
             "description": description}}],
     })
     out: list[MappedRecord | Member] = [export.item_record(item, resource)]
-    if provider and not item.retracted and not finished:
-        out.append(Member(participant("home-care-provider", provider, start=start, end=end), item.updated))
+    live = provider and not item.retracted and not finished
+    out.append(Member(participant("home-care-provider", provider, start=start, end=end) if live else None,
+                      item.updated))
     return out

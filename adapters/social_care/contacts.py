@@ -34,9 +34,10 @@ LPA_ROLES = {"health-and-welfare": "lpa-health-and-welfare",
 
 @dataclass(frozen=True)
 class Member:
-    """A CareTeam participant contributed by an item (kept apart so retracted items drop out)."""
+    """A CareTeam participant contributed by an item; ``None`` when the item was retracted or has
+    ended, so that the re-sent team drops it (and a team whose members all went is re-sent empty)."""
 
-    participant: Json
+    participant: Json | None
     updated: datetime
 
 
@@ -46,7 +47,7 @@ def _true(value: str | None) -> bool:
 
 def worker(export: Export, item: Item) -> list[Member]:
     if item.retracted:
-        return []
+        return [Member(None, item.updated)]
     role = item.attr("role") or "allocated-social-worker"
     member = person_ref(local_id_system(export.council, "worker"), item.id, item.attr("name"))
     return [Member(participant(role, member, on_behalf_of=org_ref(export.council),
@@ -63,12 +64,13 @@ def _related_person(export: Export, item: Item, roles: list[str], rel: Json | No
     resource = compact({
         "resourceType": "RelatedPerson", "id": rp_id, "active": not item.retracted,
         "patient": ref("Patient", export.patient_id),
-        "relationship": [rel, *(concept(CARE_TEAM_ROLE, r, r.replace("-", " "))
-                                for r in roles if r in CARE_TEAM_ROLES)],
+        # care-team roles first: they say why this person is on the record (NOK, attorney...)
+        "relationship": [*(concept(CARE_TEAM_ROLE, r, r.replace("-", " "))
+                           for r in roles if r in CARE_TEAM_ROLES), rel],
         "name": [split_name(name)] if name else [], "telecom": phones,
         "period": {"start": start} if start else None,
     })
-    members = [] if item.retracted else [
+    members = [Member(None, item.updated)] if item.retracted else [
         Member(participant(r, ref("RelatedPerson", rp_id, name), contacts=phones, start=start),
                item.updated) for r in roles]
     return export.item_record(item, resource), members
@@ -101,7 +103,8 @@ def council_team(export: Export, members: list[Member], location: str) -> Mapped
     if not members:
         return None
     key = f"{export.person_id}/CareTeam"
+    live = [m.participant for m in members if m.participant]
     resource = care_team(export.id("CareTeam", key), export.patient_id, "Adult social care",
-                         [m.participant for m in members], export.council)
+                         live, export.council, status="active" if live else "inactive")
     updated = max(m.updated for m in members)
     return export.record(resource, key, updated, location, "Contacts")

@@ -138,7 +138,9 @@ def test_contacts_become_care_team_and_related_people(example) -> None:
     provider = team["participant"][-1]
     assert provider["member"]["identifier"] == {"system": ODS, "value": "VNX12"}
     relative = found["/CaseRecordExport/Contacts/Relative"]
-    assert relative["relationship"][0]["coding"][0]["code"] == "DAU"
+    assert [codes(r) for r in relative["relationship"]] == [
+        {(CARE_TEAM_ROLE, "next-of-kin")}, {(CARE_TEAM_ROLE, "key-holder")},
+        {("http://terminology.hl7.org/CodeSystem/v3-RoleCode", "DAU")}]
     assert relative["telecom"][0]["use"] == "mobile"
     attorney = found["/CaseRecordExport/Contacts/Attorney"]
     assert codes(attorney["relationship"][0]) == {(CARE_TEAM_ROLE, "lpa-health-and-welfare")}
@@ -244,6 +246,15 @@ def test_retractions_namespaces_and_unknown_content() -> None:
     assert "performer" not in consent_record.resource and "warning" in consent_record.hints
     assert [(r.location, "unknown section <Medications>" in r.reason) for r in rejected] == [
         ("/CaseRecordExport/Medications", True)]
+
+
+def test_care_team_is_resent_empty_when_every_member_is_retracted() -> None:
+    raw = fixture("formats_example.xml")
+    for tag in (b"<Worker ", b"<Relative ", b"<Attorney ", b"<Service "):
+        raw = raw.replace(tag, tag + b'status="entered-in-error" ')
+    _, records, rejected = run(raw)
+    team = by_location(records)["/CaseRecordExport/Contacts"]
+    assert rejected == [] and team["status"] == "inactive" and "participant" not in team
 
 
 @pytest.mark.parametrize(("old", "new", "location", "reason"), [
