@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import hl7
@@ -11,7 +12,7 @@ from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
 from adapters.community_hl7v2 import framing
 from adapters.community_hl7v2.caseload import CASELOAD_EVENTS, caseload
 from adapters.community_hl7v2.context import Context
-from adapters.community_hl7v2.fields import FieldError, Seg, parse_ts
+from adapters.community_hl7v2.fields import LOCAL_ZONE, FieldError, Seg, parse_ts
 from adapters.community_hl7v2.person import (
     allergy,
     condition,
@@ -65,7 +66,7 @@ class Hl7v2Adapter:
         version = msh.get(12)
         if version and not version.startswith("2."):
             raise FieldError(msh.where(12), f"version {version!r} is not HL7 v2")
-        sent = parse_ts(msh.get(7), msh.where(7))[1] if msh.get(7) else None
+        sent = message_time(msh)
         return SourceMessage(format=self.format, origin=f"{origin}#message {chunk.number}",
                              raw=chunk.raw, body=Hl7Body(message, chunk.number, chunk.raw),
                              source_system=msh.get(4), message_id=msh.get(10), message_time=sent)
@@ -95,6 +96,16 @@ def _nth(segs: list[Seg], index: int) -> int:
 
 
 Built = MappedRecord | Iterable[MappedRecord] | None
+
+
+def message_time(msh: Seg) -> datetime | None:
+    """MSH-7 as an aware datetime (a date alone is midnight UK time): the records' source_updated."""
+    if not msh.get(7):
+        return None
+    text, moment = parse_ts(msh.get(7), msh.where(7))
+    if moment is None and len(text) == 10:
+        moment = datetime.fromisoformat(text).replace(tzinfo=LOCAL_ZONE)
+    return moment
 
 
 def _guard(body: Hl7Body, build: Callable[..., Built], *args: Any) -> Iterator[MappedRecord | Rejected]:

@@ -363,3 +363,9 @@ def test_sloppy_codes_and_authorities_still_give_valid_r4() -> None:
     assert rejected == []
     assert [r.hints["unknown_code"] for r in records if r.hints] == ["FOO  BAR"]
     assert codes(of_type(records, "Flag")[0]["code"]) == {(LOCAL_ITEM, "DOG")}
+
+
+def test_date_only_message_time_is_midnight_uk_time() -> None:
+    raw = fixture("formats_example_oru.hl7").replace(b"|20261103101500||", b"|20260701||")
+    [message], _, _ = run(raw)
+    assert message.message_time.isoformat() == "2026-07-01T00:00:00+01:00"
