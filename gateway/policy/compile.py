@@ -60,7 +60,8 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
     if roles_doc is None or purposes_doc is None or cats_doc is None:
         return None
     roles = {name: RoleDef(name, d.get("description", ""), tuple(d.get("job_roles", ())),
-                           d.get("reads_records", True), d.get("ingests", False), d.get("own_record_only", False))
+                           d.get("reads_records", True), d.get("ingests", False), d.get("own_record_only", False),
+                           d.get("reads_audit", False), d.get("manages_policies", False))
              for name, d in roles_doc.data["roles"].items()}
     seen_codes: dict[str, str] = {}
     for name, role in roles.items():

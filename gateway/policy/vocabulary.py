@@ -15,6 +15,8 @@ class RoleDef:
     reads_records: bool = True
     ingests: bool = False
     own_record_only: bool = False
+    reads_audit: bool = False  # capabilities of the non-FHIR surfaces (audit API, policy tools)
+    manages_policies: bool = False
 
 
 @dataclass(frozen=True)
