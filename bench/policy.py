@@ -18,7 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway.policy import CareTeamMember, ConsentDirective, Item, PatientContext, PolicyEngine
+from gateway.policy import (
+    CareTeamMember,
+    ConsentDirective,
+    Item,
+    PatientContext,
+    PolicyEngine,
+)
 from gateway.policy.conditions import FACT_NAMES, Condition, Facts
 from gateway.requester import Requester
 from gateway.settings import shipped_policy_dir
@@ -162,7 +168,7 @@ def main() -> None:
     args = ap.parse_args()
     engine = PolicyEngine.load(args.dir)
     combos = sample(engine, args.n)
-    released = lambda e: e in ("release", "redact")  # noqa: E731
+    released = lambda e: e in ("release", "redact")
     ours = [released(engine.outcome(*c).effect) for c in combos]
 
     import cedarpy

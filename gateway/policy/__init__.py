@@ -5,7 +5,13 @@ from gateway.policy.engine import PolicyEngine
 from gateway.policy.errors import PolicyError, PolicyProblem
 from gateway.policy.holder import PolicyHolder, ReloadResult
 from gateway.policy.model import (
-    CareTeamMember, ConsentDirective, Item, ItemDecision, Notice, PatientContext, RequestDecision,
+    CareTeamMember,
+    ConsentDirective,
+    Item,
+    ItemDecision,
+    Notice,
+    PatientContext,
+    RequestDecision,
 )
 from gateway.policy.redact import apply_redaction
 

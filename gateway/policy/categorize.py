@@ -56,10 +56,10 @@ class Matcher:
     security_labels: frozenset[str] | None = None
     sections: frozenset[str] | None = None
     extensions: frozenset[str] | None = None
-    unless: tuple["Matcher", ...] = ()
+    unless: tuple[Matcher, ...] = ()
 
     @classmethod
-    def from_data(cls, data: dict[str, Any]) -> "Matcher":
+    def from_data(cls, data: dict[str, Any]) -> Matcher:
         sets = {k: frozenset(map(str, v)) for k, v in data.items() if k != "unless"}
         return cls(**sets, unless=tuple(cls.from_data(u) for u in data.get("unless") or []))
 

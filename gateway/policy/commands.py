@@ -6,7 +6,7 @@ or a failing test exits non-zero.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -26,7 +26,7 @@ def _default_dir() -> Path:
     return Path(Settings().policy_dir)
 
 
-def _load(directory: Optional[Path]) -> PolicyEngine:
+def _load(directory: Path | None) -> PolicyEngine:
     directory = directory or _default_dir()
     try:
         return PolicyEngine.load(directory)
@@ -42,7 +42,7 @@ def _load(directory: Optional[Path]) -> PolicyEngine:
 
 
 @app.command()
-def check(directory: Optional[Path] = typer.Argument(None, help="policy directory (default: the configured one)")) -> None:
+def check(directory: Annotated[Path | None, typer.Argument(help="policy directory (default: the configured one)")] = None) -> None:
     """Validate a policy directory: schema, references, selectors and every invariant."""
     from gateway.policy.invariants import space
 
@@ -56,8 +56,8 @@ def check(directory: Optional[Path] = typer.Argument(None, help="policy director
 
 
 @app.command("test")
-def run_tests_cmd(directory: Optional[Path] = typer.Argument(None, help="policy directory"),
-                  verbose: bool = typer.Option(False, "--verbose", "-v", help="list passing cases too")) -> None:
+def run_tests_cmd(directory: Annotated[Path | None, typer.Argument(help="policy directory")] = None,
+                  verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list passing cases too")] = False) -> None:
     """Run the IG-written cases in <dir>/tests/*.yaml."""
     from gateway.policy.igtests import run_tests
 
@@ -81,18 +81,18 @@ def run_tests_cmd(directory: Optional[Path] = typer.Argument(None, help="policy 
 
 
 @app.command()
-def explain(role: str = typer.Option(..., help="gateway role"),
-            purpose: str = typer.Option(..., help="purpose of use"),
-            category: list[str] = typer.Option(..., help="data category (repeatable)"),
-            relationship: bool = typer.Option(True, "--relationship/--no-relationship"),
-            objection: bool = typer.Option(False, "--objection/--no-objection", help="patient objects to this recipient/category"),
-            consent: bool = typer.Option(False, "--consent/--no-consent", help="explicit consent naming the recipient"),
-            opt_out: bool = typer.Option(False, "--opt-out/--no-opt-out", help="national data opt-out"),
-            justification: bool = typer.Option(False, "--justification/--no-justification"),
-            recorded_by_requester: bool = typer.Option(False, "--recorded-by-requester/--recorded-elsewhere"),
-            own_record: bool = typer.Option(False, "--own-record/--not-own-record"),
-            resource_type: str = typer.Option("", help="FHIR resource type of the item"),
-            directory: Optional[Path] = typer.Option(None, "--dir", help="policy directory")) -> None:
+def explain(role: Annotated[str, typer.Option(help="gateway role")],
+            purpose: Annotated[str, typer.Option(help="purpose of use")],
+            category: Annotated[list[str], typer.Option(help="data category (repeatable)")],
+            relationship: Annotated[bool, typer.Option("--relationship/--no-relationship")] = True,
+            objection: Annotated[bool, typer.Option("--objection/--no-objection", help="patient objects to this recipient/category")] = False,
+            consent: Annotated[bool, typer.Option("--consent/--no-consent", help="explicit consent naming the recipient")] = False,
+            opt_out: Annotated[bool, typer.Option("--opt-out/--no-opt-out", help="national data opt-out")] = False,
+            justification: Annotated[bool, typer.Option("--justification/--no-justification")] = False,
+            recorded_by_requester: Annotated[bool, typer.Option("--recorded-by-requester/--recorded-elsewhere")] = False,
+            own_record: Annotated[bool, typer.Option("--own-record/--not-own-record")] = False,
+            resource_type: Annotated[str, typer.Option(help="FHIR resource type of the item")] = "",
+            directory: Annotated[Path | None, typer.Option("--dir", help="policy directory")] = None) -> None:
     """Which rules match, in file order, which one decides, and the field groups' outcomes."""
     from gateway.policy.explain import explain as _explain
 
@@ -112,12 +112,12 @@ def explain(role: str = typer.Option(..., help="gateway role"),
 
 
 @app.command()
-def diff(old: Path = typer.Argument(..., help="policy directory in force"),
-         new: Path = typer.Argument(..., help="proposed policy directory"),
-         role: list[str] = typer.Option([], help="only these roles"),
-         purpose: list[str] = typer.Option([], help="only these purposes"),
-         category: list[str] = typer.Option([], help="only these categories"),
-         fail_on_change: bool = typer.Option(False, help="exit 3 when anything would be released differently")) -> None:
+def diff(old: Annotated[Path, typer.Argument(help="policy directory in force")],
+         new: Annotated[Path, typer.Argument(help="proposed policy directory")],
+         role: Annotated[list[str] | None, typer.Option(help="only these roles")] = None,
+         purpose: Annotated[list[str] | None, typer.Option(help="only these purposes")] = None,
+         category: Annotated[list[str] | None, typer.Option(help="only these categories")] = None,
+         fail_on_change: Annotated[bool, typer.Option(help="exit 3 when anything would be released differently")] = False) -> None:
     """Which role/purpose/category combinations would get a different effect under NEW."""
     from gateway.policy.diff import diff_policies, diff_requests
 

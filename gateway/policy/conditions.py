@@ -46,7 +46,7 @@ class Condition:
     own_record: bool | None = None
 
     @classmethod
-    def from_data(cls, data: dict[str, Any] | None) -> "Condition":
+    def from_data(cls, data: dict[str, Any] | None) -> Condition:
         data = data or {}
         kw: dict[str, Any] = {}
         for f in fields(cls):

@@ -67,7 +67,7 @@ def diff_policies(old: PolicyEngine, new: PolicyEngine, *, roles: Iterable[str] 
     """Every (role, purpose, category, facts, resource type) whose decision differs. Only combinations
     both stage-1 checks allow are compared (diff_requests covers the rest). A category only one of
     the versions knows decides as unknown (hide) in the other."""
-    pick = lambda names, wanted: sorted(n for n in names if wanted is None or n in wanted)  # noqa: E731
+    pick = lambda names, wanted: sorted(n for n in names if wanted is None or n in wanted)
     wanted_roles = set(roles) if roles is not None else None
     wanted_purposes = set(purposes) if purposes is not None else None
     wanted_cats = set(categories) if categories is not None else None

@@ -15,7 +15,13 @@ from gateway.policy.compile import Compiled, Invariant, compile_policy
 from gateway.policy.conditions import Facts
 from gateway.policy.errors import PolicyError
 from gateway.policy.loader import read_directory
-from gateway.policy.model import RESTRICTIVENESS, Item, ItemDecision, PatientContext, RequestDecision
+from gateway.policy.model import (
+    RESTRICTIVENESS,
+    Item,
+    ItemDecision,
+    PatientContext,
+    RequestDecision,
+)
 from gateway.policy.notices import make_notice
 from gateway.policy.rules import Outcome, Rule, combine
 from gateway.policy.schema import validate
@@ -44,7 +50,7 @@ class PolicyEngine:
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
-    def load(cls, directory: Path, *, check_invariants: bool = True) -> "PolicyEngine":
+    def load(cls, directory: Path, *, check_invariants: bool = True) -> PolicyEngine:
         raw = read_directory(Path(directory))
         if raw.problems:
             raise PolicyError(raw.problems)

@@ -30,7 +30,7 @@ class Explanation:
     request: RequestDecision
     steps: tuple[RuleStep, ...]
     outcome: Outcome
-    groups: tuple["Explanation", ...] = field(default=())  # the category's field groups
+    groups: tuple[Explanation, ...] = field(default=())  # the category's field groups
 
     def lines(self) -> list[str]:
         flags = ", ".join(f"{n}={'yes' if v else 'no'}" for n, v in zip(FACT_NAMES, self.facts))

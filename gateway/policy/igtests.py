@@ -13,7 +13,13 @@ from typing import Any
 import yaml
 
 from gateway.policy.engine import PolicyEngine
-from gateway.policy.model import CareTeamMember, ConsentDirective, Item, ItemDecision, PatientContext
+from gateway.policy.model import (
+    CareTeamMember,
+    ConsentDirective,
+    Item,
+    ItemDecision,
+    PatientContext,
+)
 from gateway.policy.redact import apply_redaction
 from gateway.policy.selectors import compile_selector
 from gateway.requester import Requester

@@ -25,7 +25,7 @@ def describe_combo(role: str, purpose: str, category: str, facts: Facts, resourc
             f" resource_type={resource_type or 'any'}")
 
 
-def space(engine: "PolicyEngine", inv: Invariant | None = None, *,
+def space(engine: PolicyEngine, inv: Invariant | None = None, *,
           exhaustive: bool = False) -> Iterator[tuple[str, str, str, Facts, str]]:
     """Every combination that can decide differently. For one (role, purpose, category) only the
     facts and resource types that its candidate rules (or the invariant) look at can change the
@@ -48,7 +48,7 @@ def space(engine: "PolicyEngine", inv: Invariant | None = None, *,
                         yield role, purpose, cat, f, rt
 
 
-def _violation(engine: "PolicyEngine", inv: Invariant, combo: tuple[str, str, str, Facts, str]) -> str | None:
+def _violation(engine: PolicyEngine, inv: Invariant, combo: tuple[str, str, str, Facts, str]) -> str | None:
     role, purpose, cat, f, rt = combo
     if not inv.when.facts_ok(f, rt) or any(u.holds(*combo) for u in inv.unless):
         return None
@@ -69,7 +69,7 @@ def _violation(engine: "PolicyEngine", inv: Invariant, combo: tuple[str, str, st
     return None
 
 
-def check_invariants(engine: "PolicyEngine", limit_per_invariant: int = 1) -> list[PolicyProblem]:
+def check_invariants(engine: PolicyEngine, limit_per_invariant: int = 1) -> list[PolicyProblem]:
     problems: list[PolicyProblem] = []
     for inv in engine.invariants:
         found = 0

@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 
 from adapters.conventions import DATA_CATEGORY
-
 from gateway.policy.model import ItemDecision
 from gateway.policy.selectors import Selector, compile_selector
 

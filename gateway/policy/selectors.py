@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 Filter = Callable[[Any], bool]
-_TOKEN = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$""", re.S)
+_TOKEN = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$""", re.DOTALL)
 _WHERE = re.compile(r"""^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*'([^']*)'\s*$""")
 _URL_ARG = re.compile(r"""^\s*'([^']*)'\s*$""")
 ANY_TYPE = "Resource"

@@ -5,7 +5,13 @@ import shutil
 
 import pytest
 
-from gateway.policy import CareTeamMember, ConsentDirective, Item, PatientContext, PolicyEngine
+from gateway.policy import (
+    CareTeamMember,
+    ConsentDirective,
+    Item,
+    PatientContext,
+    PolicyEngine,
+)
 from gateway.requester import Requester
 
 from .conftest import PACK, write
