@@ -214,7 +214,8 @@ def demo(
     from gateway.demo import prepare_demo
 
     settings, example = prepare_demo(directory, people, port)
-    out.print(example)
+    sys.stdout.write(example)  # plain text: a wrapped token could not be pasted
+    sys.stdout.flush()
     if serve_api:
         import uvicorn
 

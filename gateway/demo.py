@@ -6,6 +6,7 @@ import importlib
 import shutil
 from pathlib import Path
 
+from adapters.base import NHS_NUMBER_SYSTEM
 from adapters.synthetic.people import COMMUNITY_TRUST, invent_people
 from gateway.settings import Settings
 
@@ -64,7 +65,12 @@ def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str
     nurse_team, nurse_code, nurse_family, nurse_given = first.nursing_team
     token = mint_token(settings, user=nurse_code, name=f"{nurse_given} {nurse_family}", role="district_nurse",
                        org=COMMUNITY_TRUST, team=nurse_team, purpose="direct_care")
+    [patient] = gw.store.find_by_identifier("Patient", NHS_NUMBER_SYSTEM, first.nhs_number)
     gw.close()
+    env = " ".join(f"GATEWAY_{k.upper()}={v}" for k, v in (("database_url", settings.database_url),
+                                                           ("jwks", settings.jwks),
+                                                           ("signing_jwks", settings.signing_jwks),
+                                                           ("audit_key", settings.audit_key)))
     base = f"http://127.0.0.1:{port}/fhir"
     text = "\n".join([
         f"Demo gateway: {directory.resolve() / 'gateway.sqlite'}",
@@ -75,9 +81,12 @@ def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str
         f"  curl -s -H \"Authorization: Bearer $TOKEN\" "
         f"'{base}/Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{first.nhs_number}'",
         "and gets everything she may see, merged from every source:",
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/Patient/<id from above>/$everything'",
-        f"Other roles: gateway token --user U --role receptionist --org {first.practice_ods} --purpose direct_care",
-        "(run it with the same GATEWAY_* settings; the demo's keys are in the demo directory)",
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" '{base}/Patient/{patient.id}/$everything'",
+        "The same record as the practice receptionist sees it (demographics, no clinical detail, notices):",
+        f"  export TOKEN=$({env} .venv/bin/gateway token --user R1 --role receptionist "
+        f"--org {first.practice_ods} --purpose direct_care)",
+        "Verify the audit log of every request so far:",
+        f"  {env} .venv/bin/gateway audit verify",
         "",
     ])
     return settings, text
