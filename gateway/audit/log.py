@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.audit import pg_append
 from gateway.audit import search as search_mod
 from gateway.audit.canonical import canonical, normalise
 from gateway.audit.chain import GENESIS_HASH, RESERVED_KEYS, link
@@ -111,16 +112,24 @@ class AuditLog:
         if not isinstance(record, dict) or RESERVED_KEYS & record.keys():
             raise AuditWriteError(f"record must be an object without {sorted(RESERVED_KEYS)}")
         record.setdefault("time", now_iso())
-        head_seq, prev_hash = self._head(conn)
-        seq = head_seq + 1
-        entry = {**record, "seq": seq}
-        body = canonical(entry)
-        digest = link(prev_hash, body)
-        conn.execute(audit_record.insert().values(seq=seq, prev_hash=prev_hash, hash=digest,
-                                                  body=body.decode(), **index_row(record)))
-        patients = patient_rows(seq, record)
-        if patients:
-            conn.execute(audit_patient.insert(), patients)
+        done = (pg_append.append(conn, record, index_row(record), patient_rows(0, record))
+                if conn.dialect.name == "postgresql" else None)
+        if done is not None:
+            seq, prev_hash, digest, _ = done
+            entry = {**record, "seq": seq}
+            if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
+                raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+        else:
+            head_seq, prev_hash = self._head(conn)
+            seq = head_seq + 1
+            entry = {**record, "seq": seq}
+            body = canonical(entry)
+            digest = link(prev_hash, body)
+            conn.execute(audit_record.insert().values(seq=seq, prev_hash=prev_hash, hash=digest,
+                                                      body=body.decode(), **index_row(record)))
+            patients = patient_rows(seq, record)
+            if patients:
+                conn.execute(audit_patient.insert(), patients)
         if self.signing_key is not None and self.checkpoint_every > 0 and seq % self.checkpoint_every == 0:
             self._checkpoint_locked(conn, "periodic")
         return AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest, record=entry)

@@ -157,3 +157,16 @@ def test_verify_detects_a_removed_patient_index_row(filled: AuditLog) -> None:
         conn.execute(audit_patient.delete().where(audit_patient.c.seq == 2))
     result = filled.verify()
     assert not result.ok and result.first_bad_seq == 2
+
+
+def test_awkward_content_hashes_the_same_in_the_database_and_in_python(log: AuditLog, make: Any) -> None:
+    """On PostgreSQL the database computes the hash; every byte must match the Python chain."""
+    odd = make() | {"note": "Zoë 🙂 \u2028 tab\t nul\u0000 quote\" back\\slash </script>",
+                    "nested": {"seq": 0, "prev_hash": "x", "hash": "y"}, "big": 2**62, "neg": -1, "f": 0.1,
+                    "empty": {}, "list": [None, True, False, ""]}
+    first = log.append(odd)
+    second = log.append(make(nhs="9434765870"))
+    assert second.prev_hash == first.hash
+    stored = log.entry(first.seq)
+    assert stored is not None and stored.record == first.record and stored.hash == first.hash
+    assert log.verify().ok

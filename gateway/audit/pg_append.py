@@ -1,0 +1,70 @@
+"""PostgreSQL append in one statement: the database reads the head, assigns seq, hashes and inserts.
+
+Under the append lock every round trip is time other gateways wait, so the chain step runs inside
+PostgreSQL: the client sends the canonical body split around the seq value (sorted keys put
+``"seq"`` in the same place whatever its value), and the statement computes
+``seq = head + 1``, ``body = prefix || seq || suffix`` and
+``hash = sha256(decode(prev_hash, 'hex') || convert_to(body, 'UTF8'))`` — the same bytes the
+Python chain hashes, which the caller re-checks before committing."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gateway.audit.canonical import canonical
+from gateway.audit.chain import GENESIS_HASH
+
+_APPEND = sa.text("""
+WITH head AS (
+    SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1
+), start AS (  -- empty table: the newest prune checkpoint, else genesis
+    SELECT seq, hash FROM head
+    UNION ALL
+    SELECT * FROM (SELECT tree_size, body::jsonb ->> 'last_hash' FROM audit_checkpoint
+                   WHERE kind = 'prune' AND NOT EXISTS (SELECT 1 FROM head)
+                   ORDER BY tree_size DESC LIMIT 1) AS pruned
+    UNION ALL
+    SELECT 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM head)
+                         AND NOT EXISTS (SELECT 1 FROM audit_checkpoint WHERE kind = 'prune')
+), new AS (
+    SELECT seq + 1 AS seq, hash AS prev_hash, :prefix || (seq + 1)::text || :suffix AS body FROM start
+), ins AS (
+    INSERT INTO audit_record (seq, time, request_id, user_id, org, role, purpose, outcome, categories,
+                              needs_review, prev_hash, hash, body)
+    SELECT seq, :time, :request_id, :user_id, :org, :role, :purpose, :outcome, :categories, :needs_review,
+           prev_hash, encode(sha256(decode(prev_hash, 'hex') || convert_to(body, 'UTF8')), 'hex'), body
+    FROM new
+    RETURNING seq, prev_hash, hash, body
+), patients AS (
+    INSERT INTO audit_patient (seq, position, patient_id, nhs_number)
+    SELECT ins.seq, p.position, p.patient_id, p.nhs_number
+    FROM ins, jsonb_to_recordset(CAST(:patients AS jsonb)) AS p(position int, patient_id text, nhs_number text)
+)
+SELECT seq, prev_hash, hash, body FROM ins
+""")
+
+
+def split_body(record: dict[str, Any]) -> tuple[str, str] | None:
+    """The canonical body of ``record`` with seq added, split where the seq value goes."""
+    sentinel = "\x00" + uuid.uuid4().hex  # cannot occur in a record by chance
+    parts = canonical({**record, "seq": sentinel}).split(orjson.dumps(sentinel))
+    if len(parts) != 2:
+        return None
+    return parts[0].decode(), parts[1].decode()
+
+
+def append(conn: Connection, record: dict[str, Any], index: dict[str, Any],
+           patients: list[dict[str, Any]]) -> tuple[int, str, str, str] | None:
+    """(seq, prev_hash, hash, body) of the inserted row; None when the record cannot be split."""
+    split = split_body(record)
+    if split is None:
+        return None
+    rows = [{"position": p["position"], "patient_id": p["patient_id"], "nhs_number": p["nhs_number"]}
+            for p in patients]
+    row = conn.execute(_APPEND, {"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
+                                 "patients": orjson.dumps(rows).decode(), **index}).one()
+    return row.seq, row.prev_hash, row.hash, row.body
