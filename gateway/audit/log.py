@@ -2,7 +2,8 @@
 
 Appends are serialised across processes (PostgreSQL: a transaction-scoped advisory lock;
 SQLite: BEGIN IMMEDIATE), so the head read inside the transaction is the true predecessor and
-the database assigns seq = head + 1 — one contiguous chain however many gateways write."""
+the database assigns seq = head + 1 — one contiguous chain however many gateways write. On
+PostgreSQL the chain step is one statement (pg_append), to keep the lock short."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -293,12 +294,19 @@ class AuditLog:
                 "audit_path": [p.hex() for p in path], "checkpoint": cp}
 
     # -- search & review ---------------------------------------------------------------------------
-    def search(self, **filters: Any) -> list[AuditEntry]:
+    def search(self, *, nhs_number: str | None = None, patient_id: str | None = None, user: str | None = None,
+               org: str | None = None, role: str | None = None, purpose: str | None = None,
+               outcome: str | None = None, category: str | None = None, since: datetime | str | None = None,
+               until: datetime | str | None = None, offset: int = 0, limit: int | None = 100) -> list[AuditEntry]:
+        """Records matching every given filter, in sequence order (``until`` exclusive; limit None: all)."""
+        query = search_mod.query(nhs_number=nhs_number, patient_id=patient_id, user=user, org=org, role=role,
+                                 purpose=purpose, outcome=outcome, category=category, since=since, until=until,
+                                 offset=offset, limit=limit)
         with self.engine.connect() as conn:
-            return [entry_from_row(r) for r in conn.execute(search_mod.query(**filters))]
+            return [entry_from_row(r) for r in conn.execute(query)]
 
     def iter_entries(self, **filters: Any) -> Iterator[AuditEntry]:
-        """Every matching record, streamed (for exports and reports)."""
+        """Like ``search`` with no limit by default, streamed (for exports and reports)."""
         filters.setdefault("limit", None)
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=1000).execute(search_mod.query(**filters)):
