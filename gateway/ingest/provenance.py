@@ -21,7 +21,7 @@ def provenance_for(work: Work) -> dict:
     return {
         "resourceType": "Provenance",
         "id": stable_id(message.source_system, "Provenance", key),
-        "target": [{"reference": f"{r['resourceType']}/{r['id']}"} for r in work.resources],
+        "target": [{"reference": ref} for ref in _targets(work)],
         "recorded": recorded.isoformat(),
         "agent": [
             {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type",
@@ -40,6 +40,15 @@ def provenance_for(work: Work) -> dict:
             for labelled in work.records
         ],
     }
+
+
+def _targets(work: Work) -> list[str]:
+    """What the message wrote; a source's own Patient copy was folded into the matched Patient."""
+    refs = []
+    for r in work.resources:
+        rid = work.patient_id if r["resourceType"] == "Patient" and work.patient_id else r["id"]
+        refs.append(f"{r['resourceType']}/{rid}")
+    return list(dict.fromkeys(refs))
 
 
 def attach_provenance(work: Work) -> Work:

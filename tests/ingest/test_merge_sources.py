@@ -1,0 +1,53 @@
+"""One invented person from GP, community nursing and social care becomes one patient, one record."""
+from __future__ import annotations
+
+import orjson
+
+from adapters.synthetic.gp_connect import gp_connect_bundle
+from adapters.synthetic.hl7v2 import hl7v2_messages
+from adapters.synthetic.people import invent_people
+from adapters.synthetic.social_care import export_xml
+from gateway.services import Gateway
+
+NHS = "https://fhir.nhs.uk/Id/nhs-number"
+
+
+def test_three_sources_one_patient(gateway: Gateway) -> None:
+    person = invent_people(4, seed=13)[2]
+    for format, raw in (("social-care", export_xml(person, 1)), ("hl7v2", hl7v2_messages([person])),
+                        ("gp-connect", orjson.dumps(gp_connect_bundle(person)))):
+        raw = raw.encode() if isinstance(raw, str) else raw
+        summary = gateway.ingestor.ingest_bytes(format, raw, f"{format}-input")
+        assert summary.quarantined == 0 and summary.held_for_review == 0, (format, summary.problems)
+    patients = gateway.store.find_by_identifier("Patient", NHS, person.nhs_number)
+    assert len(patients) == 1
+    compartment = gateway.store.compartment(patients[0].id)
+    holders = {s.holder_org for s in compartment}
+    assert {person.practice_ods, "RX1", "C8Q2R"} <= holders
+    # the one Patient carries the local identifiers every source knows the person by
+    systems = {i.get("system") for i in patients[0].content["identifier"]}
+    assert len(systems) >= 2
+    # nothing still points at a source's own copy of the patient
+    for stored in compartment:
+        refs = {r.removeprefix("Patient/") for r in _references(stored.content) if r.startswith("Patient/")}
+        assert refs <= {patients[0].id}, (stored.ref, refs)
+
+
+def _references(value: object) -> list[str]:
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for v in value.values() for r in _references(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in _references(v)]
+    return []
+
+
+def test_conflicting_demographics_from_another_source_are_held(gateway: Gateway) -> None:
+    person = invent_people(4, seed=13)[3]
+    gateway.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), "gp")
+    xml = export_xml(person, 1)
+    xml = xml.replace(person.birth_date.isoformat().encode() if isinstance(xml, bytes) else person.birth_date.isoformat(),
+                      b"1900-01-01" if isinstance(xml, bytes) else "1900-01-01")
+    summary = gateway.ingestor.ingest_bytes("social-care", xml if isinstance(xml, bytes) else xml.encode(), "council")
+    assert summary.held_for_review == 1
+    assert "birth date" in gateway.review.list()[0].reason
