@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from gateway.audit import AuditLog
 from gateway.audit.commands import app
+from gateway.audit.signing import signature_ok
 from gateway.settings import get_settings
 
 from .conftest import PG_URL
@@ -106,3 +107,16 @@ def test_prune_keeps_the_log_verifiable(cli_log: AuditLog) -> None:
     assert "pruned 6" in result.output
     assert run("verify").exit_code == 0
     assert cli_log.search() == []
+
+
+def test_checkpoint_and_anomalies_commands(cli_log: AuditLog, make: Any, key: Ed25519PrivateKey) -> None:
+    result = run("checkpoint")
+    assert result.exit_code == 0, result.output
+    cp = orjson.loads(result.stdout)
+    assert cp["tree_size"] == 6 and signature_ok(cp, key.public_key())
+    for _ in range(3):
+        cli_log.append(make(user="pushy", outcome="refused", status=403))
+    result = run("anomalies")
+    assert result.exit_code == 0, result.output
+    found = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [(a["kind"], a["user"], a["seqs"]) for a in found] == [("repeated_refusals", "pushy", [7, 8, 9])]

@@ -34,10 +34,14 @@ def test_audit_events_validate_as_r4b(log: AuditLog, make: Any) -> None:
                                        "categories": ["clinical"]}]
     redacting["requester"] = None  # e.g. an unauthenticated refusal
     log.append(redacting)
+    log.append({"interaction": "GET /fhir/Patient/x", "requester": None, "patients": [], "outcome": "error",
+                "status": 500, "reason": "store unavailable", "items": {}})
     events = list(to_audit_events(log.search()))
-    assert len(events) == 3
+    assert len(events) == 4
     for event in events:
         AuditEvent.model_validate(event)  # raises on any structural error
+    assert events[3]["outcome"] == "8" and "subtype" not in events[3] and "entity" not in events[3]
+    events = events[:3]
     first, second, third = events
     assert first["type"]["code"] == "rest" and first["subtype"][0]["code"] == "operation"
     assert first["outcome"] == "0" and second["outcome"] == "4" and second["action"] == "E"

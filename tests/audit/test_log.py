@@ -170,3 +170,15 @@ def test_awkward_content_hashes_the_same_in_the_database_and_in_python(log: Audi
     stored = log.entry(first.seq)
     assert stored is not None and stored.record == first.record and stored.hash == first.hash
     assert log.verify().ok
+
+
+def test_without_a_key_appends_work_and_verify_checks_the_chain(engine: Any, make: Any) -> None:
+    unsigned = AuditLog(engine)  # no key: no checkpoints, nothing to sign
+    for _ in range(5):
+        unsigned.append(make())
+    assert unsigned.verify().ok
+    with pytest.raises(RuntimeError):
+        unsigned.checkpoint()
+    with engine.begin() as conn:
+        conn.execute(audit_record.update().where(audit_record.c.seq == 2).values(prev_hash="22" * 32))
+    assert unsigned.verify().first_bad_seq == 2
