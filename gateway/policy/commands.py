@@ -53,6 +53,10 @@ def check(directory: Annotated[Path | None, typer.Argument(help="policy director
     console.print(f"  {len(v.roles)} roles, {len(v.purposes)} purposes, {len(v.categories)} categories "
                   f"({sum(len(g) for g in v.field_groups.values())} field groups), {len(engine.rules)} rules")
     console.print(f"  {len(engine.invariants)} invariants proved over {cells} combinations")
+    from gateway.policy.lint import lint
+
+    for warning in lint(engine):
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
 
 
 @app.command("test")

@@ -46,6 +46,7 @@ class PolicyEngine:
         # Resource types named by some rule: any other type decides like "" (one table entry).
         self._rtypes = frozenset(t for r in self.rules for c in (r.when, *r.unless) for t in c.resource_types or ())
         self._outcomes: dict[OutcomeKey, Outcome] = {}
+        self._grants_relationship = frozenset(p.name for p in v.purposes.values() if p.grants_relationship)
         self._requests: dict[tuple[str, str, bool, bool], RequestDecision] = {}
 
     # -- loading --------------------------------------------------------------------------
@@ -123,6 +124,8 @@ class PolicyEngine:
     def outcome(self, role: str, purpose: str, category: str, facts: Facts, resource_type: str = "") -> Outcome:
         """The decision table entry (computed on first use, then memoised)."""
         rt = resource_type if resource_type in self._rtypes else ""
+        if purpose in self._grants_relationship and not facts.relationship:
+            facts = facts._replace(relationship=True)  # break glass decides "as if" (purposes.yaml)
         key = (role, purpose, category, facts, rt)
         found = self._outcomes.get(key)
         if found is None:

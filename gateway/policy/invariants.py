@@ -78,6 +78,9 @@ def check_invariants(engine: PolicyEngine, limit_per_invariant: int = 1) -> list
             if why is None:
                 continue
             found += 1
+            role, purpose, cat, f, rt = combo
+            if purpose in engine._grants_relationship:  # show the facts the decision actually used
+                combo = (role, purpose, cat, f._replace(relationship=True), rt)
             if found <= limit_per_invariant:
                 problems.append(PolicyProblem(
                     inv.file, f"invariants[{inv.index}]",

@@ -103,3 +103,21 @@ def test_simulate_and_explain_item(engine):
     assert not refused.request.allowed and refused.items == ()
     [why] = explain_item(engine, receptionist, patient, items[1])
     assert why.outcome.effect == "notice" and why.facts.relationship
+
+
+def test_lint_warns_about_dead_and_shadowed_rules(pack):
+    from gateway.policy.lint import lint
+
+    write(pack / "rules" / "99_lint.yaml", (
+        "rules:\n"
+        "  - id: dead.receptionist_emergency\n    effect: release\n"
+        "    when: {roles: [receptionist], purposes: [emergency]}\n"      # receptionists may not break glass
+        "  - id: shadowed.restricted\n    effect: release\n"
+        "    when: {roles: [gp], purposes: [planning], categories: [restricted]}\n"))  # r5 / r8 always hide
+    warnings = [str(w) for w in lint(PolicyEngine.load(pack))]
+    assert warnings == [
+        "rules/99_lint.yaml: rules[0]: rule 'dead.receptionist_emergency' never matches a request stage 1 allows",
+        ("rules/99_lint.yaml: rules[1]: rule 'shadowed.restricted' matches but never decides "
+         "(a more restrictive rule always wins)")]
+    result = _run("check", str(pack))
+    assert result.exit_code == 0 and "dead.receptionist_emergency" in result.output
