@@ -3,11 +3,13 @@
 Output is JSON (one object per line for lists) so that auditors can pipe it into jq or a sheet."""
 from __future__ import annotations
 
+import functools
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec
 
 import orjson
 import sqlalchemy as sa
@@ -19,6 +21,8 @@ from gateway.audit.model import Verification
 from gateway.audit.signing import load_or_create_signing_key
 from gateway.audit.verify import verify_export
 from gateway.settings import get_settings
+
+P = ParamSpec("P")
 
 app = typer.Typer(no_args_is_help=True, help="Verify, export, search and prove the disclosure audit log.")
 review_app = typer.Typer(no_args_is_help=True, help="The review queue for emergency (break-glass) access.")
@@ -50,6 +54,18 @@ def _lines(values: Any) -> None:
         sys.stdout.write(orjson.dumps(value).decode() + "\n")
 
 
+def _guarded(command: Callable[P, None]) -> Callable[P, None]:
+    """Database trouble (unreachable, not migrated) as one line and exit 2, not a traceback."""
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except sa.exc.SQLAlchemyError as exc:
+            typer.echo(f"audit database error: {str(exc).splitlines()[0]}", err=True)
+            raise typer.Exit(2) from exc
+    return run
+
+
 def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -69,6 +85,7 @@ def _report(result: Verification) -> None:
 
 
 @app.command()
+@_guarded
 def verify(directory: Annotated[Path | None, typer.Argument(help="An export directory; the live database when omitted")] = None) -> None:
     """Check the hash chain and signed checkpoints; exit 1 naming the first bad record."""
     if directory is not None:
@@ -81,11 +98,13 @@ def verify(directory: Annotated[Path | None, typer.Argument(help="An export dire
 
 
 @app.command()
+@_guarded
 def export(out: Annotated[Path, typer.Option("--out", help="Output directory")],
            fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.records,
            since: Annotated[str | None, typer.Option(help="ISO date/time (not for --format records)")] = None,
            until: Annotated[str | None, typer.Option()] = None) -> None:
-    """records: records.jsonl + checkpoints.jsonl + public_key.pem, verifiable offline."""
+    """Export the log: records (records.jsonl + checkpoints.jsonl + public_key.pem, verifiable
+    offline), auditevent (NDJSON FHIR AuditEvent), jsonl or csv."""
     log = _open_log()
     if fmt is ExportFormat.records:
         if since or until:
@@ -103,6 +122,7 @@ def export(out: Annotated[Path, typer.Option("--out", help="Output directory")],
 
 
 @app.command()
+@_guarded
 def search(nhs_number: Annotated[str | None, typer.Option("--nhs-number")] = None,
            patient_id: Annotated[str | None, typer.Option("--patient-id")] = None,
            user: Annotated[str | None, typer.Option()] = None,
@@ -123,6 +143,7 @@ def search(nhs_number: Annotated[str | None, typer.Option("--nhs-number")] = Non
 
 
 @app.command()
+@_guarded
 def prove(seq: Annotated[int, typer.Argument(help="Sequence number of the record")]) -> None:
     """Print an inclusion proof of record SEQ in a signed checkpoint (check with verify-proof)."""
     try:
@@ -133,6 +154,7 @@ def prove(seq: Annotated[int, typer.Argument(help="Sequence number of the record
 
 
 @app.command("verify-proof")
+@_guarded
 def verify_proof_command(proof: Annotated[Path, typer.Argument(help="Proof JSON from `prove`")],
                          public_key: Annotated[Path, typer.Option("--public-key", help="public_key.pem")]) -> None:
     """Check an inclusion proof with the public key alone."""
@@ -146,12 +168,14 @@ def verify_proof_command(proof: Annotated[Path, typer.Argument(help="Proof JSON 
 
 
 @app.command()
+@_guarded
 def checkpoint() -> None:
     """Sign a checkpoint over every record so far."""
     _print(_open_log().checkpoint().as_dict())
 
 
 @app.command()
+@_guarded
 def anomalies(since: Annotated[str | None, typer.Option()] = None,
               until: Annotated[str | None, typer.Option()] = None) -> None:
     """Unusual access: many patients, no relationship, out-of-hours emergency, repeated refusals."""
@@ -161,6 +185,7 @@ def anomalies(since: Annotated[str | None, typer.Option()] = None,
 
 
 @app.command()
+@_guarded
 def prune(before: Annotated[str | None, typer.Option(help="ISO date/time; default: now - GATEWAY_AUDIT_RETENTION_DAYS")] = None) -> None:
     """Delete records older than BEFORE, leaving a signed checkpoint as the verified start."""
     when = _when(before)
@@ -173,12 +198,14 @@ def prune(before: Annotated[str | None, typer.Option(help="ISO date/time; defaul
 
 
 @review_app.command("list")
+@_guarded
 def review_list() -> None:
     """Records awaiting review, one JSON object per line."""
     _lines(e.line() for e in _open_log(need_key=False).review_queue())
 
 
 @review_app.command("mark")
+@_guarded
 def review_mark(seq: Annotated[int, typer.Argument()],
                 reviewer: Annotated[str, typer.Option()],
                 comment: Annotated[str, typer.Option()]) -> None:

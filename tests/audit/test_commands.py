@@ -120,3 +120,14 @@ def test_checkpoint_and_anomalies_commands(cli_log: AuditLog, make: Any, key: Ed
     assert result.exit_code == 0, result.output
     found = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert [(a["kind"], a["user"], a["seqs"]) for a in found] == [("repeated_refusals", "pushy", [7, 8, 9])]
+
+
+def test_an_unmigrated_database_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    monkeypatch.setenv("GATEWAY_AUDIT_KEY", str(tmp_path / "key.pem"))
+    get_settings.cache_clear()
+    try:
+        result = run("verify")
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "audit database error" in result.output
