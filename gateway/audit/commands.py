@@ -86,15 +86,16 @@ def _report(result: Verification) -> None:
 
 @app.command()
 @_guarded
-def verify(directory: Annotated[Path | None, typer.Argument(help="An export directory; the live database when omitted")] = None) -> None:
+def verify(directory: Annotated[Path | None, typer.Argument(help="An export directory; the live database when omitted")] = None,
+           previous: Annotated[Path | None, typer.Option(help="An earlier export that the log must still extend")] = None) -> None:
     """Check the hash chain and signed checkpoints; exit 1 naming the first bad record."""
     if directory is not None:
-        _report(verify_export(directory))
+        _report(verify_export(directory, previous=previous))
         return
-    log = _open_log(need_key=False)
+    log = _open_log(need_key=previous is not None)
     if log.signing_key is None:
         typer.echo(f"warning: no audit key at {get_settings().audit_key}; signatures not checked", err=True)
-    _report(log.verify())
+    _report(log.verify(previous=previous))
 
 
 @app.command()

@@ -197,9 +197,24 @@ class AuditLog:
         for row in conn.execution_options(yield_per=2000).execute(query):
             yield self._line(row)
 
-    def verify(self) -> Verification:
+    def verify(self, previous: Path | str | None = None) -> Verification:
         """Check the live chain, every stored checkpoint (signatures need the signing key) and that
-        the search index agrees with the hashed records."""
+        the search index agrees with the hashed records; with ``previous`` (an auditor's earlier
+        export), also that the log still extends it."""
+        result = self._verify_live()
+        if not result.ok or previous is None:
+            return result
+        from gateway.audit.continuity import check_continuity
+
+        with self._snapshot() as conn:
+            head, _ = self._head(conn)
+            first = conn.execute(sa.select(sa.func.min(audit_record.c.seq))).scalar() or head + 1
+            hashes = conn.execution_options(yield_per=5000).execute(
+                sa.select(audit_record.c.seq, audit_record.c.hash).order_by(audit_record.c.seq))
+            broken = check_continuity(previous, ((r.seq, r.hash) for r in hashes), self.public_key_pem(), first)
+        return broken or Verification(True, result.checked, None, f"{result.reason}; extends {previous}")
+
+    def _verify_live(self) -> Verification:
         public = self.signing_key.public_key() if self.signing_key is not None else None
         with self._snapshot() as conn:
             checkpoints = self.checkpoints(conn)

@@ -131,3 +131,14 @@ def test_an_unmigrated_database_is_one_line_and_exit_2(tmp_path: Path, monkeypat
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 2 and "audit database error" in result.output
+
+
+def test_verify_previous_export(cli_log: AuditLog, tmp_path: Path, make: Any) -> None:
+    assert run("export", "--out", str(tmp_path / "old")).exit_code == 0
+    cli_log.append(make())
+    assert run("export", "--out", str(tmp_path / "new")).exit_code == 0
+    assert run("verify", str(tmp_path / "new"), "--previous", str(tmp_path / "old")).exit_code == 0
+    assert run("verify", "--previous", str(tmp_path / "old")).exit_code == 0
+    # Against a newer export, the older one does not contain all that the newer one holds.
+    result = run("verify", str(tmp_path / "old"), "--previous", str(tmp_path / "new"))
+    assert result.exit_code == 1 and "first bad record: 7" in result.output
