@@ -2,17 +2,18 @@
 
 Three stages (HAPI FHIR consent service): :meth:`PolicyEngine.check_request` (may this request
 proceed at all), :meth:`PolicyEngine.decide` (what happens to each item) and the field redaction
-inside that decision. Rules are pre-indexed by (role, purpose, category); outcomes are memoised by
-(role, purpose, category, facts, resource type), so after warm-up a decision is dictionary look-ups.
+inside that decision. At construction every (role, purpose, category) gets its full decision table
+over the facts and resource types its rules look at, so a request costs dictionary look-ups.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.policy import facts as _facts
 from gateway.policy.compile import Compiled, Invariant, compile_policy
-from gateway.policy.conditions import Facts
+from gateway.policy.conditions import FACT_NAMES, Facts, all_facts
 from gateway.policy.errors import PolicyError
 from gateway.policy.loader import read_directory
 from gateway.policy.model import (
@@ -28,7 +29,13 @@ from gateway.policy.schema import validate
 from gateway.policy.vocabulary import Vocabulary
 from gateway.requester import Requester
 
-OutcomeKey = tuple[str, str, str, Facts, str]
+
+
+@dataclass(frozen=True)
+class _Cell:
+    idx: tuple[int, ...]  # positions in Facts that this cell's rules look at
+    rtypes: frozenset[str]
+    table: dict[tuple[tuple[bool, ...], str], Outcome]
 
 
 class PolicyEngine:
@@ -43,11 +50,24 @@ class PolicyEngine:
             (role, purpose, cat): tuple(r for r in self.rules if r.when.scope_ok(role, purpose, cat))
             for role in v.roles for purpose in v.purposes for cat in v.categories
         }
-        # Resource types named by some rule: any other type decides like "" (one table entry).
+        # Resource types named by some rule: any other type decides like "".
         self._rtypes = frozenset(t for r in self.rules for c in (r.when, *r.unless) for t in c.resource_types or ())
-        self._outcomes: dict[OutcomeKey, Outcome] = {}
         self._grants_relationship = frozenset(p.name for p in v.purposes.values() if p.grants_relationship)
         self._requests: dict[tuple[str, str, bool, bool], RequestDecision] = {}
+        self._cells = {key: self._compile_cell(key, rules) for key, rules in self._index.items()}
+
+    def _compile_cell(self, key: tuple[str, str, str], rules: tuple[Rule, ...]) -> _Cell:
+        """The whole decision table of one (role, purpose, category): every combination of the facts
+        and resource types its rules look at (the others cannot change the outcome)."""
+        conds = [c for r in rules for c in (r.when, *r.unless)]
+        names = frozenset().union(*(c.referenced_facts() for c in conds))
+        idx = tuple(i for i, n in enumerate(FACT_NAMES) if n in names)
+        rtypes = frozenset(t for c in conds for t in c.resource_types or ())
+        table: dict[tuple[tuple[bool, ...], str], Outcome] = {}
+        for facts in all_facts(names):
+            for rt in ("", *sorted(rtypes)):
+                table[(tuple(facts[i] for i in idx), rt)] = self._evaluate(*key, facts, rt)
+        return _Cell(idx, rtypes, table)
 
     # -- loading --------------------------------------------------------------------------
     @classmethod
@@ -122,15 +142,14 @@ class PolicyEngine:
 
     # -- stage 2 + 3: each item and its fields ---------------------------------------------
     def outcome(self, role: str, purpose: str, category: str, facts: Facts, resource_type: str = "") -> Outcome:
-        """The decision table entry (computed on first use, then memoised)."""
-        rt = resource_type if resource_type in self._rtypes else ""
+        """The decision table entry: look-ups only (tables are compiled when the engine is built)."""
         if purpose in self._grants_relationship and not facts.relationship:
             facts = facts._replace(relationship=True)  # break glass decides "as if" (purposes.yaml)
-        key = (role, purpose, category, facts, rt)
-        found = self._outcomes.get(key)
-        if found is None:
-            found = self._outcomes[key] = self._evaluate(role, purpose, category, facts, rt)
-        return found
+        cell = self._cells.get((role, purpose, category))
+        if cell is None:  # a name the vocabulary does not know: no rule can match, the default decides
+            return self._evaluate(role, purpose, category, facts, "")
+        rt = resource_type if resource_type in cell.rtypes else ""
+        return cell.table[(tuple([facts[i] for i in cell.idx]), rt)]
 
     def matching_rules(self, role: str, purpose: str, category: str, facts: Facts, resource_type: str) -> list[Rule]:
         return [r for r in self._index.get((role, purpose, category), ())
