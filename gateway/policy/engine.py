@@ -30,7 +30,6 @@ from gateway.policy.vocabulary import Vocabulary
 from gateway.requester import Requester
 
 
-
 @dataclass(frozen=True)
 class _Cell:
     idx: tuple[int, ...]  # positions in Facts that this cell's rules look at
