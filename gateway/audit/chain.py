@@ -19,4 +19,4 @@ def link(prev_hash: str, canonical_record: bytes) -> str:
 def line_hash_ok(line: dict[str, Any]) -> bool:
     """Check one exported line ``{...record, seq, prev_hash, hash}`` against its own hash."""
     entry = {k: v for k, v in line.items() if k not in ("prev_hash", "hash")}
-    return link(line["prev_hash"], canonical(entry)) == line["hash"]
+    return bool(link(line["prev_hash"], canonical(entry)) == line["hash"])

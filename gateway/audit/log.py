@@ -174,7 +174,10 @@ class AuditLog:
                        "time": now_iso()}, key)
         result = conn.execute(audit_checkpoint.insert().values(
             tree_size=size, kind=kind, root=signed["root"], body=canonical(signed).decode()))
-        return Checkpoint.from_dict(signed), result.inserted_primary_key[0]
+        key_row = result.inserted_primary_key
+        if key_row is None:
+            raise RuntimeError("the database did not return the checkpoint id")
+        return Checkpoint.from_dict(signed), int(key_row[0])
 
     @staticmethod
     def checkpoints(conn: Connection) -> list[dict[str, Any]]:
@@ -184,7 +187,7 @@ class AuditLog:
     # -- verification ----------------------------------------------------------------------------
     @staticmethod
     def _line(row: Any) -> dict[str, Any]:
-        line = orjson.loads(row.body)
+        line: dict[str, Any] = orjson.loads(row.body)
         line["seq"] = row.seq  # a seq column edited apart from the body breaks the hash
         line["prev_hash"], line["hash"] = row.prev_hash, row.hash
         return line
@@ -380,4 +383,4 @@ class AuditLog:
             conn.execute(audit_patient.delete().where(audit_patient.c.seq <= upto))
             conn.execute(audit_record.delete().where(audit_record.c.seq <= upto))
             conn.execute(audit_checkpoint.delete().where(audit_checkpoint.c.tree_size < upto))
-            return upto - oldest + 1
+            return int(upto - oldest + 1)

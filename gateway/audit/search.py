@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -13,7 +14,7 @@ def query(*, nhs_number: str | None = None, patient_id: str | None = None, user:
           org: str | None = None, role: str | None = None, purpose: str | None = None,
           outcome: str | None = None, category: str | None = None, since: datetime | str | None = None,
           until: datetime | str | None = None, needs_review: bool | None = None,
-          offset: int = 0, limit: int | None = 100) -> sa.Select:
+          offset: int = 0, limit: int | None = 100) -> sa.Select[Any]:
     """Records matching every given filter, in sequence order; ``until`` is exclusive."""
     r = audit_record.c
     conditions: list[sa.ColumnElement[bool]] = []
