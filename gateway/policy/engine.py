@@ -49,8 +49,6 @@ class PolicyEngine:
             (role, purpose, cat): tuple(r for r in self.rules if r.when.scope_ok(role, purpose, cat))
             for role in v.roles for purpose in v.purposes for cat in v.categories
         }
-        # Resource types named by some rule: any other type decides like "".
-        self._rtypes = frozenset(t for r in self.rules for c in (r.when, *r.unless) for t in c.resource_types or ())
         self._grants_relationship = frozenset(p.name for p in v.purposes.values() if p.grants_relationship)
         self._requests: dict[tuple[str, str, bool, bool], RequestDecision] = {}
         self._cells = {key: self._compile_cell(key, rules) for key, rules in self._index.items()}
