@@ -54,13 +54,16 @@ class AuditLog:
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
-    def _serialised(self) -> Iterator[Connection]:
-        """One writer at a time across processes; commits (durably) on success."""
+    def _serialised(self, *, pg_lock: bool = True) -> Iterator[Connection]:
+        """One writer at a time across processes; commits (durably) on success. ``pg_lock=False``:
+        the caller takes the PostgreSQL lock itself (pg_append pipelines it with the insert)."""
         with self.engine.connect() as conn:
             dialect = conn.dialect.name
             if dialect == "postgresql":
                 conn.execution_options(isolation_level="READ COMMITTED")  # see the lock holder's commit
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.begin()  # so that commit() below commits what the raw pipeline did
+                if pg_lock:
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             elif dialect == "sqlite":
                 conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
             try:
@@ -101,7 +104,7 @@ class AuditLog:
     def append(self, record: dict[str, Any]) -> AuditEntry:
         """Chain, index and durably commit one record; AuditWriteError on any failure."""
         try:
-            with self._serialised() as conn:
+            with self._serialised(pg_lock=False) as conn:
                 return self._append_locked(conn, record)
         except AuditWriteError:
             raise
@@ -113,7 +116,7 @@ class AuditLog:
         if not isinstance(record, dict) or RESERVED_KEYS & record.keys():
             raise AuditWriteError(f"record must be an object without {sorted(RESERVED_KEYS)}")
         record.setdefault("time", now_iso())
-        done = (pg_append.append(conn, record, index_row(record), patient_rows(0, record))
+        done = (pg_append.append(conn, _PG_LOCK_KEY, record, index_row(record), patient_rows(0, record))
                 if conn.dialect.name == "postgresql" else None)
         if done is not None:
             seq, prev_hash, digest, _ = done
@@ -121,6 +124,8 @@ class AuditLog:
             if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
                 raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
         else:
+            if conn.dialect.name == "postgresql":  # portable path: the lock may not be held yet
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             head_seq, prev_hash = self._head(conn)
             seq = head_seq + 1
             entry = {**record, "seq": seq}

@@ -1,24 +1,26 @@
-"""PostgreSQL append in one statement: the database reads the head, assigns seq, hashes and inserts.
+"""PostgreSQL append in one round trip: the database reads the head, assigns seq, hashes and inserts.
 
-Under the append lock every round trip is time other gateways wait, so the chain step runs inside
-PostgreSQL: the client sends the canonical body split around the seq value (sorted keys put
-``"seq"`` in the same place whatever its value), and the statement computes
+Every round trip made while holding the append lock is time the other gateways wait, so the chain
+step runs inside PostgreSQL. The client sends the canonical body split around the seq value
+(sorted keys put ``"seq"`` in the same place whatever its value), and the statement computes
 ``seq = head + 1``, ``body = prefix || seq || suffix`` and
 ``hash = sha256(decode(prev_hash, 'hex') || convert_to(body, 'UTF8'))`` — the same bytes the
-Python chain hashes, which the caller re-checks before committing."""
+Python chain hashes, which the caller re-checks before committing. The lock and the statement go
+out together in a psycopg pipeline; under READ COMMITTED the statement takes its snapshot after
+the lock is granted, so it sees the previous holder's committed head."""
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
 import orjson
-import sqlalchemy as sa
+import psycopg
 from sqlalchemy.engine import Connection
 
 from gateway.audit.canonical import canonical
 from gateway.audit.chain import GENESIS_HASH
 
-_APPEND = sa.text("""
+_APPEND = """
 WITH head AS (
     SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1
 ), start AS (  -- empty table: the newest prune checkpoint, else genesis
@@ -28,24 +30,25 @@ WITH head AS (
                    WHERE kind = 'prune' AND NOT EXISTS (SELECT 1 FROM head)
                    ORDER BY tree_size DESC LIMIT 1) AS pruned
     UNION ALL
-    SELECT 0, :genesis WHERE NOT EXISTS (SELECT 1 FROM head)
-                         AND NOT EXISTS (SELECT 1 FROM audit_checkpoint WHERE kind = 'prune')
+    SELECT 0, %(genesis)s WHERE NOT EXISTS (SELECT 1 FROM head)
+                            AND NOT EXISTS (SELECT 1 FROM audit_checkpoint WHERE kind = 'prune')
 ), new AS (
-    SELECT seq + 1 AS seq, hash AS prev_hash, :prefix || (seq + 1)::text || :suffix AS body FROM start
+    SELECT seq + 1 AS seq, hash AS prev_hash, %(prefix)s || (seq + 1)::text || %(suffix)s AS body FROM start
 ), ins AS (
     INSERT INTO audit_record (seq, time, request_id, user_id, org, role, purpose, outcome, categories,
                               needs_review, prev_hash, hash, body)
-    SELECT seq, :time, :request_id, :user_id, :org, :role, :purpose, :outcome, :categories, :needs_review,
+    SELECT seq, %(time)s, %(request_id)s, %(user_id)s, %(org)s, %(role)s, %(purpose)s, %(outcome)s,
+           %(categories)s, %(needs_review)s,
            prev_hash, encode(sha256(decode(prev_hash, 'hex') || convert_to(body, 'UTF8')), 'hex'), body
     FROM new
     RETURNING seq, prev_hash, hash, body
 ), patients AS (
     INSERT INTO audit_patient (seq, position, patient_id, nhs_number)
     SELECT ins.seq, p.position, p.patient_id, p.nhs_number
-    FROM ins, jsonb_to_recordset(CAST(:patients AS jsonb)) AS p(position int, patient_id text, nhs_number text)
+    FROM ins, jsonb_to_recordset(CAST(%(patients)s AS jsonb)) AS p(position int, patient_id text, nhs_number text)
 )
 SELECT seq, prev_hash, hash, body FROM ins
-""")
+"""
 
 
 def split_body(record: dict[str, Any]) -> tuple[str, str] | None:
@@ -57,14 +60,24 @@ def split_body(record: dict[str, Any]) -> tuple[str, str] | None:
     return parts[0].decode(), parts[1].decode()
 
 
-def append(conn: Connection, record: dict[str, Any], index: dict[str, Any],
+def append(conn: Connection, lock_key: int, record: dict[str, Any], index: dict[str, Any],
            patients: list[dict[str, Any]]) -> tuple[int, str, str, str] | None:
-    """(seq, prev_hash, hash, body) of the inserted row; None when the record cannot be split."""
+    """Take the append lock (re-entrant if already held) and insert, in one round trip.
+
+    Returns (seq, prev_hash, hash, body); None when the record cannot be split or the driver is
+    not psycopg 3 — the caller then takes the portable path."""
     split = split_body(record)
-    if split is None:
+    raw = conn.connection.driver_connection
+    if split is None or not isinstance(raw, psycopg.Connection):
         return None
     rows = [{"position": p["position"], "patient_id": p["patient_id"], "nhs_number": p["nhs_number"]}
             for p in patients]
-    row = conn.execute(_APPEND, {"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
-                                 "patients": orjson.dumps(rows).decode(), **index}).one()
-    return row.seq, row.prev_hash, row.hash, row.body
+    params = {"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
+              "patients": orjson.dumps(rows).decode(), **index}
+    with raw.pipeline():
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        cursor = raw.execute(_APPEND, params)
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the append statement returned no row")
+    return int(row[0]), str(row[1]), str(row[2]), str(row[3])
