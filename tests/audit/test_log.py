@@ -182,3 +182,19 @@ def test_without_a_key_appends_work_and_verify_checks_the_chain(engine: Any, mak
     with engine.begin() as conn:
         conn.execute(audit_record.update().where(audit_record.c.seq == 2).values(prev_hash="22" * 32))
     assert unsigned.verify().first_bad_seq == 2
+
+
+def test_the_portable_append_path_keeps_the_same_chain(log: AuditLog, make: Any,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL falls back to the portable path when the one-statement append cannot be used;
+    both paths must write the same chain (on SQLite this is the only path)."""
+    from gateway.audit import pg_append
+
+    log.append(make())
+    monkeypatch.setattr(pg_append, "split_body", lambda record: None)
+    log.append(make())
+    log.append(make())
+    monkeypatch.undo()
+    log.append(make())
+    result = log.verify()
+    assert result.ok and result.checked == 4
