@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, policy_routes, smart
 from gateway.api.disclosure import audit_record, commit_then
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable, operation_outcome
 from gateway.api.responses import FhirJSONResponse, fhir_response
@@ -50,6 +50,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(smart.router)
     app.include_router(ingest_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(policy_routes.router)
     app.include_router(fhir_routes.router)
 
     @app.middleware("http")

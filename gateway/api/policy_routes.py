@@ -1,0 +1,169 @@
+"""IG tooling over HTTP for roles with `manages_policies`: the same functions as `gateway policy ...`.
+
+check / test / explain / diff work on the policy directory on disk (what a reload would put live);
+reload swaps it in only when it loads, proves its invariants and passes its IG tests; simulate shows real record
+content to the IG officer, so it is audited like any other disclosure.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.disclosure import audited
+from gateway.api.errors import BadRequest, NotFound
+from gateway.api.responses import FhirJSONResponse
+from gateway.api.roles import require_capability
+from gateway.policy import PolicyEngine, PolicyError
+from gateway.policy.conditions import Facts
+from gateway.policy.explain import explain
+from gateway.policy.igtests import run_tests
+
+router = APIRouter(prefix="/policy")
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return FhirJSONResponse(body, status_code=status, media_type="application/json")
+
+
+def _problems(exc: PolicyError) -> list[dict[str, Any]]:
+    return [{"file": p.file, "line": p.line, "path": p.path, "problem": p.problem} for p in exc.problems]
+
+
+def _candidate(request: Request) -> PolicyEngine:
+    holder = request.app.state.gateway.policies
+    return PolicyEngine.load(holder.directory)
+
+
+@router.get("")
+def in_force(request: Request) -> Response:
+    require_capability(request, "manages_policies")
+    holder = request.app.state.gateway.policies
+    return _json({"version": holder.version, "directory": str(holder.directory)})
+
+
+@router.post("/check")
+async def check(request: Request) -> Response:
+    require_capability(request, "manages_policies")
+    try:
+        engine = await run_in_threadpool(_candidate, request)
+    except PolicyError as exc:
+        return _json({"ok": False, "problems": _problems(exc)}, 422)
+    return _json({"ok": True, "version": engine.version})
+
+
+@router.post("/test")
+async def test(request: Request) -> Response:
+    require_capability(request, "manages_policies")
+    try:
+        engine = await run_in_threadpool(_candidate, request)
+    except PolicyError as exc:
+        return _json({"ok": False, "problems": _problems(exc)}, 422)
+    results = await run_in_threadpool(run_tests, engine)
+    failed = [{"file": r.file, "name": r.name, "failures": r.failures} for r in results if not r.passed]
+    return _json({"ok": not failed, "version": engine.version, "cases": len(results), "failed": failed},
+                 200 if not failed else 422)
+
+
+class ExplainQuery(BaseModel):
+    role: str
+    purpose: str
+    category: str
+    resource_type: str = ""
+    facts: dict[str, bool] = Field(default_factory=dict)  # relationship, objection, consent_permits, ...
+
+
+@router.post("/explain")
+def explain_decision(query: ExplainQuery, request: Request) -> Response:
+    require_capability(request, "manages_policies")
+    unknown = set(query.facts) - set(Facts._fields)
+    if unknown:
+        raise BadRequest(f"unknown fact(s) {sorted(unknown)}; known: {list(Facts._fields)}")
+    engine = request.app.state.gateway.policies.engine
+    if query.category not in engine.vocabulary.categories:
+        raise BadRequest(f"unknown category {query.category!r}")
+    result = explain(engine, query.role, query.purpose, query.category, Facts(**query.facts), query.resource_type)
+    return _json({"version": engine.version, "effect": result.outcome.effect,
+                  "rule_ids": list(result.outcome.rule_ids), "lines": result.lines()})
+
+
+class SimulateQuery(BaseModel):
+    role: str
+    purpose: str
+    org: str
+    nhs_number: str
+    team: str | None = None
+    justification: str | None = None
+
+
+@router.post("/simulate")
+def simulate(query: SimulateQuery, request: Request) -> Response:
+    from gateway.ig import UnknownPatient, simulate_everything
+    from gateway.requester import Requester
+
+    ig_officer = require_capability(request, "manages_policies")
+    gw = request.app.state.gateway
+    subject = Requester(user="simulation", name="policy simulation", role=query.role, org=query.org,
+                        purpose=query.purpose, justification=query.justification, team=query.team)
+    try:
+        bundle, filtered = simulate_everything(gw.policies.engine, gw.store, subject, query.nhs_number)
+    except UnknownPatient as exc:
+        raise NotFound(str(exc)) from exc
+    # What the IG officer sees is real record content: audited, with the simulated requester named.
+    return audited(request, ig_officer, f"policy.simulate as {query.role}/{query.purpose}@{query.org}", bundle,
+                   filtered=filtered)
+
+
+class DiffQuery(BaseModel):
+    corpus: bool = True
+    max_patients: int | None = None
+
+
+@router.post("/diff")
+async def diff(query: DiffQuery, request: Request) -> Response:
+    from gateway.ig import corpus_diff
+    from gateway.policy.diff import diff_policies
+
+    require_capability(request, "manages_policies")
+    gw = request.app.state.gateway
+    try:
+        candidate = await run_in_threadpool(_candidate, request)
+    except PolicyError as exc:
+        return _json({"ok": False, "problems": _problems(exc)}, 422)
+    current = gw.policies.engine
+    combos = await run_in_threadpool(diff_policies, current, candidate)
+    body: dict[str, Any] = {"old": current.version, "new": candidate.version, "combinations": [
+        {"role": c.role, "purpose": c.purpose, "category": c.category, "resource_type": c.resource_type,
+         "facts": {n: v for n, v in zip(Facts._fields, c.facts) if v}, "old": c.old_effect, "new": c.new_effect}
+        for c in combos]}
+    if query.corpus:
+        result = await run_in_threadpool(lambda: corpus_diff(current, candidate, gw.store,
+                                                             max_patients=query.max_patients))
+        body["corpus"] = {"items": result.items_checked, "decisions": result.decisions_compared,
+                          "counts": [{"role": r, "purpose": p, "relationship": rel, "old": o, "new": n, "items": c}
+                                     for (r, p, rel, o, n), c in sorted(result.counts.items())],
+                          "examples": result.examples}
+    return _json(body)
+
+
+@router.post("/reload")
+async def reload(request: Request) -> Response:
+    """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests."""
+    require_capability(request, "manages_policies")
+    holder = request.app.state.gateway.policies
+    try:
+        candidate = await run_in_threadpool(_candidate, request)
+    except PolicyError as exc:
+        return _json({"ok": False, "in_force": holder.version, "problems": _problems(exc)}, 422)
+    failed = [{"file": r.file, "name": r.name, "failures": r.failures}
+              for r in await run_in_threadpool(run_tests, candidate) if not r.passed]
+    if failed:
+        return _json({"ok": False, "in_force": holder.version, "failed_tests": failed}, 422)
+    result, error = await run_in_threadpool(holder.try_reload)
+    if error is not None:
+        return _json({"ok": False, "in_force": holder.version, "problems": _problems(error)}, 422)
+    return _json({"ok": True, "changed": result.changed, "version": result.version, "previous": result.previous})
