@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -58,3 +59,33 @@ def token(settings: Settings, role: str = "gp", org: str = "P81001", purpose: st
 def auth_headers(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
                  **claims: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(settings, role, org, purpose, **claims)}"}
+
+
+def run_adapter(adapter: Any, raw: bytes, origin: str) -> tuple[list[Any], list[Any], list[Any]]:
+    """Parse and map like the pipeline does: (messages, records, rejected); every record must be valid R4."""
+    from adapters.base import MappedRecord, Rejected
+    from gateway.ingest.validate import problem
+
+    messages: list[Any] = []
+    records: list[Any] = []
+    rejected: list[Any] = []
+    for item in adapter.parse(raw, origin):
+        if isinstance(item, Rejected):
+            rejected.append(item)
+            continue
+        messages.append(item)
+        for out in adapter.map(item):
+            (records if isinstance(out, MappedRecord) else rejected).append(out)
+    for record in records:
+        assert problem(record.resource) is None, (record.location, problem(record.resource))
+    return messages, records, rejected
+
+
+def references(value: object) -> list[str]:
+    """Every ``reference`` string anywhere in a resource."""
+    if isinstance(value, dict):
+        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
+        return found + [r for v in value.values() for r in references(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in references(v)]
+    return []

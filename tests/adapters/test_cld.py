@@ -17,24 +17,14 @@ from adapters.cld import CldAdapter
 from adapters.conventions import EXT_UNMAPPED, LOCAL_ITEM
 from adapters.synthetic.cld import cld_return, write_cld
 from adapters.synthetic.people import invent_people
-from gateway.ingest.validate import problem
+from gateway.testing import run_adapter
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "cld" / "formats_columns.csv"
 ADAPTER = CldAdapter()
 
 
 def run(raw: bytes, origin: str = "cld.csv") -> tuple[list[SourceMessage], list[MappedRecord], list[Rejected]]:
-    messages, records, rejected = [], [], []
-    for item in ADAPTER.parse(raw, origin):
-        if isinstance(item, Rejected):
-            rejected.append(item)
-            continue
-        messages.append(item)
-        for out in ADAPTER.map(item):
-            (records if isinstance(out, MappedRecord) else rejected).append(out)
-    for record in records:
-        assert problem(record.resource) is None, (record.location, problem(record.resource))
-    return messages, records, rejected
+    return run_adapter(ADAPTER, raw, origin)
 
 
 def unmapped(resource: dict) -> list[str]:

@@ -14,6 +14,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage, stable_id
 from adapters.conventions import CARE_TEAM_ROLE, EXT_PARTICIPANT_CONTACT, EXT_UNMAPPED
 from adapters.gp_connect import GpConnectAdapter
+from gateway.testing import references as all_references
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gp_connect" / "structured_record.json"
 TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
@@ -123,18 +124,9 @@ def test_ids_are_the_same_on_every_run() -> None:
     assert first == second and len(set(first)) == len(first)
 
 
-def _references(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        found = [node["reference"]] if isinstance(node.get("reference"), str) else []
-        return found + [r for v in node.values() for r in _references(v)]
-    if isinstance(node, list):
-        return [r for v in node for r in _references(v)]
-    return []
-
-
 def test_every_in_bundle_reference_points_at_a_produced_resource(by_source: dict[str, dict[str, Any]]) -> None:
     produced = {f"{r['resourceType']}/{r['id']}" for r in by_source.values()}
-    references = [x for r in by_source.values() for x in _references(r)]
+    references = [x for r in by_source.values() for x in allall_references(r)]
     outside = {"Appointment/appt-outside-bundle"}  # the fixture's one reference out of the Bundle
     assert references and set(references) - outside <= produced
     stu3_ids = {"pat-1", "org-1", "gp-1", "enc-1", "cond-1", "med-1", "obs-2", "ref-1", "spec-1"}

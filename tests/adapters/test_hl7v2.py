@@ -28,24 +28,14 @@ from adapters.conventions import (
 )
 from adapters.synthetic.hl7v2 import hl7v2_messages, write_hl7v2
 from adapters.synthetic.people import invent_people
-from gateway.ingest.validate import problem
+from gateway.testing import run_adapter
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "hl7v2"
 ADAPTER = Hl7v2Adapter()
 
 
 def run(raw: bytes, origin: str = "test.hl7") -> tuple[list[SourceMessage], list[MappedRecord], list[Rejected]]:
-    messages, records, rejected = [], [], []
-    for item in ADAPTER.parse(raw, origin):
-        if isinstance(item, Rejected):
-            rejected.append(item)
-            continue
-        messages.append(item)
-        for out in ADAPTER.map(item):
-            (records if isinstance(out, MappedRecord) else rejected).append(out)
-    for record in records:  # every resource must pass the pipeline's R4 validation
-        assert problem(record.resource) is None, (record.location, problem(record.resource))
-    return messages, records, rejected
+    return run_adapter(ADAPTER, raw, origin)
 
 
 def fixture(name: str) -> bytes:

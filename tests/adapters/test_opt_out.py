@@ -10,23 +10,15 @@ from adapters.conventions import CONSENT_POLICY, PURPOSE_OF_USE
 from adapters.opt_out import OptOutAdapter
 from adapters.synthetic.opt_out import opt_out_list, write_opt_out
 from adapters.synthetic.people import invent_people
-from gateway.ingest.validate import problem
+from gateway.testing import run_adapter
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "opt_out" / "formats_example.csv"
 ADAPTER = OptOutAdapter()
 
 
 def run(raw: bytes) -> tuple[list[SourceMessage], dict[str, MappedRecord], list[Rejected]]:
-    messages, records, rejected = [], {}, []
-    for item in ADAPTER.parse(raw, "optout.csv"):
-        if isinstance(item, Rejected):
-            rejected.append(item)
-            continue
-        messages.append(item)
-        for out in ADAPTER.map(item):
-            assert isinstance(out, MappedRecord) and problem(out.resource) is None
-            records[out.patient_nhs_number] = out
-    return messages, records, rejected
+    messages, records, rejected = run_adapter(ADAPTER, raw, "optout.csv")
+    return messages, {r.patient_nhs_number: r for r in records}, rejected
 
 
 def test_implements_the_adapter_protocol() -> None:

@@ -34,7 +34,7 @@ from adapters.conventions import (
 from adapters.social_care import SocialCareAdapter
 from adapters.synthetic.people import invent_people
 from adapters.synthetic.social_care import social_care_exports, write_social_care
-from gateway.ingest.validate import problem
+from gateway.testing import run_adapter
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "social_care"
 ADAPTER = SocialCareAdapter()
@@ -43,17 +43,7 @@ ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 def run(raw: bytes, origin: str = "export.xml", adapter: SocialCareAdapter = ADAPTER
         ) -> tuple[list[SourceMessage], list[MappedRecord], list[Rejected]]:
-    messages, records, rejected = [], [], []
-    for item in adapter.parse(raw, origin):
-        if isinstance(item, Rejected):
-            rejected.append(item)
-            continue
-        messages.append(item)
-        for out in adapter.map(item):
-            (records if isinstance(out, MappedRecord) else rejected).append(out)
-    for record in records:
-        assert problem(record.resource) is None, (record.location, problem(record.resource))
-    return messages, records, rejected
+    return run_adapter(adapter, raw, origin)
 
 
 def fixture(name: str) -> bytes:

@@ -8,6 +8,7 @@ from adapters.synthetic.hl7v2 import hl7v2_messages
 from adapters.synthetic.people import invent_people
 from adapters.synthetic.social_care import export_xml
 from gateway.services import Gateway
+from gateway.testing import references
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
@@ -29,17 +30,9 @@ def test_three_sources_one_patient(gateway: Gateway) -> None:
     assert len(systems) >= 2
     # nothing still points at a source's own copy of the patient
     for stored in compartment:
-        refs = {r.removeprefix("Patient/") for r in _references(stored.content) if r.startswith("Patient/")}
+        refs = {r.removeprefix("Patient/") for r in references(stored.content) if r.startswith("Patient/")}
         assert refs <= {patients[0].id}, (stored.ref, refs)
 
-
-def _references(value: object) -> list[str]:
-    if isinstance(value, dict):
-        found = [value["reference"]] if isinstance(value.get("reference"), str) else []
-        return found + [r for v in value.values() for r in _references(v)]
-    if isinstance(value, list):
-        return [r for v in value for r in _references(v)]
-    return []
 
 
 def test_conflicting_demographics_from_another_source_are_held(gateway: Gateway) -> None:
