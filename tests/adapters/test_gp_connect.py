@@ -126,7 +126,7 @@ def test_ids_are_the_same_on_every_run() -> None:
 
 def test_every_in_bundle_reference_points_at_a_produced_resource(by_source: dict[str, dict[str, Any]]) -> None:
     produced = {f"{r['resourceType']}/{r['id']}" for r in by_source.values()}
-    references = [x for r in by_source.values() for x in allall_references(r)]
+    references = [x for r in by_source.values() for x in all_references(r)]
     outside = {"Appointment/appt-outside-bundle"}  # the fixture's one reference out of the Bundle
     assert references and set(references) - outside <= produced
     stu3_ids = {"pat-1", "org-1", "gp-1", "enc-1", "cond-1", "med-1", "obs-2", "ref-1", "spec-1"}
