@@ -39,6 +39,15 @@ def _candidate(request: Request) -> PolicyEngine:
     return PolicyEngine.load(holder.directory)
 
 
+async def _candidate_or_refusal(request: Request) -> PolicyEngine | Response:
+    """The policy on disk, or the 422 that lists why it may not go live."""
+    try:
+        return await run_in_threadpool(_candidate, request)
+    except PolicyError as exc:
+        return _json({"ok": False, "in_force": request.app.state.gateway.policies.version,
+                      "problems": _problems(exc)}, 422)
+
+
 @router.get("")
 def in_force(request: Request) -> Response:
     require_capability(request, "manages_policies")
@@ -49,20 +58,18 @@ def in_force(request: Request) -> Response:
 @router.post("/check")
 async def check(request: Request) -> Response:
     require_capability(request, "manages_policies")
-    try:
-        engine = await run_in_threadpool(_candidate, request)
-    except PolicyError as exc:
-        return _json({"ok": False, "problems": _problems(exc)}, 422)
+    engine = await _candidate_or_refusal(request)
+    if isinstance(engine, Response):
+        return engine
     return _json({"ok": True, "version": engine.version})
 
 
 @router.post("/test")
 async def test(request: Request) -> Response:
     require_capability(request, "manages_policies")
-    try:
-        engine = await run_in_threadpool(_candidate, request)
-    except PolicyError as exc:
-        return _json({"ok": False, "problems": _problems(exc)}, 422)
+    engine = await _candidate_or_refusal(request)
+    if isinstance(engine, Response):
+        return engine
     results = await run_in_threadpool(run_tests, engine)
     failed = [{"file": r.file, "name": r.name, "failures": r.failures} for r in results if not r.passed]
     return _json({"ok": not failed, "version": engine.version, "cases": len(results), "failed": failed},
@@ -130,10 +137,9 @@ async def diff(query: DiffQuery, request: Request) -> Response:
 
     require_capability(request, "manages_policies")
     gw = request.app.state.gateway
-    try:
-        candidate = await run_in_threadpool(_candidate, request)
-    except PolicyError as exc:
-        return _json({"ok": False, "problems": _problems(exc)}, 422)
+    candidate = await _candidate_or_refusal(request)
+    if isinstance(candidate, Response):
+        return candidate
     current = gw.policies.engine
     combos = await run_in_threadpool(diff_policies, current, candidate)
     body: dict[str, Any] = {"old": current.version, "new": candidate.version, "combinations": [
@@ -155,10 +161,9 @@ async def reload(request: Request) -> Response:
     """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests."""
     require_capability(request, "manages_policies")
     holder = request.app.state.gateway.policies
-    try:
-        candidate = await run_in_threadpool(_candidate, request)
-    except PolicyError as exc:
-        return _json({"ok": False, "in_force": holder.version, "problems": _problems(exc)}, 422)
+    candidate = await _candidate_or_refusal(request)
+    if isinstance(candidate, Response):
+        return candidate
     failed = [{"file": r.file, "name": r.name, "failures": r.failures}
               for r in await run_in_threadpool(run_tests, candidate) if not r.passed]
     if failed:
