@@ -67,3 +67,23 @@ def test_token_prints_the_token_alone(tmp_path: Path) -> None:
     token = result.stdout.strip()
     assert "\n" not in token
     assert jwt.decode(token, options={"verify_signature": False})["org"] == "P81001"
+
+
+def test_policy_simulate_prints_the_bundle_a_role_would_get(tmp_path: Path) -> None:
+    person = invent_people(3, seed=21)[0]
+    write_gp_connect(tmp_path / "gp", [person])
+    assert run(tmp_path, "ingest", "--format", "gp-connect", str(tmp_path / "gp")).returncode == 0
+    as_gp = run(tmp_path, "policy", "simulate", "--role", "gp", "--purpose", "direct_care", "--org",
+                person.practice_ods, "--nhs-number", person.nhs_number)
+    as_receptionist = run(tmp_path, "policy", "simulate", "--role", "receptionist", "--purpose", "direct_care",
+                          "--org", person.practice_ods, "--nhs-number", person.nhs_number)
+    assert as_gp.returncode == 0 and as_receptionist.returncode == 0, as_gp.stderr + as_receptionist.stderr
+
+    def types(output: str) -> set[str]:
+        bundle = json.loads(output)
+        return {e["resource"]["resourceType"] for e in bundle["entry"] if e["search"]["mode"] == "match"}
+
+    assert "Condition" in types(as_gp.stdout) and "Condition" not in types(as_receptionist.stdout)
+    unknown = run(tmp_path, "policy", "simulate", "--role", "gp", "--purpose", "direct_care", "--org", "P81001",
+                  "--nhs-number", "9434765919")
+    assert unknown.returncode == 2
