@@ -29,6 +29,8 @@ if schema:
 else:
     engine = make_engine(url)  # the gateway's SQLite settings: WAL, synchronous=FULL, 30 s busy timeout
 log = AuditLog(engine, load_or_create_signing_key(Path(key_path)), checkpoint_every=16)
+log.search(limit=1)  # connect before saying ready, so both writers start appending at the same moment
+Path(go + "." + tag).touch()  # ready
 while not Path(go).exists():
     time.sleep(0.005)
 for i in range(int(n)):
@@ -44,8 +46,12 @@ def run_writers(url: str, schema: str, key_path: Path, tmp_path: Path, reader: A
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, url, schema, str(key_path), str(go), tag,
                                str(PER_PROCESS)], stderr=subprocess.PIPE)
              for tag in ("writer-a", "writer-b")]
-    time.sleep(1.0)  # both processes imported and waiting
-    go.touch()
+    deadline = time.monotonic() + 120
+    while not all((tmp_path / f"go.{tag}").exists() for tag in ("writer-a", "writer-b")):
+        assert time.monotonic() < deadline, "writers never became ready"
+        assert all(proc.poll() is None for proc in procs), "a writer died before starting"
+        time.sleep(0.01)
+    go.touch()  # both imported and connected: start together
     exports = 0
     while exports == 0 or (any(proc.poll() is None for proc in procs) and exports < 5):
         out = tmp_path / f"export-{exports}"
