@@ -1,34 +1,42 @@
-"""API benchmark: the full path (auth → policy → audit → orjson) against baselines in the same run.
+"""API benchmark: the full path (auth → policy → redaction → audit commit → orjson) against baselines.
 
 (a) $everything of a ≈200-resource record, full policy vs. a release-all engine (target ratio ≤ 1.25)
 (b) requests/s of the full path vs. a bare FastAPI route returning the same JSON (target ≥ 0.5)
 (c) $everything latency as the store grows: 1k, 100k, 1M stored resources (target: flat)
 
-Run: .venv/bin/python -m bench.api [--sizes 1000,100000,1000000] [--requests 200]
+Each variant is served the way `gateway serve` serves it (uvicorn, its own process, on 127.0.0.1)
+and driven by one keep-alive httpx client, so every side pays the same HTTP costs and none pays a
+test client's. The variants are interleaved (request by request for (a), block by block for (b))
+so that drift on a shared machine hits them alike; medians are reported.
+
+Run: .venv/bin/python -m bench.api [--sizes 1000,100000,1000000] [--requests 200] [--database-url URL]
 """
 from __future__ import annotations
 
 import argparse
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
-from fastapi import FastAPI
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import invent_people
-from gateway.api.app import create_app
-from gateway.api.responses import FhirJSONResponse
-from gateway.policy import ReleaseAllEngine
+from gateway.logging import configure
 from gateway.services import Gateway, build_gateway
 from gateway.store.tables import ResourceRow
 from gateway.testing import auth_headers, settings_for
+
+BODY_FILE = "bare-body.json"
 
 
 class _Fixed:
@@ -36,22 +44,6 @@ class _Fixed:
 
     def __init__(self, engine: object) -> None:
         self.engine = engine
-
-
-def _timed(call: Callable[[], httpx.Response], n: int) -> list[float]:
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter()
-        response = call()
-        samples.append(time.perf_counter() - start)
-        assert response.status_code == 200, response.text[:300]
-    return samples
-
-
-def _client(app: FastAPI) -> httpx.Client:
-    from starlette.testclient import TestClient
-
-    return TestClient(app)
 
 
 def load_record(gw: Gateway, extra_items: int) -> tuple[str, str, int]:
@@ -66,7 +58,7 @@ def pad_store(gw: Gateway, total: int) -> None:
     table = ResourceRow.__table__
     missing = total - gw.store.count()
     now = datetime.now(UTC)
-    batch: list[dict] = []
+    batch: list[dict[str, Any]] = []
     with gw.engine.begin() as conn:
         for i in range(max(0, missing)):
             rid = uuid.uuid4().hex
@@ -82,49 +74,143 @@ def pad_store(gw: Gateway, total: int) -> None:
             conn.execute(table.insert(), batch)
 
 
+# -- the served variants (each in its own process) -------------------------------------------------
+def serve(mode: str, directory: Path, database_url: str | None, port: int) -> None:
+    import uvicorn
+    from fastapi import FastAPI
+
+    from gateway.api.app import create_app
+    from gateway.api.responses import FhirJSONResponse
+    from gateway.policy import ReleaseAllEngine
+
+    configure("warning")  # a log line per request would be a cost the bare route does not pay
+    app: FastAPI
+    if mode == "bare":
+        body = orjson.loads((directory / BODY_FILE).read_bytes())
+        app = FastAPI()
+        app.get("/bare")(lambda: FhirJSONResponse(body))  # serialised per request, like the full path
+    else:
+        gw = build_gateway(settings_for(directory, database_url, audit_checkpoint_every=1000), run_migrations=False)
+        if mode == "release-all":
+            gw = Gateway(**{**gw.__dict__, "policies": _Fixed(ReleaseAllEngine(gw.policies.engine))})
+        app = create_app(gw)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, mode: str, directory: Path, database_url: str | None) -> None:
+        self.port = _free_port()
+        args = [sys.executable, "-m", "bench.api", "--serve", mode, "--dir", str(directory), "--port", str(self.port)]
+        if database_url:
+            args += ["--database-url", database_url]
+        self.process = subprocess.Popen(args)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+
+    def wait(self, path: str) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.client.get(path)
+                return
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server on port {self.port} did not start") from None
+                time.sleep(0.1)
+
+    def close(self) -> None:
+        self.client.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _one(call: Callable[[], httpx.Response]) -> float:
+    start = time.perf_counter()
+    response = call()
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 200, response.text[:300]
+    return elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--serve", choices=("full", "release-all", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--dir", help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, Path(args.dir), args.database_url, args.port)
+        return
+    configure("warning")
     with tempfile.TemporaryDirectory() as tmp:
-        settings = settings_for(Path(tmp), args.database_url, audit_checkpoint_every=1000)
+        directory = Path(tmp)
+        settings = settings_for(directory, args.database_url, audit_checkpoint_every=1000)
         gw = build_gateway(settings)
         patient_id, practice, size = load_record(gw, extra_items=170)
         headers = auth_headers(settings, "gp", practice)
         url = f"/fhir/Patient/{patient_id}/$everything"
-        full = _client(create_app(gw))
-        baseline_gw = Gateway(**{**gw.__dict__, "policies": _Fixed(ReleaseAllEngine(gw.policies.engine))})
-        release_all = _client(create_app(baseline_gw))
-        body = full.get(url, headers=headers).json()
-        bare_app = FastAPI()
-        bare_app.get("/bare")(lambda: FhirJSONResponse(body))
-        bare = _client(bare_app)
-        n = args.requests
-        for client, target in ((full, url), (release_all, url), (bare, "/bare")):  # warm up
-            _timed(lambda: client.get(target, headers=headers), 10)
-        t_full = statistics.median(_timed(lambda: full.get(url, headers=headers), n))
-        t_all = statistics.median(_timed(lambda: release_all.get(url, headers=headers), n))
-        print(f"(a) $everything of {size} resources ({len(body.get('entry', []))} entries): "
-              f"full {t_full * 1000:.2f} ms, release-all {t_all * 1000:.2f} ms, ratio {t_full / t_all:.2f} "
-              f"(target ≤ 1.25)")
-        start = time.perf_counter()
-        _timed(lambda: full.get(url, headers=headers), n)
-        rps_full = n / (time.perf_counter() - start)
-        start = time.perf_counter()
-        _timed(lambda: bare.get("/bare"), n)
-        rps_bare = n / (time.perf_counter() - start)
-        print(f"(b) requests/s: full path {rps_full:.0f}, bare FastAPI route {rps_bare:.0f}, "
-              f"ratio {rps_full / rps_bare:.2f} (target ≥ 0.5)")
-        print("(c) $everything latency as the store grows:")
-        first = None
-        for total in [int(s) for s in args.sizes.split(",")]:
-            pad_store(gw, total)
-            t = statistics.median(_timed(lambda: full.get(url, headers=headers), max(20, n // 5)))
-            first = first or t
-            print(f"    {gw.store.count():>9} stored resources: {t * 1000:.2f} ms (×{t / first:.2f} of the first)")
-        gw.close()
+        full = Server("full", directory, args.database_url)
+        release_all = Server("release-all", directory, args.database_url)
+        full.wait("/fhir/metadata")
+        body = full.client.get(url, headers=headers).content
+        (directory / BODY_FILE).write_bytes(body)
+        bare = Server("bare", directory, None)
+        servers = (full, release_all, bare)
+        try:
+            release_all.wait("/fhir/metadata")
+            bare.wait("/bare")
+
+            def get_full() -> httpx.Response:
+                return full.client.get(url, headers=headers)
+
+            def get_all() -> httpx.Response:
+                return release_all.client.get(url, headers=headers)
+
+            def get_bare() -> httpx.Response:
+                return bare.client.get("/bare")
+
+            n = args.requests
+            for call in (get_full, get_all, get_bare):  # warm up
+                for _ in range(20):
+                    _one(call)
+            pairs = [(_one(get_full), _one(get_all)) for _ in range(n)]
+            t_full = statistics.median(p[0] for p in pairs)
+            t_all = statistics.median(p[1] for p in pairs)
+            entries = len(orjson.loads(body).get("entry", []))
+            print(f"(a) $everything of {size} resources ({entries} entries): full {t_full * 1000:.2f} ms, "
+                  f"release-all {t_all * 1000:.2f} ms (medians of {n}), ratio {t_full / t_all:.2f} (target ≤ 1.25)")
+            rps: dict[str, list[float]] = {"full": [], "bare": []}
+            block = max(10, n // 10)
+            for _ in range(10):
+                for name, call in (("full", get_full), ("bare", get_bare)):
+                    start = time.perf_counter()
+                    for _ in range(block):
+                        _one(call)
+                    rps[name].append(block / (time.perf_counter() - start))
+            r_full, r_bare = statistics.median(rps["full"]), statistics.median(rps["bare"])
+            print(f"(b) requests/s (median of 10 blocks of {block}): full path {r_full:.0f}, "
+                  f"bare FastAPI route {r_bare:.0f}, ratio {r_full / r_bare:.2f} (target ≥ 0.5)")
+            print("(c) $everything latency as the store grows:")
+            first = None
+            for total in [int(s) for s in args.sizes.split(",")]:
+                pad_store(gw, total)
+                for _ in range(10):
+                    _one(get_full)
+                t = statistics.median(_one(get_full) for _ in range(max(50, n // 2)))
+                first = first or t
+                print(f"    {gw.store.count():>9} stored resources: {t * 1000:.2f} ms (×{t / first:.2f} of the first)")
+        finally:
+            for server in servers:
+                server.close()
+            gw.close()
 
 
 if __name__ == "__main__":

@@ -65,34 +65,58 @@ def _holders_in_team(context: PatientContext, requester: Requester) -> bool:
     return any(m.org == requester.org or (requester.team and m.team == requester.team) for m in context.care_team)
 
 
+# The context of an item that is not about a person (an Organization, a Practitioner): one instance,
+# so that such items share decisions within a request.
+_NO_PATIENT = PatientContext(patient_id="")
+
+
 def enforce(engine: Any, requester: Requester, contexts: ContextCache, candidates: Iterable[StoredResource],
             compartment: Sequence[StoredResource] | None = None) -> Filtered:
     out = Filtered()
+    audit = out.audit_items
+    released, redacted, noticed, hidden = audit["released"], audit["redacted"], audit["noticed"], audit["hidden"]
+    # Per-request memo: with the requester fixed, a decision depends only on the patient context and
+    # the item's decision key (PolicyEngine.decision_key), and a ≈200-item record has a few dozen
+    # distinct keys. Engines without decision_key (e.g. the release-all baseline) decide every item.
+    decision_key = getattr(engine, "decision_key", None)
+    memo: dict[tuple[Any, ...], tuple[ItemDecision, list[str], dict[str, Any]]] = {}
     for stored in candidates:
         patient_id = stored.patient_id or (stored.id if stored.resource_type == "Patient" else None)
         if patient_id is None:
-            # Not about a person (an Organization, a Practitioner): directory data, labelled like any other.
-            context = PatientContext(patient_id="")
+            # Not about a person: directory data, labelled like any other.
+            context = _NO_PATIENT
         else:
             context = contexts.get(patient_id, compartment)
-            out.patient_ids.add(patient_id)
-            out.patient_nhs[patient_id] = context.nhs_number
-            out.relationship.setdefault(patient_id, _holders_in_team(context, requester))
-        decision = engine.decide(requester, context, Item(stored.content, stored.categories, stored.holder_org,
-                                                          stored.holder_team))
+            if patient_id not in out.relationship:
+                out.patient_ids.add(patient_id)
+                out.patient_nhs[patient_id] = context.nhs_number
+                out.relationship[patient_id] = _holders_in_team(context, requester)
+        item = Item(stored.content, stored.categories, stored.holder_org, stored.holder_team)
+        key = (id(context), decision_key(item)) if decision_key is not None else None
+        found = memo.get(key) if key is not None else None
+        if found is None:
+            decision = engine.decide(requester, context, item)
+            extra = ({"fields": list(decision.redact), "redacted_categories": list(decision.redacted_categories)}
+                     if decision.effect == "redact" else {})
+            found = (decision, list(decision.rule_ids), extra)
+            if key is not None:
+                memo[key] = found
+        decision, rule_ids, extra = found
         out.obligations.update(decision.obligations)
-        entry = {"ref": stored.ref, "rule_ids": list(decision.rule_ids), "categories": list(stored.categories)}
-        if decision.effect == "release":
+        # The rule-id lists are shared between entries of one key: the audit log serialises them, nobody mutates.
+        entry = {"ref": f"{stored.resource_type}/{stored.id}", "rule_ids": rule_ids,
+                 "categories": list(stored.categories)}
+        effect = decision.effect
+        if effect == "release":
             out.released.append(Released(stored, stored.content, decision))
-            out.audit_items["released"].append(entry)
-        elif decision.effect == "redact":
+            released.append(entry)
+        elif effect == "redact":
             out.released.append(Released(stored, apply_redaction(stored.content, decision), decision))
-            out.audit_items["redacted"].append(entry | {"fields": list(decision.redact),
-                                                        "redacted_categories": list(decision.redacted_categories)})
-        elif decision.effect == "notice":
+            redacted.append(entry | extra)
+        elif effect == "notice":
             if decision.notice is not None:
                 out.notices.append(decision.notice)
-            out.audit_items["noticed"].append(entry)
+            noticed.append(entry)
         else:
-            out.audit_items["hidden"].append(entry)
+            hidden.append(entry)
     return out

@@ -109,13 +109,35 @@ def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _row_to_stored(row: sa.Row[Any]) -> StoredResource:
-    return StoredResource(
-        resource_type=row.resource_type, id=row.id, version_id=row.version_id,
-        last_updated=_utc(row.last_updated) or datetime.now(UTC), deleted=row.deleted,
-        patient_id=row.patient_id, categories=tuple(row.categories.split()) if row.categories else (),
-        holder_org=row.holder_org, holder_team=row.holder_team, content=orjson.loads(row.content),
+# The columns a StoredResource is made of, in its field order: rows are unpacked by position, which
+# is several times cheaper than named access on a Row (it matters at ~200 rows per $everything).
+_COLUMNS = (R.c.resource_type, R.c.id, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.patient_id,
+            R.c.categories, R.c.holder_org, R.c.holder_team, R.c.content)
+_loads = orjson.loads
+
+
+def _row_to_stored(row: Sequence[Any]) -> StoredResource:
+    rtype, rid, version, updated, deleted, patient_id, categories, org, team, content = row
+    return StoredResource(rtype, rid, version, _utc(updated) or datetime.now(UTC), deleted, patient_id,
+                          tuple(categories.split()) if categories else (), org, team, _loads(content))
+
+
+def _compartment_query(since: bool, types: bool) -> sa.Select[Any]:
+    query = sa.select(*_COLUMNS).where(
+        sa.or_(R.c.patient_id == sa.bindparam("patient_id"),
+               sa.and_(R.c.resource_type == "Patient", R.c.id == sa.bindparam("patient_id"))),
+        R.c.deleted.is_(False),
     )
+    if since:
+        query = query.where(R.c.last_updated >= sa.bindparam("since"))
+    if types:
+        query = query.where(R.c.resource_type.in_(sa.bindparam("types", expanding=True)))
+    return query.order_by(R.c.resource_type, R.c.id)
+
+
+# Built once: a request binds values instead of building (and cache-keying) a new statement.
+_COMPARTMENT = {(s, t): _compartment_query(s, t) for s in (False, True) for t in (False, True)}
+_GET = sa.select(*_COLUMNS).where(R.c.resource_type == sa.bindparam("rtype"), R.c.id == sa.bindparam("rid"))
 
 
 class ResourceStore:
@@ -198,7 +220,7 @@ class ResourceStore:
     # -- reading ---------------------------------------------------------------------------------
     def get(self, resource_type: str, rid: str) -> StoredResource | None:
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(R).where(R.c.resource_type == resource_type, R.c.id == rid)).first()
+            row = conn.execute(_GET, {"rtype": resource_type, "rid": rid}).first()
         return _row_to_stored(row) if row else None
 
     def get_version(self, resource_type: str, rid: str, version_id: int) -> tuple[dict[str, Any], bool] | None:
@@ -219,16 +241,13 @@ class ResourceStore:
     def compartment(self, patient_id: str, *, since: datetime | None = None,
                     types: Iterable[str] | None = None) -> list[StoredResource]:
         """Everything about one patient (the Patient itself included), oldest first."""
-        query = sa.select(R).where(
-            sa.or_(R.c.patient_id == patient_id, sa.and_(R.c.resource_type == "Patient", R.c.id == patient_id)),
-            R.c.deleted.is_(False),
-        )
+        params: dict[str, Any] = {"patient_id": patient_id}
         if since is not None:
-            query = query.where(R.c.last_updated >= since)
+            params["since"] = since
         if types:
-            query = query.where(R.c.resource_type.in_(list(types)))
+            params["types"] = list(types)
         with self.engine.connect() as conn:
-            rows = conn.execute(query.order_by(R.c.resource_type, R.c.id)).all()
+            rows = conn.execute(_COMPARTMENT[(since is not None, "types" in params)], params).all()
         return [_row_to_stored(r) for r in rows]
 
     def search(
@@ -243,7 +262,7 @@ class ResourceStore:
         include_deleted: bool = False,
         limit: int | None = None,
     ) -> list[StoredResource]:
-        query = sa.select(R).where(R.c.resource_type == resource_type)
+        query = sa.select(*_COLUMNS).where(R.c.resource_type == resource_type)
         if not include_deleted:
             query = query.where(R.c.deleted.is_(False))
         if ids:
@@ -276,7 +295,7 @@ class ResourceStore:
         if not refs:
             return []
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(R).where(
+            rows = conn.execute(sa.select(*_COLUMNS).where(
                 sa.tuple_(R.c.resource_type, R.c.id).in_(refs), R.c.deleted.is_(False))).all()
         return [_row_to_stored(r) for r in rows]
 
