@@ -14,6 +14,7 @@ Run: .venv/bin/python -m bench.api [--sizes 1000,100000,1000000] [--requests 200
 from __future__ import annotations
 
 import argparse
+import gc
 import socket
 import statistics
 import subprocess
@@ -94,6 +95,7 @@ def serve(mode: str, directory: Path, database_url: str | None, port: int) -> No
         if mode == "release-all":
             gw = Gateway(**{**gw.__dict__, "policies": _Fixed(ReleaseAllEngine(gw.policies.engine))})
         app = create_app(gw)
+    gc.freeze()  # as `gateway serve` does (startup objects out of the collector's scans)
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False)
 
 
