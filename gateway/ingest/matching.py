@@ -50,6 +50,12 @@ def rewrite_patient_references(work: Work, old_id: str, new_id: str) -> None:
 
 
 def make_matcher(store: ResourceStore):  # type: ignore[no-untyped-def]
+    def candidates(work: Work, number: str) -> list[tuple[str, dict[str, Any]]]:
+        if work.batch is not None:
+            # Inside a batch: through its transaction (earlier messages' rows are not committed yet).
+            return work.batch.patients_with_nhs_number(number)
+        return [(c.id, c.content) for c in store.find_by_identifier("Patient", NHS_NUMBER_SYSTEM, number)]
+
     def match(work: Work) -> Work:
         incoming = _incoming_patient(work)
         if work.forced_patient_id:
@@ -62,16 +68,16 @@ def make_matcher(store: ResourceStore):  # type: ignore[no-untyped-def]
             if not nhs_number.is_valid(number):
                 work.held_for_review = f"NHS number {number!r} fails the Modulus 11 check"
                 return work
-            candidates = store.find_by_identifier("Patient", NHS_NUMBER_SYSTEM, number)
-            if len(candidates) > 1:
-                work.held_for_review = f"{len(candidates)} stored patients carry NHS number {number}"
+            found = candidates(work, number)
+            if len(found) > 1:
+                work.held_for_review = f"{len(found)} stored patients carry NHS number {number}"
                 return work
-            if candidates:
-                existing = candidates[0]
-                if incoming is not None and (why := demographics_disagree(incoming, existing.content)):
+            if found:
+                existing_id, existing_content = found[0]
+                if incoming is not None and (why := demographics_disagree(incoming, existing_content)):
                     work.held_for_review = f"NHS number {number}: {why}"
                     return work
-                work.patient_id = existing.id
+                work.patient_id = existing_id
             elif incoming is not None:
                 work.patient_id = incoming["id"]
             else:

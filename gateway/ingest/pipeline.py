@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage
+from gateway.ingest.batch import IngestBatch
 from gateway.ingest.matching import make_matcher
 from gateway.ingest.provenance import attach_provenance
 from gateway.ingest.quarantine import MatchReview, Quarantine
@@ -18,6 +19,7 @@ from gateway.ingest.validate import validate
 from gateway.ingest.work import Labelled, Work
 from gateway.logging import get_logger
 from gateway.store import ResourceStore
+from gateway.store.bulk import BulkWriter
 
 Step = Callable[[Work], Work]
 Categorize = Callable[[dict[str, Any], dict[str, Any] | None], tuple[str, ...]]
@@ -76,6 +78,8 @@ def make_labeller(categorize: Categorize) -> Step:
 
 def make_upserter(store: ResourceStore) -> Step:
     def upsert(work: Work) -> Work:
+        if work.batch is not None:
+            return _upsert_in_batch(work, work.batch)
         with store.engine.begin() as conn:
             for labelled in work.records:
                 record: MappedRecord = labelled.record
@@ -113,15 +117,79 @@ def _fold_identifiers(store: ResourceStore, patient_id: str | None, incoming: di
                      holder_team=existing.holder_team, connection=conn)
 
 
+def _upsert_in_batch(work: Work, batch: IngestBatch) -> Work:
+    """The same writes as the message-by-message upserter, staged and flushed in one SAVEPOINT."""
+    writer = batch.writer
+    writer.load(_keys_written(work))  # one SELECT for the rows this message touches
+    stale = []
+    for labelled in work.records:
+        record: MappedRecord = labelled.record
+        resource = record.resource
+        if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
+            _fold_identifiers_staged(writer, work.patient_id, resource)
+            continue
+        result = writer.upsert(
+            resource, patient_id=work.patient_id, categories=labelled.categories,
+            holder_org=record.hints.get("holder_org", record.source_system),
+            holder_team=record.hints.get("team"), source_system=record.source_system,
+            source_id=record.source_id, source_updated=record.source_updated)
+        if record.hints.get("provenance"):
+            continue
+        work.count(result.outcome)
+        if result.outcome == "stale":
+            stale.append((result, record))
+    if (refused := batch.flush_message()) is not None:
+        work.store_refused = refused
+        work.outcomes.clear()
+        return work
+    for result, record in stale:
+        log.warning("ingest.stale_version_ignored", resource=f"{result.resource_type}/{result.id}",
+                    source_id=record.source_id, origin=work.message.origin)
+    return work
+
+
+def _keys_written(work: Work) -> list[tuple[str, str]]:
+    keys = []
+    for labelled in work.records:
+        resource = labelled.record.resource
+        if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
+            if work.patient_id:
+                keys.append(("Patient", work.patient_id))  # folded into the matched Patient
+        else:
+            keys.append((resource["resourceType"], resource["id"]))
+    return keys
+
+
+def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
+    """As :func:`_fold_identifiers`, reading and writing through the batch's writer."""
+    existing = writer.current("Patient", patient_id) if patient_id else None
+    if existing is None:
+        return
+    content = existing.parsed()
+    known = {(i.get("system"), i.get("value")) for i in content.get("identifier", [])}
+    extra = [i for i in incoming.get("identifier", []) if (i.get("system"), i.get("value")) not in known]
+    if extra:
+        merged = dict(content)
+        merged["identifier"] = [*content.get("identifier", []), *extra]
+        writer.upsert(merged, patient_id=patient_id, categories=tuple(existing.categories.split()),
+                      holder_org=existing.holder_org, holder_team=existing.holder_team)
+
+
 class Ingestor:
-    """Runs source bytes through the pipeline and keeps every failure in quarantine or match review."""
+    """Runs source bytes through the pipeline and keeps every failure in quarantine or match review.
+
+    ``batch_messages``: messages per database transaction (each message in its own SAVEPOINT);
+    0 runs every message in a transaction of its own through ``ResourceStore.upsert`` — the
+    reference the batched path is tested against.
+    """
 
     def __init__(self, store: ResourceStore, quarantine: Quarantine, review: MatchReview,
-                 categorize: Categorize, adapters: Mapping[str, Adapter]) -> None:
+                 categorize: Categorize, adapters: Mapping[str, Adapter], batch_messages: int = 500) -> None:
         self.store = store
         self.quarantine = quarantine
         self.review = review
         self.adapters = adapters
+        self.batch_messages = batch_messages
         self.steps: list[Step] = [map_message, validate, make_matcher(store), make_labeller(categorize),
                                   attach_provenance, make_upserter(store)]
 
@@ -140,11 +208,22 @@ class Ingestor:
         except AdapterError as exc:
             self._fail(summary, format, origin, exc.location, exc.reason, raw, keep_failures)
             return summary
-        for item in parsed:
-            if isinstance(item, Rejected):
-                self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures)
-                continue
-            summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id), keep_failures))
+        if self.batch_messages <= 0:
+            for item in parsed:
+                if isinstance(item, Rejected):
+                    self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures)
+                    continue
+                summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id), keep_failures))
+            return summary
+        with IngestBatch(self.store.engine, self.batch_messages) as batch:
+            for item in parsed:
+                if isinstance(item, Rejected):
+                    self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures,
+                               batch)
+                else:
+                    summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch),
+                                         keep_failures))
+                batch.message_done()
         return summary
 
     def run(self, work: Work, keep_failures: bool = True) -> IngestSummary:
@@ -156,18 +235,25 @@ class Ingestor:
                 if work.held_for_review:
                     break
         except AdapterError as exc:
-            self._fail(summary, message.format, message.origin, exc.location, exc.reason, message.raw, keep_failures)
+            self._fail(summary, message.format, message.origin, exc.location, exc.reason, message.raw, keep_failures,
+                       work.batch)
+            return summary
+        if work.store_refused:
+            # Nothing of the message was stored (its SAVEPOINT rolled back): keep it whole, with the reason.
+            self._fail(summary, message.format, message.origin, "(store)",
+                       f"the store refused the message: {work.store_refused}", message.raw, keep_failures, work.batch)
             return summary
         for rejected in work.rejected:
             self._fail(summary, message.format, message.origin, rejected.location, rejected.reason, message.raw,
-                       keep_failures)
+                       keep_failures, work.batch)
         if work.held_for_review:
             summary.held_for_review += 1
             summary.problems.append(Problem(message.origin, "patient", work.held_for_review))
             if keep_failures:
                 nhs = next((lr.record.patient_nhs_number for lr in work.records if lr.record.patient_nhs_number), None)
                 self.review.put(format=message.format, origin=message.origin, nhs_number=nhs,
-                                reason=work.held_for_review, raw=message.raw)
+                                reason=work.held_for_review, raw=message.raw,
+                                connection=work.batch.conn if work.batch else None)
             return summary
         summary.accepted = work.outcomes.get("created", 0)
         summary.updated = work.outcomes.get("updated", 0)
@@ -177,12 +263,13 @@ class Ingestor:
         return summary
 
     def _fail(self, summary: IngestSummary, format: str, origin: str, location: str, reason: str, raw: bytes,
-              keep: bool) -> None:
+              keep: bool, batch: IngestBatch | None = None) -> None:
         summary.quarantined += 1
         summary.problems.append(Problem(origin, location, reason))
         log.warning("ingest.quarantined", origin=origin, location=location, reason=reason)
         if keep:
-            self.quarantine.put(format=format, origin=origin, location=location, reason=reason, raw=raw)
+            self.quarantine.put(format=format, origin=origin, location=location, reason=reason, raw=raw,
+                                connection=batch.conn if batch else None)
 
     # -- re-processing ---------------------------------------------------------------------------
     def retry(self, entry_id: int, raw: bytes | None = None) -> IngestSummary:

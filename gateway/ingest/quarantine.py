@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
 
@@ -29,12 +29,17 @@ class Quarantine:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def put(self, *, format: str, origin: str, location: str, reason: str, raw: bytes) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(Q.insert().values(
-                received_at=datetime.now(UTC), format=format, origin=origin[:1024], location=location[:1024],
-                reason=reason, raw=raw, status="open"))
-            return int(result.inserted_primary_key[0])
+    def put(self, *, format: str, origin: str, location: str, reason: str, raw: bytes,
+            connection: Connection | None = None) -> int:
+        """Keep one failed input; ``connection``: inside an ingest batch's transaction (see batch.py)."""
+        if connection is None:
+            with self.engine.begin() as conn:
+                return self.put(format=format, origin=origin, location=location, reason=reason, raw=raw,
+                                connection=conn)
+        result = connection.execute(Q.insert().values(
+            received_at=datetime.now(UTC), format=format, origin=origin[:1024], location=location[:1024],
+            reason=reason, raw=raw, status="open"))
+        return int(result.inserted_primary_key[0])
 
     def list(self, status: str | None = "open") -> list[QuarantineEntry]:
         query = sa.select(Q).order_by(Q.c.id)
@@ -69,12 +74,16 @@ class MatchReview:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def put(self, *, format: str, origin: str, nhs_number: str | None, reason: str, raw: bytes) -> int:
-        with self.engine.begin() as conn:
-            result = conn.execute(M.insert().values(
-                received_at=datetime.now(UTC), format=format, origin=origin[:1024], nhs_number=nhs_number,
-                reason=reason, raw=raw, status="open"))
-            return int(result.inserted_primary_key[0])
+    def put(self, *, format: str, origin: str, nhs_number: str | None, reason: str, raw: bytes,
+            connection: Connection | None = None) -> int:
+        if connection is None:
+            with self.engine.begin() as conn:
+                return self.put(format=format, origin=origin, nhs_number=nhs_number, reason=reason, raw=raw,
+                                connection=conn)
+        result = connection.execute(M.insert().values(
+            received_at=datetime.now(UTC), format=format, origin=origin[:1024], nhs_number=nhs_number,
+            reason=reason, raw=raw, status="open"))
+        return int(result.inserted_primary_key[0])
 
     def list(self, status: str | None = "open") -> list[MatchReviewEntry]:
         query = sa.select(M).order_by(M.c.id)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from adapters.base import Adapter, MappedRecord, Rejected, SourceMessage
+
+if TYPE_CHECKING:
+    from gateway.ingest.batch import IngestBatch
 
 
 @dataclass
@@ -24,6 +27,8 @@ class Work:
     forced_patient_id: str | None = None  # set when a reviewer resolved the match
     outcomes: dict[str, int] = field(default_factory=dict)
     unknown_codes: int = 0
+    batch: IngestBatch | None = None  # the open transaction to read and write through (None: one of its own)
+    store_refused: str | None = None  # the database refused this message's rows (it is quarantined)
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

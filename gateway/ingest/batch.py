@@ -1,0 +1,106 @@
+"""One database transaction for many messages, each message still all-or-nothing.
+
+Committing every message made ingest pay a durable commit (an fsync on SQLite) per CSV row or HL7
+message. An :class:`IngestBatch` instead keeps one connection and transaction open across the
+messages of an input (committing every ``size`` messages so locks are not held for long), and
+writes each message's rows inside a SAVEPOINT: a message the database refuses rolls back alone and
+is quarantined, while its neighbours are kept.
+
+Everything the pipeline writes during a batch goes through this one connection — resources,
+quarantine and match-review entries — because on SQLite a second connection would wait for our
+write lock, and on both engines it would not see this transaction's uncommitted rows.
+"""
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import sqlalchemy.exc
+from sqlalchemy.engine import Connection, Engine
+
+from adapters.base import NHS_NUMBER_SYSTEM
+from gateway.store.bulk import BulkWriter
+
+# What the database says about one message's rows (a duplicate source key, a value too long for its
+# column): that message is quarantined with the reason. Anything else (lost connection, lock
+# timeout) is not the message's fault and propagates.
+REFUSALS = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.DataError)
+
+
+class IngestBatch:
+    def __init__(self, engine: Engine, size: int) -> None:
+        self.engine = engine
+        self.size = max(1, size)
+        self.conn: Connection = engine.connect()
+        self.writer = BulkWriter(self.conn)
+        self._patients: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # NHS number -> candidates
+        self._messages = 0
+        self._begin()
+
+    def _begin(self) -> None:
+        if self.conn.dialect.name == "sqlite":
+            # pysqlite opens a transaction only before INSERT/UPDATE/DELETE; a SAVEPOINT outside one
+            # would become the transaction and its RELEASE a commit. IMMEDIATE also takes the write
+            # lock up front, so reading (matching) then writing cannot fail to upgrade the lock.
+            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            self.conn.begin()
+            # The tables grow fast during a batch; a generic plan that psycopg's prepared statements
+            # settle on while they were small (a scan) would stay in use for the whole connection.
+            self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+
+    def commit(self) -> None:
+        self.conn.commit()
+        self.writer.forget()  # other writers may change rows between our transactions
+        self._patients.clear()
+        self._messages = 0
+        self._begin()
+
+    # -- matching --------------------------------------------------------------------------------
+    def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
+        """Stored Patients with this NHS number, remembered until a Patient is written."""
+        if number not in self._patients:
+            self._patients[number] = self.writer.patients_with_identifier(NHS_NUMBER_SYSTEM, number)
+        return self._patients[number]
+
+    # -- writing ---------------------------------------------------------------------------------
+    def flush_message(self) -> str | None:
+        """Write the staged rows of one message in a SAVEPOINT; the database's refusal, if it refused."""
+        if not self.writer.pending:
+            self.writer.discard()
+            return None
+        try:
+            with self.conn.begin_nested():
+                self.writer.flush()
+        except REFUSALS as exc:
+            self.writer.discard()
+            return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        finally:
+            if self.writer.patients_written:
+                # A Patient changed (or its write was undone): matching must look again.
+                self._patients.clear()
+                self.writer.patients_written = False
+        return None
+
+    def message_done(self) -> None:
+        self._messages += 1
+        if self._messages >= self.size:
+            self.commit()
+
+    # -- lifetime --------------------------------------------------------------------------------
+    def __enter__(self) -> IngestBatch:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        try:
+            # Messages finished before an unexpected error stay stored, as they would have been had
+            # each been committed alone; the failing message's staged rows were never flushed.
+            self.writer.discard()
+            self.conn.commit()
+        except Exception:
+            self.conn.rollback()
+            if exc is None:
+                raise
+        finally:
+            self.conn.close()
