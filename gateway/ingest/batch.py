@@ -58,32 +58,42 @@ class IngestBatch:
 
     # -- matching --------------------------------------------------------------------------------
     def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
-        """Stored Patients with this NHS number, remembered until a Patient is written."""
+        """Patients with this NHS number as this transaction sees them (staged rows included).
+
+        Remembered per number until any Patient is staged: matching a CSV row or HL7 message about a
+        person already seen in this batch then costs no query.
+        """
+        if self.writer.patients_written:
+            self._patients.clear()
+            self.writer.patients_written = False
         if number not in self._patients:
             self._patients[number] = self.writer.patients_with_identifier(NHS_NUMBER_SYSTEM, number)
         return self._patients[number]
 
     # -- writing ---------------------------------------------------------------------------------
-    def flush_message(self) -> str | None:
-        """Write the staged rows of one message in a SAVEPOINT; the database's refusal, if it refused."""
+    def flush(self) -> str | None:
+        """Write the staged rows in one SAVEPOINT; the database's refusal (first line), if it refused.
+
+        After a refusal the caller must :meth:`abandon` the staged rows (the SAVEPOINT rolled back).
+        """
         if not self.writer.pending:
-            self.writer.discard()
             return None
         try:
             with self.conn.begin_nested():
                 self.writer.flush()
         except REFUSALS as exc:
-            self.writer.discard()
             return str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        finally:
-            if self.writer.patients_written:
-                # A Patient changed (or its write was undone): matching must look again.
-                self._patients.clear()
-                self.writer.patients_written = False
         return None
 
-    def message_done(self) -> None:
-        self._messages += 1
+    def abandon(self) -> None:
+        """Forget the staged rows and whatever matching learnt from them."""
+        self.writer.discard()
+        self.writer.patients_written = False
+        self._patients.clear()
+
+    def messages_done(self, count: int) -> None:
+        """Commit once ``size`` messages are written (call with nothing staged)."""
+        self._messages += count
         if self._messages >= self.size:
             self.commit()
 
@@ -96,7 +106,7 @@ class IngestBatch:
         try:
             # Messages finished before an unexpected error stay stored, as they would have been had
             # each been committed alone; the failing message's staged rows were never flushed.
-            self.writer.discard()
+            self.abandon()
             self.conn.commit()
         except Exception:
             self.conn.rollback()

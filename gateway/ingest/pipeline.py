@@ -13,13 +13,13 @@ from typing import Any
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage
 from gateway.ingest.batch import IngestBatch
 from gateway.ingest.matching import make_matcher
-from gateway.ingest.provenance import attach_provenance
+from gateway.ingest.provenance import attach_provenance, provenance_id
 from gateway.ingest.quarantine import MatchReview, Quarantine
+from gateway.ingest.upsert import keys_written, log_stale, make_upserter
 from gateway.ingest.validate import validate
 from gateway.ingest.work import Labelled, Work
 from gateway.logging import get_logger
 from gateway.store import ResourceStore
-from gateway.store.bulk import BulkWriter
 
 Step = Callable[[Work], Work]
 Categorize = Callable[[dict[str, Any], dict[str, Any] | None], tuple[str, ...]]
@@ -76,122 +76,29 @@ def make_labeller(categorize: Categorize) -> Step:
     return label
 
 
-def make_upserter(store: ResourceStore) -> Step:
-    def upsert(work: Work) -> Work:
-        if work.batch is not None:
-            return _upsert_in_batch(work, work.batch)
-        with store.engine.begin() as conn:
-            for labelled in work.records:
-                record: MappedRecord = labelled.record
-                resource = record.resource
-                if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
-                    _fold_identifiers(store, work.patient_id, resource, conn)
-                    continue
-                result = store.upsert(
-                    resource, patient_id=work.patient_id, categories=labelled.categories,
-                    holder_org=record.hints.get("holder_org", record.source_system),
-                    holder_team=record.hints.get("team"), source_system=record.source_system,
-                    source_id=record.source_id, source_updated=record.source_updated, connection=conn)
-                if record.hints.get("provenance"):
-                    continue
-                work.count(result.outcome)
-                if result.outcome == "stale":
-                    log.warning("ingest.stale_version_ignored", resource=f"{result.resource_type}/{result.id}",
-                                source_id=record.source_id, origin=work.message.origin)
-        return work
-
-    return upsert
-
-
-def _fold_identifiers(store: ResourceStore, patient_id: str | None, incoming: dict[str, Any], conn: Any) -> None:
-    """A second source's Patient adds its local identifiers to the one matched Patient."""
-    existing = store.get("Patient", patient_id) if patient_id else None
-    if existing is None:
-        return
-    known = {(i.get("system"), i.get("value")) for i in existing.content.get("identifier", [])}
-    extra = [i for i in incoming.get("identifier", []) if (i.get("system"), i.get("value")) not in known]
-    if extra:
-        merged = dict(existing.content)
-        merged["identifier"] = [*existing.content.get("identifier", []), *extra]
-        store.upsert(merged, patient_id=patient_id, categories=existing.categories, holder_org=existing.holder_org,
-                     holder_team=existing.holder_team, connection=conn)
-
-
-def _upsert_in_batch(work: Work, batch: IngestBatch) -> Work:
-    """The same writes as the message-by-message upserter, staged and flushed in one SAVEPOINT."""
-    writer = batch.writer
-    writer.load(_keys_written(work))  # one SELECT for the rows this message touches
-    stale = []
-    for labelled in work.records:
-        record: MappedRecord = labelled.record
-        resource = record.resource
-        if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
-            _fold_identifiers_staged(writer, work.patient_id, resource)
-            continue
-        result = writer.upsert(
-            resource, patient_id=work.patient_id, categories=labelled.categories,
-            holder_org=record.hints.get("holder_org", record.source_system),
-            holder_team=record.hints.get("team"), source_system=record.source_system,
-            source_id=record.source_id, source_updated=record.source_updated)
-        if record.hints.get("provenance"):
-            continue
-        work.count(result.outcome)
-        if result.outcome == "stale":
-            stale.append((result, record))
-    if (refused := batch.flush_message()) is not None:
-        work.store_refused = refused
-        work.outcomes.clear()
-        return work
-    for result, record in stale:
-        log.warning("ingest.stale_version_ignored", resource=f"{result.resource_type}/{result.id}",
-                    source_id=record.source_id, origin=work.message.origin)
-    return work
-
-
-def _keys_written(work: Work) -> list[tuple[str, str]]:
-    keys = []
-    for labelled in work.records:
-        resource = labelled.record.resource
-        if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
-            if work.patient_id:
-                keys.append(("Patient", work.patient_id))  # folded into the matched Patient
-        else:
-            keys.append((resource["resourceType"], resource["id"]))
-    return keys
-
-
-def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
-    """As :func:`_fold_identifiers`, reading and writing through the batch's writer."""
-    existing = writer.current("Patient", patient_id) if patient_id else None
-    if existing is None:
-        return
-    content = existing.parsed()
-    known = {(i.get("system"), i.get("value")) for i in content.get("identifier", [])}
-    extra = [i for i in incoming.get("identifier", []) if (i.get("system"), i.get("value")) not in known]
-    if extra:
-        merged = dict(content)
-        merged["identifier"] = [*content.get("identifier", []), *extra]
-        writer.upsert(merged, patient_id=patient_id, categories=tuple(existing.categories.split()),
-                      holder_org=existing.holder_org, holder_team=existing.holder_team)
-
-
 class Ingestor:
     """Runs source bytes through the pipeline and keeps every failure in quarantine or match review.
 
-    ``batch_messages``: messages per database transaction (each message in its own SAVEPOINT);
-    0 runs every message in a transaction of its own through ``ResourceStore.upsert`` — the
-    reference the batched path is tested against.
+    ``batch_messages``: messages per database transaction; ``group_messages``: messages whose rows
+    are written together in one SAVEPOINT (re-run one by one if the database refuses them).
+    ``batch_messages=0`` runs every message in a transaction of its own through
+    ``ResourceStore.upsert`` — the reference the batched path is tested against.
     """
 
     def __init__(self, store: ResourceStore, quarantine: Quarantine, review: MatchReview,
-                 categorize: Categorize, adapters: Mapping[str, Adapter], batch_messages: int = 500) -> None:
+                 categorize: Categorize, adapters: Mapping[str, Adapter], batch_messages: int = 500,
+                 group_messages: int = 50) -> None:
         self.store = store
         self.quarantine = quarantine
         self.review = review
         self.adapters = adapters
         self.batch_messages = batch_messages
-        self.steps: list[Step] = [map_message, validate, make_matcher(store), make_labeller(categorize),
-                                  attach_provenance, make_upserter(store)]
+        self.group_messages = max(1, min(group_messages, batch_messages)) if batch_messages > 0 else 1
+        # Steps that need no database (run ahead for a whole group), then those that read or write it.
+        self.pure_steps: list[Step] = [map_message, validate]
+        self.store_steps: list[Step] = [make_matcher(store), make_labeller(categorize), attach_provenance,
+                                        make_upserter(store)]
+        self.steps: list[Step] = [*self.pure_steps, *self.store_steps]
 
     def adapter(self, format: str) -> Adapter:
         try:
@@ -216,26 +123,87 @@ class Ingestor:
                 summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id), keep_failures))
             return summary
         with IngestBatch(self.store.engine, self.batch_messages) as batch:
+            group: list[Work] = []
             for item in parsed:
                 if isinstance(item, Rejected):
                     self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures,
                                batch)
-                else:
-                    summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch),
-                                         keep_failures))
-                batch.message_done()
+                    continue
+                group.append(Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch))
+                if len(group) >= self.group_messages:
+                    summary.add(self._run_group(batch, group, keep_failures))
+                    group = []
+            if group:
+                summary.add(self._run_group(batch, group, keep_failures))
         return summary
 
-    def run(self, work: Work, keep_failures: bool = True) -> IngestSummary:
-        summary = IngestSummary(messages=1)
-        message = work.message
+    def _steps(self, work: Work, steps: list[Step]) -> Work:
+        if work.failed or work.held_for_review:
+            return work
         try:
-            for step in self.steps:
+            for step in steps:
                 work = step(work)
                 if work.held_for_review:
                     break
         except AdapterError as exc:
-            self._fail(summary, message.format, message.origin, exc.location, exc.reason, message.raw, keep_failures,
+            work.failed = (exc.location, exc.reason)
+        return work
+
+    def _run_group(self, batch: IngestBatch, group: list[Work], keep_failures: bool) -> IngestSummary:
+        """Messages through the pipeline together, their rows flushed at once in one SAVEPOINT.
+
+        The database-free steps run first for the whole group so that the rows it will touch are
+        fetched in one SELECT. Should the database refuse the group's rows, it is re-run message by
+        message (each in its own SAVEPOINT) so that only the refused message is quarantined; quarantine
+        and match-review entries are written once the group's fate is known, so a re-run cannot
+        duplicate them.
+        """
+        for work in group:
+            self._steps(work, self.pure_steps)
+        batch.writer.load([key for w in group for key in keys_written(w)] +
+                          [("Provenance", provenance_id(w.message)) for w in group])
+        for done, work in enumerate(group):
+            try:
+                self._steps(work, self.store_steps)
+            except BaseException:
+                # Not the input's fault (a bug): keep the messages before this one, as committing each
+                # message alone would have, and let the error out.
+                batch.abandon()
+                for earlier in group[:done]:
+                    self.run(Work(earlier.adapter, earlier.message, forced_patient_id=earlier.forced_patient_id,
+                                  batch=batch), keep_failures)
+                raise
+        if batch.flush() is not None:
+            batch.abandon()
+            summary = IngestSummary()
+            for work in group:
+                summary.add(self.run(Work(work.adapter, work.message, forced_patient_id=work.forced_patient_id,
+                                          batch=batch), keep_failures))
+            batch.messages_done(len(group))
+            return summary
+        summary = IngestSummary()
+        for work in group:
+            summary.add(self._finish(work, keep_failures))
+        batch.messages_done(len(group))
+        return summary
+
+    def run(self, work: Work, keep_failures: bool = True) -> IngestSummary:
+        """One message through every step (inside a batch: flushed in its own SAVEPOINT)."""
+        work = self._steps(work, self.steps)
+        if work.batch is not None and not work.failed:
+            if (refused := work.batch.flush()) is not None:
+                work.batch.abandon()
+                work.store_refused = refused
+                work.outcomes.clear()
+        return self._finish(work, keep_failures)
+
+    def _finish(self, work: Work, keep_failures: bool) -> IngestSummary:
+        """The message's summary, and its quarantine / match-review entries."""
+        summary = IngestSummary(messages=1)
+        message = work.message
+        if work.failed:
+            location, reason = work.failed
+            self._fail(summary, message.format, message.origin, location, reason, message.raw, keep_failures,
                        work.batch)
             return summary
         if work.store_refused:
@@ -255,6 +223,7 @@ class Ingestor:
                                 reason=work.held_for_review, raw=message.raw,
                                 connection=work.batch.conn if work.batch else None)
             return summary
+        log_stale(work)
         summary.accepted = work.outcomes.get("created", 0)
         summary.updated = work.outcomes.get("updated", 0)
         summary.unchanged = work.outcomes.get("unchanged", 0)

@@ -4,23 +4,28 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from adapters.base import ODS_SYSTEM, MappedRecord, stable_id
+from adapters.base import ODS_SYSTEM, MappedRecord, SourceMessage, stable_id
 from adapters.conventions import BASE
 from gateway.ingest.work import Labelled, Work
 
 SOURCE_RECORD_SYSTEM = f"{BASE}/Id/source-record"
 
 
+def provenance_id(message: SourceMessage) -> str:
+    """Stable per message, so a re-sent message updates its Provenance (ingest prefetches it by this id)."""
+    key = message.message_id or hashlib.sha256(message.raw).hexdigest()
+    return stable_id(message.source_system, "Provenance", key)
+
+
 def provenance_for(work: Work) -> dict:
     message = work.message
-    key = message.message_id or hashlib.sha256(message.raw).hexdigest()
     stamps = [r.record.source_updated for r in work.records if r.record.source_updated]
     recorded = message.message_time or (max(stamps) if stamps else datetime.now(UTC))
     if recorded.tzinfo is None:
         recorded = recorded.replace(tzinfo=UTC)
     return {
         "resourceType": "Provenance",
-        "id": stable_id(message.source_system, "Provenance", key),
+        "id": provenance_id(message),
         "target": [{"reference": ref} for ref in _targets(work)],
         "recorded": recorded.isoformat(),
         "agent": [

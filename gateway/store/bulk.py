@@ -39,8 +39,9 @@ Key = tuple[str, str]  # (resource type, id)
 
 # Statements are built once: executing a prepared Core statement with parameter lists skips the
 # per-call statement construction and cache-key generation that dominate ResourceStore.upsert.
-_LOAD = sa.select(R.c.resource_type, R.c.id, R.c.version_id, R.c.content, R.c.source_updated, R.c.deleted,
-                  R.c.categories, R.c.holder_org, R.c.holder_team).where(
+_ROW = (R.c.resource_type, R.c.id, R.c.version_id, R.c.content, R.c.source_updated, R.c.deleted, R.c.categories,
+        R.c.holder_org, R.c.holder_team)
+_LOAD = sa.select(*_ROW).where(
     # Two IN lists rather than a row-value IN: SQLite answers the row-value form by scanning the table,
     # while both engines look these up in the primary key. The few extra (type, id) pairs it may
     # return are dropped by the caller.
@@ -52,7 +53,7 @@ _INSERT_VERSION = V.insert()
 _DELETE_TOKENS = T.delete().where(T.c.resource_type == sa.bindparam("k_type"),
                                   T.c.resource_id == sa.bindparam("k_id"))
 _INSERT_TOKENS = T.insert()
-_PATIENTS_BY_IDENTIFIER = sa.select(R.c.id, R.c.content).where(
+_PATIENTS_BY_IDENTIFIER = sa.select(*_ROW).where(
     R.c.resource_type == "Patient", R.c.deleted.is_(False),
     R.c.id.in_(sa.select(T.c.resource_id).where(
         T.c.resource_type == "Patient", T.c.param == "identifier", T.c.system == sa.bindparam("system"),
@@ -115,11 +116,13 @@ class BulkWriter:
             params = {"types": sorted({t for t, _ in chunk}), "ids": sorted({i for _, i in chunk})}
             for row in self.conn.execute(_LOAD, params):
                 key = (row.resource_type, row.id)
-                if key not in wanted:
-                    continue
-                self._rows[key] = CurrentRow(
-                    row.version_id, row.content, utc(row.source_updated), row.deleted, row.categories,
-                    row.holder_org, row.holder_team)
+                if key in wanted:
+                    self._rows[key] = self._current(row)
+
+    @staticmethod
+    def _current(row: sa.Row[Any]) -> CurrentRow:
+        return CurrentRow(row.version_id, row.content, utc(row.source_updated), row.deleted, row.categories,
+                          row.holder_org, row.holder_team)
 
     def current(self, resource_type: str, rid: str) -> CurrentRow | None:
         key = (resource_type, rid)
@@ -130,9 +133,25 @@ class BulkWriter:
         return self._rows[key]
 
     def patients_with_identifier(self, system: str, value: str) -> list[tuple[str, dict[str, Any]]]:
-        """(id, content) of live Patients carrying the identifier, as this transaction sees them."""
-        rows = self.conn.execute(_PATIENTS_BY_IDENTIFIER, {"system": system, "code": value}).all()
-        return [(row.id, orjson.loads(row.content)) for row in rows]
+        """(id, content) of live Patients carrying the identifier, as this transaction sees them.
+
+        The flushed rows come from the token index; staged Patients are judged by the token rows
+        they will get, so the answer is the one a query after :meth:`flush` would give.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        for row in self.conn.execute(_PATIENTS_BY_IDENTIFIER, {"system": system, "code": value}):
+            key = (row.resource_type, row.id)
+            if key in self._staged:
+                continue  # judged below, by what it is about to become
+            if key not in self._rows:  # the matched Patient is usually written next: keep its row
+                self._rows[key] = self._current(row)
+            found[row.id] = orjson.loads(row.content)
+        for key, staged in self._staged.items():
+            if key[0] == "Patient" and not staged.deleted and any(
+                    t["param"] == "identifier" and t["system"] == system and t["code"] == value
+                    for t in self._tokens.get(key, ())):
+                found[key[1]] = staged.parsed()
+        return list(found.items())
 
     # -- writing ---------------------------------------------------------------------------------
     def upsert(

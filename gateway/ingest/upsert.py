@@ -1,0 +1,114 @@
+"""The pipeline's last step: store a message's resources idempotently (DESIGN invariant 6).
+
+Two ways, one result. Without a batch each message is its own transaction through
+``ResourceStore.upsert`` (the reference behaviour, and what a lone ``Ingestor.run`` does). Inside an
+:class:`~gateway.ingest.batch.IngestBatch` the same upserts are only *staged* in the batch's
+:class:`~gateway.store.bulk.BulkWriter`; the Ingestor flushes them, many messages at a time.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.base import MappedRecord
+from gateway.ingest.work import Work
+from gateway.logging import get_logger
+from gateway.store import ResourceStore
+from gateway.store.bulk import BulkWriter
+
+log = get_logger("gateway.ingest")
+
+
+def make_upserter(store: ResourceStore):  # type: ignore[no-untyped-def]
+    def upsert(work: Work) -> Work:
+        if work.batch is not None:
+            return stage(work, work.batch.writer)
+        with store.engine.begin() as conn:
+            for labelled in work.records:
+                record: MappedRecord = labelled.record
+                resource = record.resource
+                if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
+                    _fold_identifiers(store, work.patient_id, resource, conn)
+                    continue
+                result = store.upsert(
+                    resource, patient_id=work.patient_id, categories=labelled.categories,
+                    holder_org=record.hints.get("holder_org", record.source_system),
+                    holder_team=record.hints.get("team"), source_system=record.source_system,
+                    source_id=record.source_id, source_updated=record.source_updated, connection=conn)
+                if record.hints.get("provenance"):
+                    continue
+                work.count(result.outcome)
+                if result.outcome == "stale":
+                    work.stale.append((f"{result.resource_type}/{result.id}", record.source_id))
+        return work
+
+    return upsert
+
+
+def stage(work: Work, writer: BulkWriter) -> Work:
+    """The same upserts as above, staged in the batch's writer (outcomes final once it is flushed)."""
+    writer.load(keys_written(work))  # at most one SELECT for the rows this message touches
+    for labelled in work.records:
+        record: MappedRecord = labelled.record
+        resource = record.resource
+        if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
+            _fold_identifiers_staged(writer, work.patient_id, resource)
+            continue
+        result = writer.upsert(
+            resource, patient_id=work.patient_id, categories=labelled.categories,
+            holder_org=record.hints.get("holder_org", record.source_system),
+            holder_team=record.hints.get("team"), source_system=record.source_system,
+            source_id=record.source_id, source_updated=record.source_updated)
+        if record.hints.get("provenance"):
+            continue
+        work.count(result.outcome)
+        if result.outcome == "stale":
+            work.stale.append((f"{result.resource_type}/{result.id}", record.source_id))
+    return work
+
+
+def keys_written(work: Work) -> list[tuple[str, str]]:
+    """(type, id) of every row the message's records may write (a source's own Patient: the matched one)."""
+    keys = []
+    for labelled in work.records:
+        resource = labelled.record.resource
+        if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id and work.patient_id:
+            keys.append(("Patient", work.patient_id))
+        keys.append((resource["resourceType"], resource["id"]))
+    return keys
+
+
+def log_stale(work: Work) -> None:
+    for reference, source_id in work.stale:
+        log.warning("ingest.stale_version_ignored", resource=reference, source_id=source_id,
+                    origin=work.message.origin)
+
+
+def _fold_identifiers(store: ResourceStore, patient_id: str | None, incoming: dict[str, Any], conn: Any) -> None:
+    """A second source's Patient adds its local identifiers to the one matched Patient."""
+    existing = store.get("Patient", patient_id) if patient_id else None
+    if existing is None:
+        return
+    merged = _with_extra_identifiers(existing.content, incoming)
+    if merged is not None:
+        store.upsert(merged, patient_id=patient_id, categories=existing.categories, holder_org=existing.holder_org,
+                     holder_team=existing.holder_team, connection=conn)
+
+
+def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
+    existing = writer.current("Patient", patient_id) if patient_id else None
+    if existing is None:
+        return
+    merged = _with_extra_identifiers(existing.parsed(), incoming)
+    if merged is not None:
+        writer.upsert(merged, patient_id=patient_id, categories=tuple(existing.categories.split()),
+                      holder_org=existing.holder_org, holder_team=existing.holder_team)
+
+
+def _with_extra_identifiers(content: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any] | None:
+    known = {(i.get("system"), i.get("value")) for i in content.get("identifier", [])}
+    extra = [i for i in incoming.get("identifier", []) if (i.get("system"), i.get("value")) not in known]
+    if not extra:
+        return None
+    merged = dict(content)
+    merged["identifier"] = [*content.get("identifier", []), *extra]
+    return merged
