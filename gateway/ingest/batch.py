@@ -2,7 +2,8 @@
 
 Committing every message made ingest pay a durable commit (an fsync on SQLite) per CSV row or HL7
 message. An :class:`IngestBatch` instead keeps one connection and transaction open across the
-messages of an input (committing every ``size`` messages so locks are not held for long), and
+messages of an input (committing every ``size`` messages, or sooner once ``seconds`` have passed:
+on SQLite the batch holds the one write lock, which the audit log needs for every API response), and
 writes each message's rows inside a SAVEPOINT: a message the database refuses rolls back alone and
 is quarantined, while its neighbours are kept.
 
@@ -12,6 +13,7 @@ write lock, and on both engines it would not see this transaction's uncommitted 
 """
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any
 
@@ -28,9 +30,11 @@ REFUSALS = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.DataError)
 
 
 class IngestBatch:
-    def __init__(self, engine: Engine, size: int) -> None:
+    def __init__(self, engine: Engine, size: int, seconds: float = 0.5) -> None:
         self.engine = engine
         self.size = max(1, size)
+        self.seconds = seconds
+        self._started = 0.0
         self.conn: Connection = engine.connect()
         self.writer = BulkWriter(self.conn)
         self._patients: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # NHS number -> candidates
@@ -38,6 +42,7 @@ class IngestBatch:
         self._begin()
 
     def _begin(self) -> None:
+        self._started = time.monotonic()
         if self.conn.dialect.name == "sqlite":
             # pysqlite opens a transaction only before INSERT/UPDATE/DELETE; a SAVEPOINT outside one
             # would become the transaction and its RELEASE a commit. IMMEDIATE also takes the write
@@ -92,9 +97,9 @@ class IngestBatch:
         self._patients.clear()
 
     def messages_done(self, count: int) -> None:
-        """Commit once ``size`` messages are written (call with nothing staged)."""
+        """Commit once ``size`` messages are written or the transaction is old (call with nothing staged)."""
         self._messages += count
-        if self._messages >= self.size:
+        if self._messages >= self.size or time.monotonic() - self._started >= self.seconds:
             self.commit()
 
     # -- lifetime --------------------------------------------------------------------------------

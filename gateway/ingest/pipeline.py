@@ -87,7 +87,7 @@ class Ingestor:
 
     def __init__(self, store: ResourceStore, quarantine: Quarantine, review: MatchReview,
                  categorize: Categorize, adapters: Mapping[str, Adapter], batch_messages: int = 500,
-                 group_messages: int = 50) -> None:
+                 group_messages: int = 20) -> None:
         self.store = store
         self.quarantine = quarantine
         self.review = review

@@ -1,9 +1,11 @@
 """Validate once, on ingest, with the fhir.resources R4B models (DESIGN invariant 1)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from adapters.base import Rejected
@@ -15,9 +17,8 @@ import orjson
 def problem(resource: dict[str, Any]) -> str | None:
     """None when the resource is valid R4; otherwise the first error, naming the field."""
     rtype = resource.get("resourceType")
-    try:
-        model = get_fhir_model_class(str(rtype))
-    except KeyError:
+    model = resource_model(str(rtype))
+    if model is None:
         return f"resourceType: unknown R4 resource type {rtype!r}"
     try:
         model.model_validate(resource)
@@ -28,6 +29,20 @@ def problem(resource: dict[str, Any]) -> str | None:
     except (ValueError, TypeError) as exc:
         return f"{rtype}: {exc}"
     return None
+
+
+@lru_cache(maxsize=None)
+def resource_model(name: str) -> type[Resource] | None:
+    """The R4B model of a resource type; None for an unknown name or a data type (HumanName is no resource).
+
+    get_fhir_model_class raises ValueError (not KeyError) for unknown names, which used to escape
+    as a crash instead of a quarantined record.
+    """
+    try:
+        model = get_fhir_model_class(name)
+    except (KeyError, ValueError):
+        return None
+    return model if isinstance(model, type) and issubclass(model, Resource) else None
 
 
 def validate(work: Work) -> Work:
