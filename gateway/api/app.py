@@ -60,7 +60,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > gateway.settings.max_body_bytes:
+        if length and length.isascii() and length.isdigit() and int(length) > gateway.settings.max_body_bytes:
             return FhirJSONResponse(operation_outcome([("error", "too-costly", "request body too large")]),
                                     status_code=413, headers={"X-Request-ID": request_id})
         response = await call_next(request)

@@ -30,7 +30,7 @@ def _filters(request: Request) -> dict[str, Any]:
     filters: dict[str, Any] = {k: params[k] for k in FILTERS if params.get(k)}
     for name, default, maximum in (("offset", 0, None), ("limit", 100, 1000)):
         value = params.get(name, str(default))
-        if not value.isdigit():
+        if not (value.isascii() and value.isdigit()):
             raise BadRequest(f"{name} must be a non-negative integer")
         filters[name] = min(int(value), maximum) if maximum else int(value)
     return filters

@@ -94,7 +94,7 @@ def vread(resource_type: str, rid: str, vid: str, request: Request,
     _check_type(resource_type)
     gw = _gateway(request)
     current = gw.store.get(resource_type, rid)
-    if current is None or not vid.isdigit():
+    if current is None or not (vid.isascii() and vid.isdigit()):
         raise NotFound(f"{resource_type}/{rid}/_history/{vid} is not known")
     version = gw.store.get_version(resource_type, rid, int(vid))
     if version is None:

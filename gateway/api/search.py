@@ -59,7 +59,7 @@ def parse_date(value: str, param: str) -> tuple[str, datetime, datetime]:
 
 
 def _int(value: str, param: str, minimum: int) -> int:
-    if not value.isdigit() or int(value) < minimum:
+    if not (value.isascii() and value.isdigit()) or int(value) < minimum:  # "¹".isdigit() is True
         raise BadRequest(f"{param}: {value!r} must be an integer ≥ {minimum}")
     return int(value)
 

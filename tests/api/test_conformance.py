@@ -76,7 +76,7 @@ async def test_elements_and_include(client: httpx.AsyncClient, gp: dict, loaded:
 
 
 @pytest.mark.parametrize("params", [
-    {"date": "2024-13-45"}, {"date": "yesterday"}, {"_count": "-1"}, {"_sort": "colour"},
+    {"date": "2024-13-45"}, {"date": "yesterday"}, {"_count": "-1"}, {"_count": "¹"}, {"_sort": "colour"},
     {"code": "a,b"},
 ])
 async def test_bad_parameters_get_400(client: httpx.AsyncClient, gp: dict, loaded: Loaded, params: dict) -> None:
