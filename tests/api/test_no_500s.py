@@ -49,3 +49,12 @@ async def test_odd_paths_and_tokens_never_500(client: httpx.AsyncClient, setting
                                   params={"_count": path[:5] or "x", "_since": path[:10] or "y"},
                                   headers=auth_headers(settings, "gp", loaded.person.practice_ods))
     assert everything.status_code < 500, (everything.status_code, everything.text[:500])
+
+
+@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(format=st.sampled_from(["gp-connect", "hl7v2", "social-care", "cld", "opt-out"]),
+       body=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode))
+async def test_hostile_ingest_bodies_never_500(client: httpx.AsyncClient, settings: Settings, format: str,
+                                               body: bytes) -> None:
+    response = await client.post(f"/ingest/{format}", content=body, headers=auth_headers(settings, "source", "X1"))
+    assert response.status_code < 500, (response.status_code, response.text[:500])
