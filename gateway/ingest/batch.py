@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy.exc
 from sqlalchemy.engine import Connection, Engine
@@ -39,7 +39,11 @@ class IngestBatch:
         self.writer = BulkWriter(self.conn)
         self._patients: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # NHS number -> candidates
         self._messages = 0
-        self._begin()
+        try:
+            self._begin()
+        except BaseException:
+            self.conn.close()
+            raise
 
     def _begin(self) -> None:
         self._started = time.monotonic()
@@ -103,7 +107,7 @@ class IngestBatch:
             self.commit()
 
     # -- lifetime --------------------------------------------------------------------------------
-    def __enter__(self) -> IngestBatch:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,

@@ -22,6 +22,7 @@ from gateway.logging import get_logger
 from gateway.store import ResourceStore
 
 Step = Callable[[Work], Work]
+Source = tuple[str, str, bytes]  # (format, origin, raw bytes) of one input
 Categorize = Callable[[dict[str, Any], dict[str, Any] | None], tuple[str, ...]]
 log = get_logger("gateway.ingest")
 
@@ -123,18 +124,15 @@ class Ingestor:
                 summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id), keep_failures))
             return summary
         with IngestBatch(self.store.engine, self.batch_messages) as batch:
-            group: list[Work] = []
+            group: list[Work | Rejected] = []  # parse rejections stay in place: problems keep input order
             for item in parsed:
-                if isinstance(item, Rejected):
-                    self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures,
-                               batch)
-                    continue
-                group.append(Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch))
+                group.append(item if isinstance(item, Rejected) else
+                             Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch))
                 if len(group) >= self.group_messages:
-                    summary.add(self._run_group(batch, group, keep_failures))
+                    summary.add(self._run_group(batch, group, (format, origin, raw), keep_failures))
                     group = []
             if group:
-                summary.add(self._run_group(batch, group, keep_failures))
+                summary.add(self._run_group(batch, group, (format, origin, raw), keep_failures))
         return summary
 
     def _steps(self, work: Work, steps: list[Step]) -> Work:
@@ -149,7 +147,8 @@ class Ingestor:
             work.failed = (exc.location, exc.reason)
         return work
 
-    def _run_group(self, batch: IngestBatch, group: list[Work], keep_failures: bool) -> IngestSummary:
+    def _run_group(self, batch: IngestBatch, group: list[Work | Rejected], source: Source,
+                   keep_failures: bool) -> IngestSummary:
         """Messages through the pipeline together, their rows flushed at once in one SAVEPOINT.
 
         The database-free steps run first for the whole group so that the rows it will touch are
@@ -158,43 +157,49 @@ class Ingestor:
         and match-review entries are written once the group's fate is known, so a re-run cannot
         duplicate them.
         """
-        for work in group:
+        works = [w for w in group if isinstance(w, Work)]
+        for work in works:
             self._steps(work, self.pure_steps)
-        batch.writer.load([key for w in group for key in keys_written(w)] +
-                          [("Provenance", provenance_id(w.message)) for w in group])
-        for done, work in enumerate(group):
+        batch.writer.load([key for w in works for key in keys_written(w)] +
+                          [("Provenance", provenance_id(w.message)) for w in works])
+        for work in works:
             try:
                 self._steps(work, self.store_steps)
             except BaseException:
                 # Not the input's fault (a bug): keep the messages before this one, as committing each
                 # message alone would have, and let the error out.
                 batch.abandon()
-                for earlier in group[:done]:
-                    self.run(Work(earlier.adapter, earlier.message, forced_patient_id=earlier.forced_patient_id,
-                                  batch=batch), keep_failures)
+                self._finish_group(batch, group[:group.index(work)], source, keep_failures, rerun=True)
                 raise
         if batch.flush() is not None:
             batch.abandon()
-            summary = IngestSummary()
-            for work in group:
-                summary.add(self.run(Work(work.adapter, work.message, forced_patient_id=work.forced_patient_id,
-                                          batch=batch), keep_failures))
-            batch.messages_done(len(group))
-            return summary
+            return self._finish_group(batch, group, source, keep_failures, rerun=True)
+        return self._finish_group(batch, group, source, keep_failures, rerun=False)
+
+    def _finish_group(self, batch: IngestBatch, group: list[Work | Rejected], source: Source,
+                      keep_failures: bool, rerun: bool) -> IngestSummary:
+        """Summaries and failure entries in input order; ``rerun``: each message again, alone."""
         summary = IngestSummary()
-        for work in group:
-            summary.add(self._finish(work, keep_failures))
+        for item in group:
+            if isinstance(item, Rejected):
+                format, origin, raw = source
+                self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures,
+                           batch)
+            elif rerun:
+                summary.add(self.run(Work(item.adapter, item.message, forced_patient_id=item.forced_patient_id,
+                                          batch=batch), keep_failures))
+            else:
+                summary.add(self._finish(item, keep_failures))
         batch.messages_done(len(group))
         return summary
 
     def run(self, work: Work, keep_failures: bool = True) -> IngestSummary:
         """One message through every step (inside a batch: flushed in its own SAVEPOINT)."""
         work = self._steps(work, self.steps)
-        if work.batch is not None and not work.failed:
-            if (refused := work.batch.flush()) is not None:
-                work.batch.abandon()
-                work.store_refused = refused
-                work.outcomes.clear()
+        if work.batch is not None and not work.failed and (refused := work.batch.flush()) is not None:
+            work.batch.abandon()
+            work.store_refused = refused
+            work.outcomes.clear()
         return self._finish(work, keep_failures)
 
     def _finish(self, work: Work, keep_failures: bool) -> IngestSummary:

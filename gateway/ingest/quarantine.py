@@ -39,6 +39,7 @@ class Quarantine:
         result = connection.execute(Q.insert().values(
             received_at=datetime.now(UTC), format=format, origin=origin[:1024], location=location[:1024],
             reason=reason, raw=raw, status="open"))
+        assert result.inserted_primary_key is not None
         return int(result.inserted_primary_key[0])
 
     def list(self, status: str | None = "open") -> list[QuarantineEntry]:
@@ -83,6 +84,7 @@ class MatchReview:
         result = connection.execute(M.insert().values(
             received_at=datetime.now(UTC), format=format, origin=origin[:1024], nhs_number=nhs_number,
             reason=reason, raw=raw, status="open"))
+        assert result.inserted_primary_key is not None
         return int(result.inserted_primary_key[0])
 
     def list(self, status: str | None = "open") -> list[MatchReviewEntry]:

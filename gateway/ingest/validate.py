@@ -1,17 +1,16 @@
 """Validate once, on ingest, with the fhir.resources R4B models (DESIGN invariant 1)."""
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
 from pydantic import ValidationError
 
 from adapters.base import Rejected
 from gateway.ingest.work import Work
-
-import orjson
 
 
 def problem(resource: dict[str, Any]) -> str | None:
@@ -31,7 +30,7 @@ def problem(resource: dict[str, Any]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=None)
+@cache
 def resource_model(name: str) -> type[Resource] | None:
     """The R4B model of a resource type; None for an unknown name or a data type (HumanName is no resource).
 

@@ -120,7 +120,7 @@ class BulkWriter:
                     self._rows[key] = self._current(row)
 
     @staticmethod
-    def _current(row: sa.Row[Any]) -> CurrentRow:
+    def _current(row: Any) -> CurrentRow:  # a Row of _ROW
         return CurrentRow(row.version_id, row.content, utc(row.source_updated), row.deleted, row.categories,
                           row.holder_org, row.holder_team)
 
@@ -186,12 +186,12 @@ class BulkWriter:
         stored["meta"] = {**resource.get("meta", {}), "versionId": str(version),
                           "lastUpdated": now.isoformat().replace("+00:00", "Z")}
         content = orjson.dumps(stored).decode()  # serialised once: resource row and version row share it
-        values = dict(
-            version_id=version, last_updated=now, deleted=False, patient_id=patient_id,
-            clinical_date=clinical_date(resource), categories=joined, holder_org=holder_org,
-            holder_team=holder_team, source_system=source_system, source_id=source_id,
-            source_updated=source_updated, content=content,
-        )
+        values = {
+            "version_id": version, "last_updated": now, "deleted": False, "patient_id": patient_id,
+            "clinical_date": clinical_date(resource), "categories": joined, "holder_org": holder_org,
+            "holder_team": holder_team, "source_system": source_system, "source_id": source_id,
+            "source_updated": source_updated, "content": content,
+        }
         if key in self._inserts or existing is None:
             self._inserts[key] = {"resource_type": rtype, "id": rid, **values}
         else:

@@ -93,8 +93,15 @@ def _inputs(tmp_path: Path) -> list[tuple[str, str, bytes]]:
     inputs += [("gp-connect", "newer.json", newer), ("gp-connect", "older.json", older),
                ("gp-connect", "bad-nhs.json", bundle.replace(stranger.nhs_number.encode(), bad_nhs.encode())),
                ("gp-connect", "not-fhir.json", b'{"hello": "world"}'),
+               ("hl7v2", "mixed.hl7", _with_broken_second_message(hl7v2_messages(invent_people(2, seed=3)))),
                ("hl7v2", "garbage.hl7", b"this is not HL7")]
     return inputs
+
+
+def _with_broken_second_message(raw: bytes) -> bytes:
+    """An HL7 v2 batch whose second message the parser rejects: its neighbours still go through."""
+    parts = raw.split(b"MSH|")
+    return b"MSH|".join(parts[:2]) + b"MSH|PID|broken\r" + b"MSH|" + b"MSH|".join(parts[3:])
 
 
 def test_batched_ingest_stores_exactly_what_message_by_message_ingest_stores(gateway: Gateway,
