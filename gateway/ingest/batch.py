@@ -14,6 +14,7 @@ write lock, and on both engines it would not see this transaction's uncommitted 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
@@ -69,15 +70,26 @@ class IngestBatch:
     def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
         """Patients with this NHS number as this transaction sees them (staged rows included).
 
-        Remembered per number until any Patient is staged: matching a CSV row or HL7 message about a
-        person already seen in this batch then costs no query.
+        Answers are remembered (see :meth:`prefetch_patients`) until a Patient carrying that number,
+        before or after its change, is staged: matching a message about a person already seen in
+        this batch then costs no query.
         """
-        if self.writer.patients_written:
-            self._patients.clear()
-            self.writer.patients_written = False
+        self._drop_touched()
         if number not in self._patients:
-            self._patients[number] = self.writer.patients_with_identifier(NHS_NUMBER_SYSTEM, number)
+            self._patients.update(self.writer.patients_with_identifiers(NHS_NUMBER_SYSTEM, [number]))
         return self._patients[number]
+
+    def prefetch_patients(self, numbers: Iterable[str]) -> None:
+        """Look up many NHS numbers in one query (a group's messages, before they are matched)."""
+        self._drop_touched()
+        wanted = [n for n in numbers if n not in self._patients]
+        if wanted:
+            self._patients.update(self.writer.patients_with_identifiers(NHS_NUMBER_SYSTEM, wanted))
+
+    def _drop_touched(self) -> None:
+        for code in self.writer.touched_identifiers:
+            self._patients.pop(code, None)
+        self.writer.touched_identifiers.clear()
 
     # -- writing ---------------------------------------------------------------------------------
     def flush(self) -> str | None:
@@ -97,7 +109,7 @@ class IngestBatch:
     def abandon(self) -> None:
         """Forget the staged rows and whatever matching learnt from them."""
         self.writer.discard()
-        self.writer.patients_written = False
+        self.writer.touched_identifiers.clear()
         self._patients.clear()
 
     def messages_done(self, count: int) -> None:

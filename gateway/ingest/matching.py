@@ -15,7 +15,8 @@ from gateway.ingest.work import Work
 from gateway.store import ResourceStore
 
 
-def _nhs_of(work: Work) -> str | None:
+def nhs_of(work: Work) -> str | None:
+    """The (normalised) NHS number the message gives for its person, if any."""
     for labelled in work.records:
         if labelled.record.patient_nhs_number:
             return nhs_number.normalise(labelled.record.patient_nhs_number)
@@ -61,7 +62,7 @@ def make_matcher(store: ResourceStore):  # type: ignore[no-untyped-def]
         if work.forced_patient_id:
             work.patient_id = work.forced_patient_id
         else:
-            number = _nhs_of(work)
+            number = nhs_of(work)
             if number is None:
                 work.held_for_review = "no NHS number: cannot be linked to a person without review"
                 return work

@@ -12,7 +12,7 @@ from typing import Any
 
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage
 from gateway.ingest.batch import IngestBatch
-from gateway.ingest.matching import make_matcher
+from gateway.ingest.matching import make_matcher, nhs_of
 from gateway.ingest.provenance import attach_provenance, provenance_id
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.upsert import keys_written, log_stale, make_upserter
@@ -162,6 +162,7 @@ class Ingestor:
             self._steps(work, self.pure_steps)
         batch.writer.load([key for w in works for key in keys_written(w)] +
                           [("Provenance", provenance_id(w.message)) for w in works])
+        batch.prefetch_patients(number for w in works if not w.forced_patient_id and (number := nhs_of(w)))
         for work in works:
             try:
                 self._steps(work, self.store_steps)

@@ -53,11 +53,10 @@ _INSERT_VERSION = V.insert()
 _DELETE_TOKENS = T.delete().where(T.c.resource_type == sa.bindparam("k_type"),
                                   T.c.resource_id == sa.bindparam("k_id"))
 _INSERT_TOKENS = T.insert()
-_PATIENTS_BY_IDENTIFIER = sa.select(*_ROW).where(
-    R.c.resource_type == "Patient", R.c.deleted.is_(False),
-    R.c.id.in_(sa.select(T.c.resource_id).where(
-        T.c.resource_type == "Patient", T.c.param == "identifier", T.c.system == sa.bindparam("system"),
-        T.c.code == sa.bindparam("code"))))
+_PATIENTS_BY_IDENTIFIER = sa.select(T.c.code, *_ROW).join_from(
+    R, T, sa.and_(T.c.resource_type == R.c.resource_type, T.c.resource_id == R.c.id)).where(
+    R.c.resource_type == "Patient", R.c.deleted.is_(False), T.c.param == "identifier",
+    T.c.system == sa.bindparam("system"), T.c.code.in_(sa.bindparam("codes", expanding=True)))
 _LOAD_CHUNK = 400  # keys per SELECT: well under SQLite's bound-parameter limit
 
 
@@ -102,7 +101,8 @@ class BulkWriter:
         self._updates: dict[Key, dict[str, Any]] = {}  # rows that existed: one UPDATE of the final state
         self._versions: list[dict[str, Any]] = []  # every version written, in order
         self._tokens: dict[Key, list[dict[str, Any]]] = {}  # the final token rows of each written key
-        self.patients_written = False  # a Patient changed in the last flush (matching caches must drop)
+        # identifier codes of Patients staged since the caller last looked (their matches may change)
+        self.touched_identifiers: set[str] = set()
 
     # -- reading ---------------------------------------------------------------------------------
     def load(self, keys: Iterable[Key]) -> None:
@@ -132,26 +132,31 @@ class BulkWriter:
             self.load([key])
         return self._rows[key]
 
-    def patients_with_identifier(self, system: str, value: str) -> list[tuple[str, dict[str, Any]]]:
-        """(id, content) of live Patients carrying the identifier, as this transaction sees them.
+    def patients_with_identifiers(self, system: str, values: Iterable[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """For each identifier value: (id, content) of the live Patients carrying it, as this transaction
+        sees them — one query for all the values.
 
         The flushed rows come from the token index; staged Patients are judged by the token rows
         they will get, so the answer is the one a query after :meth:`flush` would give.
         """
-        found: dict[str, dict[str, Any]] = {}
-        for row in self.conn.execute(_PATIENTS_BY_IDENTIFIER, {"system": system, "code": value}):
-            key = (row.resource_type, row.id)
-            if key in self._staged:
-                continue  # judged below, by what it is about to become
-            if key not in self._rows:  # the matched Patient is usually written next: keep its row
-                self._rows[key] = self._current(row)
-            found[row.id] = orjson.loads(row.content)
+        values = list(dict.fromkeys(values))
+        found: dict[str, dict[str, dict[str, Any]]] = {value: {} for value in values}
+        for start in range(0, len(values), _LOAD_CHUNK):
+            params = {"system": system, "codes": values[start:start + _LOAD_CHUNK]}
+            for row in self.conn.execute(_PATIENTS_BY_IDENTIFIER, params):
+                key = (row.resource_type, row.id)
+                if key in self._staged:
+                    continue  # judged below, by what it is about to become
+                if key not in self._rows:  # the matched Patient is usually written next: keep its row
+                    self._rows[key] = self._current(row)
+                found[row.code][row.id] = orjson.loads(row.content)
         for key, staged in self._staged.items():
-            if key[0] == "Patient" and not staged.deleted and any(
-                    t["param"] == "identifier" and t["system"] == system and t["code"] == value
-                    for t in self._tokens.get(key, ())):
-                found[key[1]] = staged.parsed()
-        return list(found.items())
+            if key[0] != "Patient" or staged.deleted:
+                continue
+            for t in self._tokens.get(key, ()):
+                if t["param"] == "identifier" and t["system"] == system and t["code"] in found:
+                    found[t["code"]][key[1]] = staged.parsed()
+        return {value: list(patients.items()) for value, patients in found.items()}
 
     # -- writing ---------------------------------------------------------------------------------
     def upsert(
@@ -198,10 +203,11 @@ class BulkWriter:
             self._updates[key] = {"k_type": rtype, "k_id": rid, **values}
         self._versions.append({"resource_type": rtype, "id": rid, "version_id": version, "last_updated": now,
                                "deleted": False, "content": content})
-        self._tokens[key] = index_tokens(stored)
-        self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team)
+        tokens = self._tokens[key] = index_tokens(stored)
         if rtype == "Patient":
-            self.patients_written = True
+            before = index_tokens(existing.parsed()) if existing is not None else []
+            self.touched_identifiers.update(t["code"] for t in (*before, *tokens) if t["param"] == "identifier")
+        self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team)
         return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
 
     def flush(self) -> None:
