@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
+
 from adapters.base import MappedRecord
 from gateway.ingest.work import Work
 from gateway.logging import get_logger
 from gateway.store import ResourceStore
 from gateway.store.bulk import BulkWriter
+from gateway.store.resources import R
 
 log = get_logger("gateway.ingest")
 
@@ -29,6 +32,9 @@ def make_upserter(store: ResourceStore):  # type: ignore[no-untyped-def]
                 if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
                     _fold_identifiers(store, work.patient_id, resource, conn)
                     continue
+                if resource["resourceType"] == "Patient":
+                    existing = store.get("Patient", resource["id"])
+                    resource = keeping_folded_identifiers(resource, existing.content if existing else None)
                 result = store.upsert(
                     resource, patient_id=work.patient_id, categories=labelled.categories,
                     holder_org=record.hints.get("holder_org", record.source_system),
@@ -53,6 +59,9 @@ def stage(work: Work, writer: BulkWriter) -> Work:
         if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
             _fold_identifiers_staged(writer, work.patient_id, resource)
             continue
+        if resource["resourceType"] == "Patient":
+            current = writer.current("Patient", resource["id"])
+            resource = keeping_folded_identifiers(resource, current.parsed() if current else None)
         result = writer.upsert(
             resource, patient_id=work.patient_id, categories=labelled.categories,
             holder_org=record.hints.get("holder_org", record.source_system),
@@ -90,8 +99,11 @@ def _fold_identifiers(store: ResourceStore, patient_id: str | None, incoming: di
         return
     merged = _with_extra_identifiers(existing.content, incoming)
     if merged is not None:
+        source = conn.execute(sa.select(R.c.source_system, R.c.source_id, R.c.source_updated).where(
+            R.c.resource_type == "Patient", R.c.id == patient_id)).one()
         store.upsert(merged, patient_id=patient_id, categories=existing.categories, holder_org=existing.holder_org,
-                     holder_team=existing.holder_team, connection=conn)
+                     holder_team=existing.holder_team, source_system=source.source_system,
+                     source_id=source.source_id, source_updated=source.source_updated, connection=conn)
 
 
 def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
@@ -100,8 +112,23 @@ def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incomin
         return
     merged = _with_extra_identifiers(existing.parsed(), incoming)
     if merged is not None:
+        # the Patient stays its first source's record (its source key and time), now with more identifiers
         writer.upsert(merged, patient_id=patient_id, categories=tuple(existing.categories.split()),
-                      holder_org=existing.holder_org, holder_team=existing.holder_team)
+                      holder_org=existing.holder_org, holder_team=existing.holder_team,
+                      source_system=existing.source_system, source_id=existing.source_id,
+                      source_updated=existing.source_updated)
+
+
+def keeping_folded_identifiers(incoming: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:
+    """The matched Patient's own source re-sends it: keep the identifiers other sources folded in
+    (those of systems this source does not send), so re-sending is idempotent and loses nothing."""
+    if not stored:
+        return incoming
+    own_systems = {i.get("system") for i in incoming.get("identifier", [])}
+    folded = [i for i in stored.get("identifier", []) if i.get("system") not in own_systems]
+    if not folded:
+        return incoming
+    return {**incoming, "identifier": [*incoming.get("identifier", []), *folded]}
 
 
 def _with_extra_identifiers(content: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any] | None:

@@ -40,7 +40,7 @@ Key = tuple[str, str]  # (resource type, id)
 # Statements are built once: executing a prepared Core statement with parameter lists skips the
 # per-call statement construction and cache-key generation that dominate ResourceStore.upsert.
 _ROW = (R.c.resource_type, R.c.id, R.c.version_id, R.c.content, R.c.source_updated, R.c.deleted, R.c.categories,
-        R.c.holder_org, R.c.holder_team)
+        R.c.holder_org, R.c.holder_team, R.c.source_system, R.c.source_id)
 _LOAD = sa.select(*_ROW).where(
     # Two IN lists rather than a row-value IN: SQLite answers the row-value form by scanning the table,
     # while both engines look these up in the primary key. The few extra (type, id) pairs it may
@@ -71,6 +71,8 @@ class CurrentRow:
     categories: str
     holder_org: str | None
     holder_team: str | None
+    source_system: str | None = None
+    source_id: str | None = None
 
     def parsed(self) -> dict[str, Any]:
         return orjson.loads(self.content)  # type: ignore[no-any-return]
@@ -122,7 +124,7 @@ class BulkWriter:
     @staticmethod
     def _current(row: Any) -> CurrentRow:  # a Row of _ROW
         return CurrentRow(row.version_id, row.content, utc(row.source_updated), row.deleted, row.categories,
-                          row.holder_org, row.holder_team)
+                          row.holder_org, row.holder_team, row.source_system, row.source_id)
 
     def current(self, resource_type: str, rid: str) -> CurrentRow | None:
         key = (resource_type, rid)
@@ -207,7 +209,8 @@ class BulkWriter:
         if rtype == "Patient":
             before = index_tokens(existing.parsed()) if existing is not None else []
             self.touched_identifiers.update(t["code"] for t in (*before, *tokens) if t["param"] == "identifier")
-        self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team)
+        self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team,
+                                       source_system, source_id)
         return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
 
     def flush(self) -> None:

@@ -44,3 +44,25 @@ def test_conflicting_demographics_from_another_source_are_held(gateway: Gateway)
     summary = gateway.ingestor.ingest_bytes("social-care", xml if isinstance(xml, bytes) else xml.encode(), "council")
     assert summary.held_for_review == 1
     assert "birth date" in gateway.review.list()[0].reason
+
+
+def test_re_sending_every_source_changes_nothing(gateway: Gateway) -> None:
+    """The folded identifiers survive the first source re-sending its Patient: no ping-pong of versions."""
+    person = invent_people(4, seed=13)[1]
+    inputs = [("gp-connect", orjson.dumps(gp_connect_bundle(person))), ("social-care", export_xml(person, 1)),
+              ("hl7v2", hl7v2_messages([person]))]
+    for format, raw in inputs:
+        gateway.ingestor.ingest_bytes(format, raw if isinstance(raw, bytes) else raw.encode(), format)
+    [before] = gateway.store.find_by_identifier("Patient", NHS, person.nhs_number)
+    for format, raw in inputs:
+        summary = gateway.ingestor.ingest_bytes(format, raw if isinstance(raw, bytes) else raw.encode(), format)
+        assert summary.updated == 0 and summary.accepted == 0, (format, summary.as_dict())
+    [after] = gateway.store.find_by_identifier("Patient", NHS, person.nhs_number)
+    assert after.version_id == before.version_id
+    assert after.content["identifier"] == before.content["identifier"]
+    with gateway.engine.connect() as conn:
+        import sqlalchemy as sa
+
+        source = conn.execute(sa.text("SELECT source_system, source_updated FROM resource WHERE id = :i"),
+                              {"i": after.id}).one()
+    assert source.source_system == person.practice_ods and source.source_updated is not None
