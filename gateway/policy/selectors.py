@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.fhir_json import values_at
+
 Filter = Callable[[Any], bool]
 _TOKEN = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$""", re.DOTALL)
 _WHERE = re.compile(r"""^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*'([^']*)'\s*$""")
@@ -95,18 +97,6 @@ def _selected(value: Any, step: Step) -> bool:
     return step.keep(value)
 
 
-def _values(element: Any, path: list[str]) -> list[Any]:
-    items = [element]
-    for name in path:
-        nxt: list[Any] = []
-        for item in items:
-            if isinstance(item, dict) and name in item:
-                v = item[name]
-                nxt.extend(v if isinstance(v, list) else [v])
-        items = nxt
-    return items
-
-
 def _split(text: str) -> list[str]:
     parts, depth, quote, current = [], 0, False, ""
     for ch in text:
@@ -149,7 +139,7 @@ def compile_selector(text: str) -> Selector:
                 raise SelectorError(f"selector {text!r}: where() takes path = 'value' after a step")
             path, value = w.group(1).split("."), w.group(2)
             prev = steps.pop()
-            flt: Filter = lambda e, p=path, v=value: v in [str(x) for x in _values(e, p)]
+            flt: Filter = lambda e, p=path, v=value: v in [str(x) for x in values_at(e, p)]
             steps.append(Step(prev.name, prev.filters + (flt,)))
         else:
             raise SelectorError(f"selector {text!r}: unknown function {name}()")

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.fhir_json import values_at
+
 ParamType = Literal["token", "date", "reference"]
 
 
@@ -108,15 +110,7 @@ def params_for(resource_type: str) -> dict[str, SearchParam]:
 
 def walk(value: object, path: str) -> list[object]:
     """All values at a dotted path, descending through lists."""
-    current: list[object] = [value]
-    for part in path.split("."):
-        nxt: list[object] = []
-        for item in current:
-            if isinstance(item, dict) and part in item:
-                child = item[part]
-                nxt.extend(child if isinstance(child, list) else [child])
-        current = nxt
-    return current
+    return values_at(value, path.split("."))
 
 
 def tokens(value: object) -> list[tuple[str | None, str]]:
