@@ -169,7 +169,7 @@ def quarantine_retry(
         summary = gw.ingestor.retry(entry_id, file.read_bytes() if file else None)
     except KeyError:
         err.print(f"[red]no quarantine entry {entry_id}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     _print_summary(summary, False)
     raise typer.Exit(0 if summary.quarantined == 0 and summary.held_for_review == 0 else 1)
 
@@ -203,7 +203,7 @@ def match_resolve(
         summary = gw.ingestor.resolve_match(entry_id, patient)
     except KeyError as exc:
         err.print(f"[red]not found: {exc}[/]")
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     _print_summary(summary, False)
 
 

@@ -105,7 +105,8 @@ class Ingestor:
         try:
             return self.adapters[format]
         except KeyError:
-            raise AdapterError("--format", f"unknown format {format!r}; known: {', '.join(sorted(self.adapters))}")
+            raise AdapterError("--format",
+                               f"unknown format {format!r}; known: {', '.join(sorted(self.adapters))}") from None
 
     def ingest_bytes(self, format: str, raw: bytes, origin: str, *, keep_failures: bool = True,
                      forced_patient_id: str | None = None) -> IngestSummary:
