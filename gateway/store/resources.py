@@ -101,14 +101,6 @@ def index_tokens(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def _without_meta(resource: dict[str, Any]) -> dict[str, Any]:
-    meta = {k: v for k, v in resource.get("meta", {}).items() if k not in ("versionId", "lastUpdated")}
-    body = {k: v for k, v in resource.items() if k != "meta"}
-    if meta:
-        body["meta"] = meta
-    return body
-
-
 # The columns a StoredResource is made of, in its field order: rows are unpacked by position, which
 # is several times cheaper than named access on a Row (it matters at ~200 rows per $everything).
 _COLUMNS = (R.c.resource_type, R.c.id, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.patient_id,
@@ -164,44 +156,14 @@ class ResourceStore:
                 return self.upsert(resource, patient_id=patient_id, categories=categories, holder_org=holder_org,
                                    holder_team=holder_team, source_system=source_system, source_id=source_id,
                                    source_updated=source_updated, connection=conn)
-        rtype, rid = resource["resourceType"], resource["id"]
-        source_updated = _utc(source_updated)
-        existing = connection.execute(
-            sa.select(R.c.version_id, R.c.content, R.c.source_updated, R.c.deleted, R.c.categories)
-            .where(R.c.resource_type == rtype, R.c.id == rid)
-        ).first()
-        now = datetime.now(UTC)
-        if existing is not None:
-            previous = orjson.loads(existing.content)
-            old_updated = _utc(existing.source_updated)
-            if source_updated and old_updated and source_updated < old_updated:
-                return UpsertResult("stale", rtype, rid, existing.version_id)
-            if (_without_meta(previous) == _without_meta(resource) and not existing.deleted
-                    and existing.categories == " ".join(categories)):
-                return UpsertResult("unchanged", rtype, rid, existing.version_id)
-            version = existing.version_id + 1
-        else:
-            version = 1
-        stored = dict(resource)
-        stored["meta"] = {**resource.get("meta", {}), "versionId": str(version),
-                          "lastUpdated": now.isoformat().replace("+00:00", "Z")}
-        content = orjson.dumps(stored).decode()
-        values = dict(
-            version_id=version, last_updated=now, deleted=False, patient_id=patient_id,
-            clinical_date=clinical_date(resource), categories=" ".join(categories), holder_org=holder_org,
-            holder_team=holder_team, source_system=source_system, source_id=source_id,
-            source_updated=source_updated, content=content,
-        )
-        if existing is None:
-            connection.execute(R.insert().values(resource_type=rtype, id=rid, **values))
-        else:
-            connection.execute(R.update().where(R.c.resource_type == rtype, R.c.id == rid).values(**values))
-            connection.execute(T.delete().where(T.c.resource_type == rtype, T.c.resource_id == rid))
-        connection.execute(V.insert().values(resource_type=rtype, id=rid, version_id=version, last_updated=now,
-                                             deleted=False, content=content))
-        if tokens := index_tokens(stored):
-            connection.execute(T.insert(), tokens)
-        return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
+        from gateway.store.bulk import BulkWriter  # one write path: a single upsert is a batch of one
+
+        writer = BulkWriter(connection)
+        result = writer.upsert(resource, patient_id=patient_id, categories=categories, holder_org=holder_org,
+                               holder_team=holder_team, source_system=source_system, source_id=source_id,
+                               source_updated=source_updated)
+        writer.flush()
+        return result
 
     def delete(self, resource_type: str, rid: str) -> bool:
         with self.engine.begin() as conn:
