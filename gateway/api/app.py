@@ -1,10 +1,7 @@
 """The ASGI application: FHIR routes, errors as OperationOutcome, every FHIR answer audited."""
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
 
-import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -12,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import audit_routes, fhir_routes, ingest_routes, policy_routes, smart
+from gateway.api.middleware import RequestContext
 from gateway.api.disclosure import audit_record, commit_then
-from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable, operation_outcome
-from gateway.api.responses import FhirJSONResponse, fhir_response
+from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
+from gateway.api.responses import fhir_response
 from gateway.logging import get_logger
 from gateway.services import Gateway
 
@@ -53,20 +51,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(policy_routes.router)
     app.include_router(fhir_routes.router)
 
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        length = request.headers.get("content-length")
-        if length and length.isascii() and length.isdigit() and int(length) > gateway.settings.max_body_bytes:
-            return FhirJSONResponse(operation_outcome([("error", "too-costly", "request body too large")]),
-                                    status_code=413, headers={"X-Request-ID": request_id})
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request_id
-        log.info("http.request", method=request.method, path=request.url.path, status=response.status_code)
-        return response
+    app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes)
 
     @app.exception_handler(FhirError)
     def fhir_error(request: Request, exc: FhirError) -> Response:

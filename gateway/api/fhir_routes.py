@@ -20,7 +20,7 @@ from gateway.api.security import authorize
 from gateway.requester import Requester
 from gateway.store import StoredResource, search_params
 
-def negotiate(request: Request) -> None:
+async def negotiate(request: Request) -> None:  # async: no thread hop for a header check
     """406 before any work when the caller accepts no format we write."""
     fmt = negotiated_format(request)
     if fmt is None:
