@@ -75,10 +75,10 @@ def everything(patient_id: str, request: Request, requester: Requester = Depends
     since = None
     if request.query_params.get("_since"):
         _, since, _ = search.parse_date(request.query_params["_since"], "_since")
-    patient = gw.store.get("Patient", patient_id)
-    if patient is None or patient.deleted:
+    compartment = gw.store.compartment(patient_id)  # holds the Patient itself unless it is missing or deleted
+    if not any(s.resource_type == "Patient" and s.id == patient_id for s in compartment):
+        patient = gw.store.get("Patient", patient_id)
         raise (Gone if patient else NotFound)(f"Patient/{patient_id} is not known")
-    compartment = gw.store.compartment(patient_id)
     candidates = [s for s in compartment if since is None or s.last_updated >= since]
     contexts = ContextCache(gw.store)
     filtered = enforce(gw.policies.engine, requester, contexts, candidates, compartment)

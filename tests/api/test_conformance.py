@@ -150,3 +150,11 @@ async def test_everything_pages_with_count_and_since(client: httpx.AsyncClient, 
     assert any(l["relation"] == "next" for l in page["link"])
     later = (await client.get(url, params={"_since": "2999-01-01"}, headers=gp)).json()
     assert later["total"] == 0
+
+
+async def test_everything_of_unknown_or_deleted_patient(client: httpx.AsyncClient, gp: dict, gateway: Gateway,
+                                                        loaded: Loaded) -> None:
+    assert (await client.get("/fhir/Patient/nobody/$everything", headers=gp)).status_code == 404
+    gateway.store.delete("Patient", loaded.patient_id)
+    gone = await client.get(f"/fhir/Patient/{loaded.patient_id}/$everything", headers=gp)
+    assert gone.status_code == 410 and gone.json()["resourceType"] == "OperationOutcome"
