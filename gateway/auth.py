@@ -74,9 +74,13 @@ def mint_token(settings: Settings, **claims: Any) -> str:
 
 
 class TokenVerifier:
+    CACHE_SIZE = 4096
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._keys: jwt.PyJWKSet | None = None
+        # A client sends the same token on every call until it expires: verify its signature once.
+        self._verified: dict[str, tuple[float, Requester]] = {}
 
     def _keyset(self, refresh: bool = False) -> jwt.PyJWKSet:
         if self._keys is None or refresh:
@@ -97,6 +101,16 @@ class TokenVerifier:
         raise AuthError(f"no trusted key with kid {kid!r}")
 
     def verify(self, token: str) -> Requester:
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] > time.time():
+            return cached[1]
+        requester, expires = self._verify(token)
+        if len(self._verified) >= self.CACHE_SIZE:
+            self._verified.clear()  # crude but bounded; the next calls re-verify
+        self._verified[token] = (expires, requester)
+        return requester
+
+    def _verify(self, token: str) -> tuple[Requester, float]:
         try:
             header = jwt.get_unverified_header(token)
             key = self._key_for(header.get("kid"))
@@ -114,4 +128,4 @@ class TokenVerifier:
             org=str(claims["org"]), purpose=str(claims["purpose_of_use"]), justification=claims.get("justification"),
             patient=claims.get("patient"), team=claims.get("team"),
             client=claims.get("client_id") or claims.get("azp"),
-        )
+        ), float(claims["exp"])

@@ -55,3 +55,24 @@ def test_production_mode_refuses_development_tokens(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, production=True)
     with pytest.raises(AuthError, match="production"):
         mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")
+
+
+def test_a_verified_token_is_remembered_only_until_it_expires(settings) -> None:  # type: ignore[no-untyped-def]
+    verifier = TokenVerifier(settings)
+    token = mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care", lifetime=2)
+    assert verifier.verify(token).user == "u"
+    assert token in verifier._verified
+    time.sleep(2.2)
+    with pytest.raises(AuthError, match="expired"):
+        verifier.verify(token)
+
+
+def test_a_tampered_copy_of_a_remembered_token_is_still_refused(settings) -> None:  # type: ignore[no-untyped-def]
+    verifier = TokenVerifier(settings)
+    token = mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")
+    verifier.verify(token)
+    header, payload, signature = token.split(".")
+    forged_payload = jwt.utils.base64url_encode(
+        json.dumps({**json.loads(jwt.utils.base64url_decode(payload)), "role": "auditor"}).encode()).decode()
+    with pytest.raises(AuthError):
+        verifier.verify(f"{header}.{forged_payload}.{signature}")
