@@ -27,9 +27,10 @@ async def ingest(format: str, request: Request) -> Response:
         if len(body) > limit:
             raise PayloadTooLarge(f"body exceeds {limit} bytes; split the export")
     origin = f"http:{requester.org}:{request.state.request_id}"
-    summary = await run_in_threadpool(gw.ingestor.ingest_bytes, format, bytes(body), origin)
+    summary = await run_in_threadpool(lambda: gw.ingestor.ingest_bytes(format, bytes(body), origin,
+                                                                       sender=requester.org))
     if summary.messages == 0 and summary.quarantined:
-        # Nothing could even be parsed: say why, as an OperationOutcome (the bytes are kept in quarantine).
+        # Nothing could be taken (unparseable, or not the sender's to send): say why; the bytes are in quarantine.
         return FhirJSONResponse(operation_outcome([("error", "structure", f"{p.location}: {p.reason}")
                                                    for p in summary.problems]), status_code=422)
     return FhirJSONResponse(summary.as_dict(), media_type="application/json")

@@ -77,6 +77,13 @@ def make_labeller(categorize: Categorize) -> Step:
     return label
 
 
+def _sent_by(item: SourceMessage | Rejected, sender: str | None) -> SourceMessage | Rejected:
+    if sender is None or isinstance(item, Rejected) or item.source_system == sender:
+        return item
+    return Rejected("source", f"sent by {sender} but claims to come from {item.source_system!r}: a source may only "
+                              "send its own records", item.raw)
+
+
 class Ingestor:
     """Runs source bytes through the pipeline and keeps every failure in quarantine or match review.
 
@@ -109,11 +116,13 @@ class Ingestor:
                                f"unknown format {format!r}; known: {', '.join(sorted(self.adapters))}") from None
 
     def ingest_bytes(self, format: str, raw: bytes, origin: str, *, keep_failures: bool = True,
-                     forced_patient_id: str | None = None) -> IngestSummary:
+                     forced_patient_id: str | None = None, sender: str | None = None) -> IngestSummary:
+        """``sender``: the organisation that pushed the bytes (its token's ODS code), when known. A
+        message that claims another source is not stored as that source's record: it is quarantined."""
         adapter = self.adapter(format)
         summary = IngestSummary()
         try:
-            parsed: Iterable[SourceMessage | Rejected] = list(adapter.parse(raw, origin))
+            parsed: Iterable[SourceMessage | Rejected] = [_sent_by(item, sender) for item in adapter.parse(raw, origin)]
         except AdapterError as exc:
             self._fail(summary, format, origin, exc.location, exc.reason, raw, keep_failures)
             return summary

@@ -32,6 +32,18 @@ async def test_source_system_pushes_an_export(client: httpx.AsyncClient, setting
     assert unknown.status_code == 400
 
 
+async def test_a_source_may_only_send_its_own_records(client: httpx.AsyncClient, settings: Settings,
+                                                      gateway: Gateway) -> None:
+    person = invent_people(2, seed=8)[1]
+    other_practice = auth_headers(settings, "source", "P89999")
+    pushed = await client.post("/ingest/gp-connect", content=orjson.dumps(gp_connect_bundle(person)),
+                               headers=other_practice)
+    assert pushed.status_code == 422 and "claims to come from" in pushed.json()["issue"][0]["diagnostics"]
+    [kept] = gateway.quarantine.list()
+    assert "P89999" in kept.reason and person.practice_ods in kept.reason
+    assert gateway.store.count() == 0
+
+
 async def test_oversized_body_is_refused_without_reading_it_all(client: httpx.AsyncClient, settings: Settings,
                                                                 gateway: Gateway) -> None:
     gateway.settings.max_body_bytes = 1000
