@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
 from adapters.community_hl7v2 import Hl7v2Adapter
 from gateway.ingest.validate import problem
+from tests.adapters.corruption import corrupted as corrupted_bytes
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "hl7v2"
 SEEDS = [(FIXTURES / name).read_bytes() for name in (
@@ -20,20 +21,8 @@ SPECIAL = [b"|", b"^", b"~", b"\\", b"&", b"\r", b"\n", b"\x0b", b"\x1c", b"\xff
 ADAPTER = Hl7v2Adapter()
 
 
-@st.composite
-def corrupted(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 8))):
-        at = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(("insert", "delete", "replace", "truncate")))
-        if action == "truncate":
-            del data[at:]
-        elif action == "delete":
-            del data[at:at + draw(st.integers(1, 40))]
-        else:
-            chunk = draw(st.one_of(st.sampled_from(SPECIAL), st.binary(min_size=1, max_size=12)))
-            data[at:at + (len(chunk) if action == "replace" else 0)] = chunk
-    return bytes(data)
+def corrupted() -> st.SearchStrategy[bytes]:
+    return corrupted_bytes(SEEDS, SPECIAL, max_edits=8, max_delete=40, max_chunk=12)
 
 
 def check(raw: bytes) -> None:

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
 from adapters.social_care import SocialCareAdapter
 from gateway.ingest.validate import problem
+from tests.adapters.corruption import corrupted as corrupted_bytes
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "social_care"
 SEEDS = [(FIXTURES / name).read_bytes() for name in (
@@ -21,20 +22,8 @@ SPECIAL = [b"<", b">", b"&", b"&amp;", b'"', b"'", b"=", b"/", b"\xff", b"\x00",
 ADAPTER = SocialCareAdapter()
 
 
-@st.composite
-def corrupted(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(1, 6))):
-        at = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(("insert", "delete", "replace", "truncate")))
-        if action == "truncate":
-            del data[at:]
-        elif action == "delete":
-            del data[at:at + draw(st.integers(1, 30))]
-        else:
-            chunk = draw(st.one_of(st.sampled_from(SPECIAL), st.binary(min_size=1, max_size=8)))
-            data[at:at + (len(chunk) if action == "replace" else 0)] = chunk
-    return bytes(data)
+def corrupted() -> st.SearchStrategy[bytes]:
+    return corrupted_bytes(SEEDS, SPECIAL, max_edits=6, max_delete=30, max_chunk=8)
 
 
 @st.composite
