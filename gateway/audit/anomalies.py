@@ -5,7 +5,7 @@ parameters because what counts as unusual differs between a GP practice and a ho
 from __future__ import annotations
 
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
 from typing import Any
@@ -38,25 +38,35 @@ def _patients(entry: AuditEntry) -> set[str]:
             if p.get("nhs_number") or p.get("id")}
 
 
-def many_patients(entries: Iterable[AuditEntry], *, max_patients: int = 20,
-                  window: timedelta = timedelta(hours=1)) -> list[Anomaly]:
-    """A user whose requests touch more than ``max_patients`` distinct people within ``window``."""
+def _bursts(kind: str, by_user: dict[str | None, list[AuditEntry]], window: timedelta,
+            describe: Callable[[deque[AuditEntry]], str | None]) -> list[Anomaly]:
+    """Slide a ``window`` over each user's entries; report (and start afresh) whenever ``describe``
+    finds the entries inside it anomalous — one report per burst."""
     found: list[Anomaly] = []
-    by_user: dict[str | None, list[AuditEntry]] = defaultdict(list)
-    for entry in _disclosures(entries):
-        by_user[_user(entry)].append(entry)
     for user, items in by_user.items():
         recent: deque[AuditEntry] = deque()
         for entry in items:
             recent.append(entry)
             while entry.time - recent[0].time > window:
                 recent.popleft()
-            people = set().union(*(_patients(e) for e in recent))
-            if len(people) > max_patients:
-                found.append(Anomaly("many_patients", user, tuple(e.seq for e in recent),
-                                     f"{len(people)} patients within {window}"))
-                recent.clear()  # one report per burst
+            if (detail := describe(recent)) is not None:
+                found.append(Anomaly(kind, user, tuple(e.seq for e in recent), detail))
+                recent.clear()
     return found
+
+
+def many_patients(entries: Iterable[AuditEntry], *, max_patients: int = 20,
+                  window: timedelta = timedelta(hours=1)) -> list[Anomaly]:
+    """A user whose requests touch more than ``max_patients`` distinct people within ``window``."""
+    by_user: dict[str | None, list[AuditEntry]] = defaultdict(list)
+    for entry in _disclosures(entries):
+        by_user[_user(entry)].append(entry)
+
+    def describe(recent: deque[AuditEntry]) -> str | None:
+        people = set().union(*(_patients(e) for e in recent))
+        return f"{len(people)} patients within {window}" if len(people) > max_patients else None
+
+    return _bursts("many_patients", by_user, window, describe)
 
 
 def no_relationship(entries: Iterable[AuditEntry]) -> list[Anomaly]:
@@ -86,22 +96,12 @@ def out_of_hours_emergency(entries: Iterable[AuditEntry], *, day_start: time = t
 def repeated_refusals(entries: Iterable[AuditEntry], *, threshold: int = 3,
                       window: timedelta = timedelta(hours=24)) -> list[Anomaly]:
     """A user refused ``threshold`` or more times within ``window``."""
-    found: list[Anomaly] = []
     by_user: dict[str | None, list[AuditEntry]] = defaultdict(list)
     for e in _disclosures(entries):
         if e.record.get("outcome") == "refused":
             by_user[_user(e)].append(e)
-    for user, refusals in by_user.items():
-        recent: deque[AuditEntry] = deque()
-        for e in refusals:
-            recent.append(e)
-            while e.time - recent[0].time > window:
-                recent.popleft()
-            if len(recent) >= threshold:
-                found.append(Anomaly("repeated_refusals", user, tuple(x.seq for x in recent),
-                                     f"{len(recent)} refusals within {window}"))
-                recent.clear()
-    return found
+    return _bursts("repeated_refusals", by_user, window,
+                   lambda recent: f"{len(recent)} refusals within {window}" if len(recent) >= threshold else None)
 
 
 def report(entries: Iterable[AuditEntry]) -> list[Anomaly]:
