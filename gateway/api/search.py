@@ -9,8 +9,6 @@ from gateway.api.errors import BadRequest
 from gateway.store import search_params
 from gateway.store.resources import DateCriterion, TokenCriterion
 
-RESULT_PARAMS = {"_count", "_offset", "_sort", "_include", "_revinclude", "_summary", "_elements", "_format",
-                 "_pretty", "_since"}
 PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 _DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 MAX_COUNT = 1000
