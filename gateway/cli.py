@@ -83,16 +83,15 @@ def ingest(
     """Load source exports through the ingest pipeline."""
     from rich.progress import Progress
 
-    from gateway.ingest.pipeline import IngestSummary
+    from gateway.ingest.pipeline import read_files
 
     files = expand_paths(paths)
     gw = _gateway()
-    total = IngestSummary()
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"ingesting {format}", total=len(files))
-        for path in files:
-            total.add(gw.ingestor.ingest_bytes(format, path.read_bytes(), str(path)))
-            progress.advance(task)
+        # One batch for all the files (small files share transactions), read one at a time.
+        total = gw.ingestor.ingest_files(format, read_files(files),
+                                         on_input=lambda origin, summary: progress.advance(task))
     _print_summary(total, json_summary)
     raise typer.Exit(0)
 

@@ -46,7 +46,7 @@ def write_sources(data_dir: Path, people: int, seed: int = 7) -> list[tuple[str,
 
 def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str]:
     from gateway.auth import mint_token
-    from gateway.ingest.pipeline import IngestSummary
+    from gateway.ingest.pipeline import read_files
     from gateway.services import build_gateway
 
     if directory.exists():
@@ -56,9 +56,7 @@ def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str
     gw = build_gateway(settings)
     lines = []
     for format, files in write_sources(directory / "data", people):
-        summary = IngestSummary()
-        for path in files:
-            summary.add(gw.ingestor.ingest_bytes(format, path.read_bytes(), str(path)))
+        summary = gw.ingestor.ingest_files(format, read_files(files))
         lines.append(f"  {format:12} {len(files):4} files: {summary.accepted} stored, {summary.quarantined} "
                      f"quarantined, {summary.held_for_review} held for match review")
     first = invent_people(1, seed=7)[0]

@@ -12,6 +12,7 @@ import orjson
 
 from adapters.synthetic.gp_connect import write_gp_connect
 from adapters.synthetic.people import invent_people
+from gateway.demo import write_sources
 from gateway.testing import settings_for
 
 
@@ -54,6 +55,26 @@ def test_bad_file_is_quarantined_listed_and_retried_after_a_fix(tmp_path: Path) 
     assert json.loads(run(tmp_path, "quarantine", "list", "--json").stdout) == []
     [resolved] = json.loads(run(tmp_path, "quarantine", "list", "--all", "--json").stdout)
     assert resolved["status"] == "resolved"
+
+
+def test_folder_with_a_broken_file_among_small_ones_reports_each_under_its_own_name(tmp_path: Path) -> None:
+    folder = tmp_path / "council"
+    files = [path for _, paths in write_sources(folder, 4) for path in paths if path.suffix == ".xml"]
+    assert len(files) == 4
+    broken = files[1].with_name("case-record-0001-broken.xml")  # sorts between two good files
+    broken.write_bytes(files[0].read_bytes()[:200])
+    result = run(tmp_path, "ingest", "--format", "social-care", str(folder / "social-care"), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["messages"] == 4 and summary["accepted"] > 4 and summary["quarantined"] == 1
+    assert [p["origin"] for p in summary["problems"]] == [str(broken)]
+    [listed] = json.loads(run(tmp_path, "quarantine", "list", "--json").stdout)
+    assert listed["origin"] == str(broken) and listed["bytes"] == 200
+    again = run(tmp_path, "ingest", "--format", "social-care", str(folder / "social-care"))  # the table
+    assert again.returncode == 0, again.stderr
+    problems = again.stderr.replace("\n", "")  # rich wraps at the terminal width
+    assert str(broken) in problems and "not well-formed XML" in problems
+    assert "ingest summary" in again.stdout
 
 
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:

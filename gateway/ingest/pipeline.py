@@ -6,8 +6,10 @@ Work (rejected items, a match-review hold) and kept by :class:`Ingestor`; nothin
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage
@@ -22,7 +24,7 @@ from gateway.logging import get_logger
 from gateway.store import ResourceStore
 
 Step = Callable[[Work], Work]
-Source = tuple[str, str, bytes]  # (format, origin, raw bytes) of one input
+Input = tuple[str, bytes]  # (origin, raw bytes) of one input: a file, an HTTP body, a quarantined entry
 Categorize = Callable[[dict[str, Any], dict[str, Any] | None], tuple[str, ...]]
 log = get_logger("gateway.ingest")
 
@@ -55,6 +57,37 @@ class IngestSummary:
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "problems"} | {
             "problems": [p.__dict__ for p in self.problems]}
+
+
+@dataclass
+class Unparsed:
+    """What parsing gave up on — one rejected part of an input, or (from an AdapterError) the whole input —
+    with its own input's format and origin and the bytes to keep: the rejected part's, else the input's."""
+
+    format: str
+    origin: str
+    location: str
+    reason: str
+    raw: bytes
+
+
+@dataclass
+class _Pending:
+    """An input whose messages are in flight: its summary so far and how many of its entries are unfinished."""
+
+    origin: str
+    summary: IngestSummary = field(default_factory=IngestSummary)
+    unfinished: int = 0
+
+
+Entry = tuple[_Pending, Work | Unparsed]  # one place in a group, and the input it came from
+InputDone = Callable[[str, IngestSummary], None]  # (origin, that input's summary), in input order
+
+
+def read_files(paths: Iterable[Path]) -> Iterator[Input]:
+    """The inputs of :meth:`Ingestor.ingest_files` from files, each read only when the pipeline asks for it."""
+    for path in paths:
+        yield str(path), path.read_bytes()
 
 
 def map_message(work: Work) -> Work:
@@ -117,33 +150,87 @@ class Ingestor:
 
     def ingest_bytes(self, format: str, raw: bytes, origin: str, *, keep_failures: bool = True,
                      forced_patient_id: str | None = None, sender: str | None = None) -> IngestSummary:
-        """``sender``: the organisation that pushed the bytes (its token's ODS code), when known. A
-        message that claims another source is not stored as that source's record: it is quarantined."""
+        """One input (see :meth:`ingest_files`). ``sender``: the organisation that pushed the bytes (its
+        token's ODS code), when known. A message that claims another source is not stored as that
+        source's record: it is quarantined."""
+        return self.ingest_files(format, [(origin, raw)], keep_failures=keep_failures,
+                                 forced_patient_id=forced_patient_id, sender=sender)
+
+    def ingest_files(self, format: str, inputs: Iterable[Input], *, keep_failures: bool = True,
+                     forced_patient_id: str | None = None, sender: str | None = None,
+                     on_input: InputDone | None = None) -> IngestSummary:
+        """Many inputs of one format through one :class:`IngestBatch`: the summary of them all.
+
+        Messages are grouped across input boundaries (many small files cost one transaction per
+        ``batch_messages``, not one each), while every failure is kept under its own input's origin
+        with its own bytes. Each input is parsed whole before its messages are queued (an input the
+        parser gives up on is quarantined whole), and ``inputs`` is consumed lazily: pass a
+        generator to keep a big folder out of memory. ``on_input(origin, summary)`` is called once
+        per input, in input order, when all of its messages are finished.
+        """
         adapter = self.adapter(format)
-        summary = IngestSummary()
-        try:
-            parsed: Iterable[SourceMessage | Rejected] = [_sent_by(item, sender) for item in adapter.parse(raw, origin)]
-        except AdapterError as exc:
-            self._fail(summary, format, origin, exc.location, exc.reason, raw, keep_failures)
-            return summary
-        if self.batch_messages <= 0:
-            for item in parsed:
-                if isinstance(item, Rejected):
-                    self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures)
-                    continue
-                summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id), keep_failures))
-            return summary
+        total = IngestSummary()
+        pending: deque[_Pending] = deque()
+
+        def settle() -> None:  # report the finished inputs at the head of the queue
+            while pending and pending[0].unfinished == 0:
+                done = pending.popleft()
+                total.add(done.summary)
+                if on_input is not None:
+                    on_input(done.origin, done.summary)
+
+        if self.batch_messages <= 0:  # the reference path: every message a transaction of its own
+            for origin, raw in inputs:
+                current = _Pending(origin)
+                for item in self._parse(adapter, format, origin, raw, sender):
+                    if isinstance(item, Unparsed):
+                        self._fail(current.summary, item.format, item.origin, item.location, item.reason, item.raw,
+                                   keep_failures)
+                    else:
+                        current.summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id),
+                                                     keep_failures))
+                pending.append(current)
+                settle()
+            return total
         with IngestBatch(self.store.engine, self.batch_messages) as batch:
-            group: list[Work | Rejected] = []  # parse rejections stay in place: problems keep input order
-            for item in parsed:
-                group.append(item if isinstance(item, Rejected) else
-                             Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch))
-                if len(group) >= self.group_messages:
-                    summary.add(self._run_group(batch, group, (format, origin, raw), keep_failures))
-                    group = []
+            group: list[Entry] = []  # parse failures keep their place: problems stay in input order
+            iterator = iter(inputs)
+            while True:
+                try:
+                    origin, raw = next(iterator)
+                except StopIteration:
+                    break
+                except Exception:
+                    # Reading the next input failed (a file vanished): what was read before is ingested.
+                    if group:
+                        self._run_group(batch, group, keep_failures)
+                        settle()
+                    raise
+                current = _Pending(origin)
+                pending.append(current)
+                for item in self._parse(adapter, format, origin, raw, sender):
+                    group.append((current, item if isinstance(item, Unparsed) else
+                                  Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch)))
+                    current.unfinished += 1
+                    if len(group) >= self.group_messages:
+                        self._run_group(batch, group, keep_failures)
+                        group = []
+                settle()
             if group:
-                summary.add(self._run_group(batch, group, (format, origin, raw), keep_failures))
-        return summary
+                self._run_group(batch, group, keep_failures)
+            settle()
+        return total
+
+    @staticmethod
+    def _parse(adapter: Adapter, format: str, origin: str, raw: bytes,
+               sender: str | None) -> list[SourceMessage | Unparsed]:
+        """The whole input parsed (so that an input the parser gives up on midway is kept whole)."""
+        try:
+            parsed = [_sent_by(item, sender) for item in adapter.parse(raw, origin)]
+        except AdapterError as exc:
+            return [Unparsed(format, origin, exc.location, exc.reason, raw)]
+        return [item if isinstance(item, SourceMessage) else
+                Unparsed(format, origin, item.location, item.reason, item.raw or raw) for item in parsed]
 
     def _steps(self, work: Work, steps: list[Step]) -> Work:
         if work.failed or work.held_for_review:
@@ -157,9 +244,9 @@ class Ingestor:
             work.failed = (exc.location, exc.reason)
         return work
 
-    def _run_group(self, batch: IngestBatch, group: list[Work | Rejected], source: Source,
-                   keep_failures: bool) -> IngestSummary:
-        """Messages through the pipeline together, their rows flushed at once in one SAVEPOINT.
+    def _run_group(self, batch: IngestBatch, group: list[Entry], keep_failures: bool) -> None:
+        """Messages through the pipeline together, their rows flushed at once in one SAVEPOINT; each
+        entry's summary goes to its own input.
 
         The database-free steps run first for the whole group so that the rows it will touch are
         fetched in one SELECT. Should the database refuse the group's rows, it is re-run message by
@@ -167,7 +254,7 @@ class Ingestor:
         and match-review entries are written once the group's fate is known, so a re-run cannot
         duplicate them.
         """
-        works = [w for w in group if isinstance(w, Work)]
+        works = [w for _, w in group if isinstance(w, Work)]
         for work in works:
             self._steps(work, self.pure_steps)
         batch.writer.load([key for w in works for key in keys_written(w)] +
@@ -180,29 +267,30 @@ class Ingestor:
                 # Not the input's fault (a bug): keep the messages before this one, as committing each
                 # message alone would have, and let the error out.
                 batch.abandon()
-                self._finish_group(batch, group[:group.index(work)], source, keep_failures, rerun=True)
+                self._finish_group(batch, group[:next(i for i, (_, w) in enumerate(group) if w is work)],
+                                   keep_failures, rerun=True)
                 raise
         if batch.flush() is not None:
             batch.abandon()
-            return self._finish_group(batch, group, source, keep_failures, rerun=True)
-        return self._finish_group(batch, group, source, keep_failures, rerun=False)
+            self._finish_group(batch, group, keep_failures, rerun=True)
+        else:
+            self._finish_group(batch, group, keep_failures, rerun=False)
 
-    def _finish_group(self, batch: IngestBatch, group: list[Work | Rejected], source: Source,
-                      keep_failures: bool, rerun: bool) -> IngestSummary:
+    def _finish_group(self, batch: IngestBatch, group: list[Entry], keep_failures: bool, rerun: bool) -> None:
         """Summaries and failure entries in input order; ``rerun``: each message again, alone."""
-        summary = IngestSummary()
-        for item in group:
-            if isinstance(item, Rejected):
-                format, origin, raw = source
-                self._fail(summary, format, origin, item.location, item.reason, item.raw or raw, keep_failures,
+        for pending, item in group:
+            if isinstance(item, Unparsed):
+                summary = IngestSummary()
+                self._fail(summary, item.format, item.origin, item.location, item.reason, item.raw, keep_failures,
                            batch)
             elif rerun:
-                summary.add(self.run(Work(item.adapter, item.message, forced_patient_id=item.forced_patient_id,
-                                          batch=batch), keep_failures))
+                summary = self.run(Work(item.adapter, item.message, forced_patient_id=item.forced_patient_id,
+                                        batch=batch), keep_failures)
             else:
-                summary.add(self._finish(item, keep_failures))
+                summary = self._finish(item, keep_failures)
+            pending.summary.add(summary)
+            pending.unfinished -= 1
         batch.messages_done(len(group))
-        return summary
 
     def run(self, work: Work, keep_failures: bool = True) -> IngestSummary:
         """One message through every step (inside a batch: flushed in its own SAVEPOINT)."""

@@ -1,0 +1,156 @@
+"""Many inputs through one batch (``Ingestor.ingest_files``, what ``gateway ingest`` runs): the same stored
+result and summaries as one call per input, while a bad input among them is kept under its own origin,
+with its own bytes, and its neighbours from other files are stored."""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.base import MappedRecord, SourceMessage
+from adapters.synthetic.hl7v2 import hl7v2_messages
+from adapters.synthetic.people import invent_people
+from gateway.demo import write_sources
+from gateway.ingest import pipeline
+from gateway.ingest.pipeline import IngestSummary
+from gateway.ingest.provenance import provenance_id
+from gateway.services import Gateway, build_gateway
+from gateway.testing import fresh_postgres_database, settings_for
+from tests.ingest.test_batched import _inputs, _snapshot, _with_broken_second_message
+
+
+@contextmanager
+def _second_gateway(like: Gateway, tmp_path: Path) -> Iterator[Gateway]:
+    """An empty gateway on the same engine."""
+    directory = tmp_path / "per-file"
+    directory.mkdir()
+    if like.engine.dialect.name == "sqlite":
+        gw = build_gateway(settings_for(directory, f"sqlite:///{directory / 'per-file.sqlite'}"))
+        yield gw
+        gw.close()
+        return
+    with fresh_postgres_database() as url:
+        gw = build_gateway(settings_for(directory, url))
+        yield gw
+        gw.close()
+
+
+def test_one_call_over_many_files_equals_one_call_per_file(gateway: Gateway, tmp_path: Path) -> None:
+    inputs = _inputs(tmp_path)  # every format, plus inputs to hold, quarantine whole or in part, update, ignore
+    runs = [(format, [(origin, raw) for _, origin, raw in run])
+            for format, run in itertools.groupby(inputs, key=lambda i: i[0])]
+    assert any(len(files) > 3 for _, files in runs)
+    with _second_gateway(gateway, tmp_path) as per_file:
+        for ingestor in (gateway.ingestor, per_file.ingestor):
+            # Groups and transactions end inside inputs and span input boundaries.
+            ingestor.batch_messages, ingestor.group_messages = 9, 4
+        for _ in range(2):  # the second pass finds everything unchanged (or stale)
+            for format, files in runs:
+                reported: list[tuple[str, dict[str, Any]]] = []
+                total = gateway.ingestor.ingest_files(
+                    format, iter(files), on_input=lambda origin, s: reported.append((origin, s.as_dict())))
+                one_by_one = [(origin, per_file.ingestor.ingest_bytes(format, raw, origin).as_dict())
+                              for origin, raw in files]
+                assert reported == one_by_one, format
+                expected = IngestSummary()
+                for _, summary in one_by_one:
+                    expected.add(IngestSummary(**{k: v for k, v in summary.items() if k != "problems"},
+                                               problems=[pipeline.Problem(**p) for p in summary["problems"]]))
+                assert total.as_dict() == expected.as_dict(), format
+        wanted = _snapshot(per_file)
+    stored = _snapshot(gateway)
+    assert stored["resources"] and stored["quarantine"] and stored["review"]
+    for part in wanted:
+        assert stored[part] == wanted[part], part
+
+
+def test_many_small_files_share_one_batch(gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened = []
+
+    class Counting(pipeline.IngestBatch):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            opened.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "IngestBatch", Counting)
+    files = dict(write_sources(tmp_path / "data", 6))["social-care"]
+    summary = gateway.ingestor.ingest_files("social-care", pipeline.read_files(files))
+    assert summary.messages == len(files) == 6 and summary.quarantined == 0
+    assert len(opened) == 1
+
+
+@pytest.mark.parametrize("group", [20, 2])  # one group for all six files; or pairs, the bad ones in two groups
+def test_bad_files_among_good_ones_are_quarantined_under_their_own_origin(gateway: Gateway, tmp_path: Path,
+                                                                          group: int) -> None:
+    gateway.ingestor.group_messages = group
+    good = dict(write_sources(tmp_path / "data", 5))["social-care"]
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(good[0].read_bytes()[:300])  # cut short: not well-formed XML
+    victim = good[3]
+    adapter = gateway.ingestor.adapter("social-care")
+    [message] = [m for m in adapter.parse(victim.read_bytes(), str(victim)) if isinstance(m, SourceMessage)]
+    record = next(r for r in adapter.map(message)
+                  if isinstance(r, MappedRecord) and r.resource["resourceType"] != "Patient")
+    # Another resource already claims one of the victim's source records: the database refuses its rows.
+    gateway.store.upsert({"resourceType": "Basic", "id": "squatter", "code": {"text": "x"}}, patient_id=None,
+                         source_system=record.source_system, source_id=record.source_id)
+    files = [good[0], good[1], broken, good[2], victim, good[4]]
+    reported: dict[str, IngestSummary] = {}
+
+    summary = gateway.ingestor.ingest_files("social-care", pipeline.read_files(files),
+                                            on_input=lambda origin, s: reported.__setitem__(origin, s))
+
+    assert list(reported) == [str(f) for f in files]
+    assert summary.messages == 5 and summary.quarantined == 2
+    assert [p.origin for p in summary.problems] == [str(broken), str(victim)]  # input order
+    assert reported[str(broken)].quarantined == 1 and reported[str(broken)].messages == 0
+    assert reported[str(victim)].quarantined == 1 and reported[str(victim)].accepted == 0
+    assert all(reported[str(f)].accepted > 0 and reported[str(f)].quarantined == 0 for f in good if f != victim)
+    entries = {e.origin: e for e in gateway.quarantine.list()}
+    assert set(entries) == {str(broken), str(victim)}
+    assert entries[str(broken)].raw == broken.read_bytes() and "XML" in entries[str(broken)].reason
+    assert entries[str(victim)].raw == victim.read_bytes() and entries[str(victim)].location == "(store)"
+    for path in good:  # the neighbours' records are all stored, none of the victim's
+        found = [gateway.store.get(rtype, rid) is not None for rtype, rid in _records(gateway, path)]
+        assert (found and all(found)) if path != victim else not any(found), path.name
+
+
+def _records(gateway: Gateway, path: Path) -> list[tuple[str, str]]:
+    """(type, id) of the resources the adapter maps a one-message file to."""
+    adapter = gateway.ingestor.adapter("social-care")
+    [message] = [m for m in adapter.parse(path.read_bytes(), str(path)) if isinstance(m, SourceMessage)]
+    return [(r.resource["resourceType"], r.resource["id"]) for r in adapter.map(message) if isinstance(r, MappedRecord)]
+
+
+def test_an_input_that_cannot_be_read_leaves_those_before_it_ingested(gateway: Gateway, tmp_path: Path) -> None:
+    files = dict(write_sources(tmp_path / "data", 3))["social-care"]
+    gone = tmp_path / "vanished.xml"  # listed, then deleted before it was read
+
+    with pytest.raises(FileNotFoundError):
+        gateway.ingestor.ingest_files("social-care", pipeline.read_files([*files, gone]))
+
+    assert all(gateway.store.get(rtype, rid) is not None for path in files for rtype, rid in _records(gateway, path))
+
+
+def test_a_message_the_parser_rejects_keeps_its_own_bytes_among_other_files(gateway: Gateway) -> None:
+    people = invent_people(6, seed=31)
+    files = [("a.hl7", hl7v2_messages(people[:2])),
+             ("mixed.hl7", _with_broken_second_message(hl7v2_messages(people[2:4]))),
+             ("b.hl7", hl7v2_messages(people[4:]))]
+    adapter = gateway.ingestor.adapter("hl7v2")
+    broken = [m for m in adapter.parse(files[1][1], files[1][0]) if not isinstance(m, SourceMessage)]
+    assert len(broken) == 1 and broken[0].raw and broken[0].raw != files[1][1]
+
+    summary = gateway.ingestor.ingest_files("hl7v2", iter(files))
+
+    [entry] = gateway.quarantine.list()
+    assert entry.origin == "mixed.hl7" and entry.raw == broken[0].raw  # the message's bytes, not the file's
+    assert summary.quarantined == 1 and [p.origin for p in summary.problems] == ["mixed.hl7"]
+    for origin, raw in files:  # every other message, of this file and its neighbours, is stored
+        for message in adapter.parse(raw, origin):
+            if isinstance(message, SourceMessage):
+                assert gateway.store.get("Provenance", provenance_id(message)) is not None, message.origin
