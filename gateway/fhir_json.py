@@ -1,8 +1,11 @@
-"""Walking stored FHIR JSON (plain dicts): the one helper the store's index and the policy's selectors share."""
+"""Walking stored FHIR JSON (plain dicts): the helpers the store's index, the policy's selectors and
+the responses share."""
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+import orjson
 
 
 def values_at(element: Any, path: Iterable[str]) -> list[Any]:
@@ -16,3 +19,9 @@ def values_at(element: Any, path: Iterable[str]) -> list[Any]:
                 nxt.extend(v if isinstance(v, list) else [v])
         items = nxt
     return items
+
+
+def materialised(value: Any) -> Any:
+    """``value`` with every ``orjson.Fragment`` (a resource released as its stored JSON text) parsed,
+    for the consumers that need dicts: the XML writer, an indented print."""
+    return orjson.loads(orjson.dumps(value))

@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.base import NHS_NUMBER_SYSTEM
 from gateway.api.bundles import searchset
+from gateway.fhir_json import materialised
 from gateway.api.enforcement import ContextCache, Filtered, enforce
 from gateway.policy import PolicyEngine
 from gateway.policy.diff import diff_items
@@ -44,7 +45,7 @@ def simulate_everything(engine: PolicyEngine, store: ResourceStore, requester: R
     compartment = store.compartment(patient.id)
     filtered = enforce(engine, requester, ContextCache(store), compartment, compartment)
     bundle = searchset(base_url, f"Patient/{patient.id}/$everything", [], filtered, offset=0, count=None)
-    return bundle, filtered
+    return materialised(bundle), filtered
 
 
 @dataclass

@@ -30,9 +30,8 @@ def notice_outcome(notices: list[Notice]) -> dict[str, Any]:
 
 
 def entry(base_url: str, released: Released, mode: str) -> dict[str, Any]:
-    resource = released.resource
-    return {"fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}", "resource": resource,
-            "search": {"mode": mode}}
+    return {"fullUrl": f"{base_url}/{released.stored.resource_type}/{released.stored.id}",
+            "resource": released.body(), "search": {"mode": mode}}
 
 
 def searchset(base_url: str, path: str, params: list[tuple[str, str]], filtered: Filtered, *,

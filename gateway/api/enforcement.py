@@ -8,6 +8,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from gateway.policy import PatientContext, apply_redaction, patient_context
 from gateway.policy.model import Item, ItemDecision, Notice
 from gateway.requester import Requester
@@ -19,8 +21,16 @@ CONTEXT_TYPES = ("Patient", "Consent", "CareTeam", "RelatedPerson")
 @dataclass
 class Released:
     stored: StoredResource
-    resource: dict[str, Any]  # possibly a redacted copy
     decision: ItemDecision
+    edited: dict[str, Any] | None = None  # a redacted (or _elements-subsetted) copy; None: as stored
+
+    @property
+    def resource(self) -> dict[str, Any]:
+        return self.stored.content if self.edited is None else self.edited
+
+    def body(self) -> dict[str, Any] | orjson.Fragment:
+        """What goes into a response: an unedited resource is its stored JSON text, never re-serialised."""
+        return orjson.Fragment(self.stored.raw) if self.edited is None else self.edited
 
 
 @dataclass
@@ -91,10 +101,10 @@ def enforce(engine: Any, requester: Requester, contexts: ContextCache, candidate
                 out.patient_ids.add(patient_id)
                 out.patient_nhs[patient_id] = context.nhs_number
                 out.relationship[patient_id] = _holders_in_team(context, requester)
-        item = Item(stored.content, stored.categories, stored.holder_org, stored.holder_team)
-        key = (id(context), decision_key(item)) if decision_key is not None else None
+        key = (id(context), decision_key(stored)) if decision_key is not None else None
         found = memo.get(key) if key is not None else None
         if found is None:
+            item = Item(stored.content, stored.categories, stored.holder_org, stored.holder_team)
             decision = engine.decide(requester, context, item)
             extra = ({"fields": list(decision.redact), "redacted_categories": list(decision.redacted_categories)}
                      if decision.effect == "redact" else {})
@@ -108,10 +118,10 @@ def enforce(engine: Any, requester: Requester, contexts: ContextCache, candidate
                  "categories": list(stored.categories)}
         effect = decision.effect
         if effect == "release":
-            out.released.append(Released(stored, stored.content, decision))
+            out.released.append(Released(stored, decision))
             released.append(entry)
         elif effect == "redact":
-            out.released.append(Released(stored, apply_redaction(stored.content, decision), decision))
+            out.released.append(Released(stored, decision, apply_redaction(stored.content, decision)))
             redacted.append(entry | extra)
         elif effect == "notice":
             if decision.notice is not None:

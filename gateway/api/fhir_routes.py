@@ -1,6 +1,7 @@
 """FHIR R4 REST routes under /fhir. Thin: fetch candidates, hand them to enforcement, audit, respond."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC
 from email.utils import format_datetime
 from typing import Any
@@ -99,10 +100,10 @@ def vread(resource_type: str, rid: str, vid: str, request: Request,
     version = gw.store.get_version(resource_type, rid, int(vid))
     if version is None:
         raise NotFound(f"{resource_type}/{rid}/_history/{vid} is not known")
-    content, deleted = version
+    raw, deleted = version
     if deleted:
         raise Gone(f"{resource_type}/{rid} version {vid} was deleted")
-    stored = StoredResource(**{**current.__dict__, "content": content, "version_id": int(vid)})
+    stored = dataclasses.replace(current, raw=raw, version_id=int(vid))
     return _release_one(request, requester, stored, "vread")
 
 
@@ -114,11 +115,10 @@ def history(resource_type: str, rid: str, request: Request, requester: Requester
     if current is None:
         raise NotFound(f"{resource_type}/{rid} is not known")
     versions = gw.store.history(resource_type, rid)
-    candidates = [StoredResource(**{**current.__dict__, "content": content, "version_id": v, "deleted": d})
-                  for v, _, d, content in versions if not d]
+    candidates = [dataclasses.replace(current, raw=raw, version_id=v, deleted=d) for v, _, d, raw in versions if not d]
     filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
     bundle = {"resourceType": "Bundle", "type": "history", "total": len(filtered.released),
-              "entry": [{"fullUrl": f"{base_url(request)}/{resource_type}/{rid}", "resource": r.resource}
+              "entry": [{"fullUrl": f"{base_url(request)}/{resource_type}/{rid}", "resource": r.body()}
                         for r in filtered.released]}
     return audited(request, requester, "history-instance", bundle, filtered=filtered,
                    rule_ids=request.state.request_rule_ids)
@@ -150,7 +150,7 @@ def _release_one(request: Request, requester: Requester, stored: StoredResource,
     if request.headers.get("if-none-match") == etag:
         return audited(request, requester, interaction, {}, filtered=filtered, status=304, headers=headers,
                        rule_ids=request.state.request_rule_ids)
-    return audited(request, requester, interaction, released.resource, filtered=filtered, headers=headers,
+    return audited(request, requester, interaction, released.body(), filtered=filtered, headers=headers,
                    rule_ids=request.state.request_rule_ids, obligations=request.state.request_obligations)
 
 
@@ -190,7 +190,7 @@ def _search(request: Request, requester: Requester, resource_type: str, params: 
     filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
     if query.elements:
         for r in filtered.released:
-            r.resource = _elements(r.resource, query.elements)
+            r.edited = _elements(r.resource, query.elements)
     includes = _includes(request, requester, query, filtered)
     bundle = searchset(base_url(request), resource_type, params, filtered, offset=query.offset, count=query.count,
                        includes=includes, summary_count=query.summary_count)

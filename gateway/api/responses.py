@@ -12,6 +12,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.fhir_json import materialised
+
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 Format = Literal["json", "xml"]
@@ -34,6 +36,7 @@ class FhirXMLResponse(Response):
     def render(self, content: Any) -> bytes:
         from fhir.resources.R4B import get_fhir_model_class
 
+        content = materialised(content)
         return get_fhir_model_class(content["resourceType"]).model_validate(content).model_dump_xml()
 
 
@@ -54,7 +57,7 @@ def negotiated_format(request: Request) -> Format | None:
     return None
 
 
-def fhir_response(request: Request, body: dict[str, Any], status: int = 200,
+def fhir_response(request: Request, body: dict[str, Any] | orjson.Fragment, status: int = 200,
                   headers: dict[str, str] | None = None) -> Response:
     if status == 304:
         return Response(status_code=304, headers=headers)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.policy.model import Item, ItemDecision, PatientContext, RequestDecision
+from gateway.policy.model import Candidate, Item, ItemDecision, PatientContext, RequestDecision
 from gateway.requester import Requester
 
 _ALLOWED = RequestDecision(True, ("release-all",))
@@ -21,6 +21,10 @@ class ReleaseAllEngine:
 
     def check_request(self, requester: Requester) -> RequestDecision:
         return _ALLOWED
+
+    def decision_key(self, stored: Candidate) -> tuple[()]:
+        """decide() reads nothing from the item: every item shares one decision (no parsing)."""
+        return ()
 
     def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
         return _RELEASE

@@ -18,6 +18,7 @@ from gateway.policy.errors import PolicyError
 from gateway.policy.loader import read_directory
 from gateway.policy.model import (
     RESTRICTIVENESS,
+    Candidate,
     Item,
     ItemDecision,
     PatientContext,
@@ -169,17 +170,18 @@ class PolicyEngine:
         return base._replace(objection=_facts.objection(requester, patient, category, c.part_of if c else None),
                              consent_permits=_facts.consent_permits(requester, patient, category))
 
-    def decision_key(self, item: Item) -> tuple[Any, ...]:
-        """All that :meth:`decide` reads from ``item``: for one requester and one patient context,
+    def decision_key(self, stored: Candidate) -> tuple[Any, ...]:
+        """All that :meth:`decide` reads from an item: for one requester and one patient context,
         items with equal keys get equal decisions, so a request may decide each key once.
 
         decide() looks at the resource only for its type and for which field groups of its
-        categories are present; the holder organisation/team feed the facts and the notice."""
-        resource = item.resource
-        cats = item.categories or ((self.vocabulary.fallback_category,) if self.vocabulary.fallback_category else ())
+        categories are present; the holder organisation/team feed the facts and the notice. The key
+        is taken from the stored JSON text where that suffices (Selector.present_in), so most items
+        of a request are never parsed."""
+        cats = stored.categories or ((self.vocabulary.fallback_category,) if self.vocabulary.fallback_category else ())
         groups = self.vocabulary.field_groups
-        present = tuple(any(s.present(resource) for s in g.fields) for c in cats for g in groups.get(c, ()))
-        return str(resource.get("resourceType", "")), cats, item.holder_org, item.holder_team, present
+        present = tuple(any(s.present_in(stored) for s in g.fields) for c in cats for g in groups.get(c, ()))
+        return stored.resource_type, cats, stored.holder_org, stored.holder_team, present
 
     def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
         request = self.check_request(requester)

@@ -7,7 +7,7 @@ go (``ItemDecision.redact``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Effect = Literal["release", "redact", "notice", "hide"]
 # Most restrictive first: the combining order of POLICY_DEFAULTS.md.
@@ -56,6 +56,28 @@ class Item:
     categories: tuple[str, ...]  # labelled at ingest, e.g. ("clinical_summary", "mental_health")
     holder_org: str | None = None  # ODS code of the organisation whose record it is
     holder_team: str | None = None
+
+
+class Stored(Protocol):
+    """A resource as the store hands it out: its type, its JSON text, and the text parsed on demand."""
+
+    @property
+    def resource_type(self) -> str: ...
+    @property
+    def raw(self) -> str: ...
+    @property
+    def content(self) -> dict[str, Any]: ...
+
+
+class Candidate(Stored, Protocol):
+    """A stored resource with its labels, before it is parsed: what PolicyEngine.decision_key reads."""
+
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+    @property
+    def holder_org(self) -> str | None: ...
+    @property
+    def holder_team(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

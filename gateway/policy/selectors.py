@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.fhir_json import values_at
+from gateway.policy.model import Stored
 
 Filter = Callable[[Any], bool]
 _TOKEN = re.compile(r"""\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$""", re.DOTALL)
@@ -31,6 +32,7 @@ class SelectorError(ValueError):
 class Step:
     name: str
     filters: tuple[Filter, ...] = ()
+    needle: str | None = None  # text the JSON must contain when this step selects anything
 
     def keep(self, element: Any) -> bool:
         return all(f(element) for f in self.filters)
@@ -44,6 +46,24 @@ class Selector:
 
     def applies_to(self, resource: dict[str, Any]) -> bool:
         return self.resource_type == ANY_TYPE or resource.get("resourceType") == self.resource_type
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        """Substrings of the JSON text that every resource with the selection present contains.
+
+        Each step is a key (``"note"``) and an extension step also a ``url`` value; the store's JSON
+        is orjson's, which writes keys and such values verbatim. Only values orjson writes
+        unescaped become needles (see :func:`_needle`), so a missing needle proves absence."""
+        return tuple(n for step in self.steps for n in (f'"{step.name}"', step.needle) if n is not None)
+
+    def present_in(self, stored: Stored) -> bool:
+        """``present(stored.content)``, without parsing the JSON when its text rules the selection out."""
+        if self.resource_type != ANY_TYPE and stored.resource_type != self.resource_type:
+            return False
+        raw = stored.raw
+        if not all(n in raw for n in self.needles):
+            return False
+        return self.present(stored.content)
 
     def present(self, resource: dict[str, Any]) -> bool:
         if not self.applies_to(resource):
@@ -97,6 +117,13 @@ def _selected(value: Any, step: Step) -> bool:
     return step.keep(value)
 
 
+def _needle(value: str) -> str | None:
+    """The quoted JSON string ``value`` as orjson writes it, if it needs no escape (else no needle)."""
+    if any(c in '"\\' or ord(c) < 0x20 for c in value):
+        return None
+    return f'"{value}"'
+
+
 def _split(text: str) -> list[str]:
     parts, depth, quote, current = [], 0, False, ""
     for ch in text:
@@ -132,7 +159,7 @@ def compile_selector(text: str) -> Selector:
             if not url:
                 raise SelectorError(f"selector {text!r}: {name}() takes one quoted URL")
             u = url.group(1)
-            steps.append(Step(name, (lambda e, u=u: isinstance(e, dict) and e.get("url") == u,)))
+            steps.append(Step(name, (lambda e, u=u: isinstance(e, dict) and e.get("url") == u,), _needle(u)))
         elif name == "where":
             w = _WHERE.match(arg)
             if not w or not steps:
@@ -140,7 +167,7 @@ def compile_selector(text: str) -> Selector:
             path, value = w.group(1).split("."), w.group(2)
             prev = steps.pop()
             flt: Filter = lambda e, p=path, v=value: v in [str(x) for x in values_at(e, p)]
-            steps.append(Step(prev.name, prev.filters + (flt,)))
+            steps.append(Step(prev.name, prev.filters + (flt,), prev.needle))
         else:
             raise SelectorError(f"selector {text!r}: unknown function {name}()")
     return Selector(text, parts[0].strip(), tuple(steps))

@@ -1,9 +1,15 @@
-"""Read and write stored resources. The read path returns dicts parsed by orjson, never models."""
+"""Read and write stored resources. The read path returns dicts parsed by orjson, never models.
+
+A read hands back each resource's stored JSON text (``raw``) and parses it only when something
+asks for ``content``: a released, unredacted resource goes out as that text (``orjson.Fragment``)
+without ever becoming a dict, which is most of a large ``$everything``.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 import orjson
@@ -31,7 +37,13 @@ class StoredResource:
     categories: tuple[str, ...]
     holder_org: str | None
     holder_team: str | None
-    content: dict[str, Any]
+    raw: str  # the resource's JSON exactly as stored (orjson's output, written once at ingest)
+
+    @cached_property
+    def content(self) -> dict[str, Any]:
+        """The parsed resource (parsed on first use; callers must not mutate it)."""
+        parsed: dict[str, Any] = orjson.loads(self.raw)
+        return parsed
 
     @property
     def ref(self) -> str:
@@ -105,13 +117,12 @@ def index_tokens(resource: dict[str, Any]) -> list[dict[str, Any]]:
 # is several times cheaper than named access on a Row (it matters at ~200 rows per $everything).
 _COLUMNS = (R.c.resource_type, R.c.id, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.patient_id,
             R.c.categories, R.c.holder_org, R.c.holder_team, R.c.content)
-_loads = orjson.loads
 
 
 def _row_to_stored(row: Sequence[Any]) -> StoredResource:
     rtype, rid, version, updated, deleted, patient_id, categories, org, team, content = row
     return StoredResource(rtype, rid, version, _utc(updated) or datetime.now(UTC), deleted, patient_id,
-                          tuple(categories.split()) if categories else (), org, team, _loads(content))
+                          tuple(categories.split()) if categories else (), org, team, content)
 
 
 def _compartment_query(since: bool, types: bool) -> sa.Select[Any]:
@@ -185,17 +196,19 @@ class ResourceStore:
             row = conn.execute(_GET, {"rtype": resource_type, "rid": rid}).first()
         return _row_to_stored(row) if row else None
 
-    def get_version(self, resource_type: str, rid: str, version_id: int) -> tuple[dict[str, Any], bool] | None:
+    def get_version(self, resource_type: str, rid: str, version_id: int) -> tuple[str, bool] | None:
+        """One version's JSON text and whether it was a deletion."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(V.c.content, V.c.deleted).where(
                 V.c.resource_type == resource_type, V.c.id == rid, V.c.version_id == version_id)).first()
-        return (orjson.loads(row.content), row.deleted) if row else None
+        return (row.content, row.deleted) if row else None
 
-    def history(self, resource_type: str, rid: str) -> list[tuple[int, datetime, bool, dict[str, Any]]]:
+    def history(self, resource_type: str, rid: str) -> list[tuple[int, datetime, bool, str]]:
+        """Every version, newest first: (version, last updated, deleted, JSON text)."""
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(V).where(V.c.resource_type == resource_type, V.c.id == rid)
                                 .order_by(V.c.version_id.desc())).all()
-        return [(r.version_id, _utc(r.last_updated), r.deleted, orjson.loads(r.content)) for r in rows]  # type: ignore[misc]
+        return [(r.version_id, _utc(r.last_updated), r.deleted, r.content) for r in rows]  # type: ignore[misc]
 
     def find_by_identifier(self, resource_type: str, system: str | None, value: str) -> list[StoredResource]:
         return self.search(resource_type, tokens=[TokenCriterion("identifier", system, value)])
