@@ -2,10 +2,12 @@
 
 Committing every message made ingest pay a durable commit (an fsync on SQLite) per CSV row or HL7
 message. An :class:`IngestBatch` instead keeps one connection and transaction open across the
-messages of an input (committing every ``size`` messages, or sooner once ``seconds`` have passed:
-on SQLite the batch holds the one write lock, which the audit log needs for every API response), and
-writes each message's rows inside a SAVEPOINT: a message the database refuses rolls back alone and
-is quarantined, while its neighbours are kept.
+messages of its inputs (committing every ``size`` messages, or sooner once ``seconds`` have passed:
+on SQLite the batch holds the one write lock, which the audit log needs for every API response; the
+next transaction begins only when the next group of messages needs the database), and writes the
+rows of a group of messages inside a SAVEPOINT: should the database refuse them, each message is
+re-run in a SAVEPOINT of its own, so that the refused one rolls back alone and is quarantined while
+its neighbours are kept.
 
 Everything the pipeline writes during a batch goes through this one connection — resources,
 quarantine and match-review entries — because on SQLite a second connection would wait for our
@@ -31,22 +33,24 @@ REFUSALS = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.DataError)
 
 
 class IngestBatch:
+    """The transaction begins when the first group needs it (:meth:`begin`) and again after each
+    commit only when the next group does: no lock is held while the caller reads and parses input."""
+
     def __init__(self, engine: Engine, size: int, seconds: float = 0.5) -> None:
         self.engine = engine
         self.size = max(1, size)
         self.seconds = seconds
         self._started = 0.0
+        self._open = False
         self.conn: Connection = engine.connect()
         self.writer = BulkWriter(self.conn)
         self._patients: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # NHS number -> candidates
         self._messages = 0
-        try:
-            self._begin()
-        except BaseException:
-            self.conn.close()
-            raise
 
-    def _begin(self) -> None:
+    def begin(self) -> None:
+        """Open the transaction, unless it is open (call before a group reads or writes)."""
+        if self._open:
+            return
         self._started = time.monotonic()
         if self.conn.dialect.name == "sqlite":
             # pysqlite opens a transaction only before INSERT/UPDATE/DELETE; a SAVEPOINT outside one
@@ -58,13 +62,14 @@ class IngestBatch:
             # The tables grow fast during a batch; a generic plan that psycopg's prepared statements
             # settle on while they were small (a scan) would stay in use for the whole connection.
             self.conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_custom_plan")
+        self._open = True
 
     def commit(self) -> None:
         self.conn.commit()
+        self._open = False
         self.writer.forget()  # other writers may change rows between our transactions
         self._patients.clear()
         self._messages = 0
-        self._begin()
 
     # -- matching --------------------------------------------------------------------------------
     def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
@@ -113,9 +118,10 @@ class IngestBatch:
         self._patients.clear()
 
     def messages_done(self, count: int) -> None:
-        """Commit once ``size`` messages are written or the transaction is old (call with nothing staged)."""
+        """Commit once ``size`` messages are written or the transaction is old (call with nothing staged;
+        ``count=0`` between inputs: the time bound holds however long reading the next one takes)."""
         self._messages += count
-        if self._messages >= self.size or time.monotonic() - self._started >= self.seconds:
+        if self._open and (self._messages >= self.size or time.monotonic() - self._started >= self.seconds):
             self.commit()
 
     # -- lifetime --------------------------------------------------------------------------------

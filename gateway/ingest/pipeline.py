@@ -123,7 +123,9 @@ class Ingestor:
     ``batch_messages``: messages per database transaction; ``group_messages``: messages whose rows
     are written together in one SAVEPOINT (re-run one by one if the database refuses them).
     ``batch_messages=0`` runs every message in a transaction of its own through
-    ``ResourceStore.upsert`` — the reference the batched path is tested against.
+    ``ResourceStore.upsert`` — the reference the batched path is tested against. ``batch_seconds``:
+    a transaction older than this is committed at the next group or input boundary (on SQLite it
+    holds the one write lock, which the audit log needs for every API response).
     """
 
     def __init__(self, store: ResourceStore, quarantine: Quarantine, review: MatchReview,
@@ -134,6 +136,7 @@ class Ingestor:
         self.review = review
         self.adapters = adapters
         self.batch_messages = batch_messages
+        self.batch_seconds = 0.5
         self.group_messages = max(1, min(group_messages, batch_messages)) if batch_messages > 0 else 1
         # Steps that need no database (run ahead for a whole group), then those that read or write it.
         self.pure_steps: list[Step] = [map_message, validate]
@@ -192,10 +195,11 @@ class Ingestor:
                 pending.append(current)
                 settle()
             return total
-        with IngestBatch(self.store.engine, self.batch_messages) as batch:
+        with IngestBatch(self.store.engine, self.batch_messages, self.batch_seconds) as batch:
             group: list[Entry] = []  # parse failures keep their place: problems stay in input order
             iterator = iter(inputs)
             while True:
+                batch.messages_done(0)  # nothing is staged between groups: commit if the transaction is old
                 try:
                     origin, raw = next(iterator)
                 except StopIteration:
@@ -206,6 +210,7 @@ class Ingestor:
                         self._run_group(batch, group, keep_failures)
                         settle()
                     raise
+                batch.messages_done(0)  # (however long reading took) and parse without the lock
                 current = _Pending(origin)
                 pending.append(current)
                 for item in self._parse(adapter, format, origin, raw, sender):
@@ -257,6 +262,7 @@ class Ingestor:
         works = [w for _, w in group if isinstance(w, Work)]
         for work in works:
             self._steps(work, self.pure_steps)
+        batch.begin()
         batch.writer.load([key for w in works for key in keys_written(w)] +
                           [("Provenance", provenance_id(w.message)) for w in works])
         batch.prefetch_patients(number for w in works if not w.forced_patient_id and (number := nhs_of(w)))

@@ -4,6 +4,7 @@ with its own bytes, and its neighbours from other files are stored."""
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -154,3 +155,46 @@ def test_a_message_the_parser_rejects_keeps_its_own_bytes_among_other_files(gate
         for message in adapter.parse(raw, origin):
             if isinstance(message, SourceMessage):
                 assert gateway.store.get("Provenance", provenance_id(message)) is not None, message.origin
+
+
+def test_no_sqlite_write_lock_is_held_while_inputs_are_read_and_parsed(gateway: Gateway, tmp_path: Path) -> None:
+    """The API's audit writes need SQLite's one write lock: a batch takes it when a group needs the
+    database, not while the next input is read or parsed (once its transaction is due for a commit)."""
+    if gateway.engine.dialect.name != "sqlite":
+        pytest.skip("the write lock is SQLite's")
+    gateway.ingestor.group_messages, gateway.ingestor.batch_seconds = 1, 0.0  # every boundary is due
+    database = gateway.engine.url.database
+    assert database
+
+    def another_writer_gets_in() -> bool:
+        with sqlite3.connect(database, timeout=0) as other:  # no waiting: locked is locked
+            try:
+                other.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:
+                return False
+            other.rollback()
+            return True
+
+    parser = gateway.ingestor.adapter("social-care")
+    seen: list[bool] = []
+
+    class Watching:
+        format, version = parser.format, parser.version
+
+        def parse(self, raw: bytes, origin: str):  # type: ignore[no-untyped-def]
+            seen.append(another_writer_gets_in())
+            return parser.parse(raw, origin)
+
+        def map(self, message: SourceMessage):  # type: ignore[no-untyped-def]
+            return parser.map(message)
+
+    gateway.ingestor.adapters = {**gateway.ingestor.adapters, "social-care": Watching()}  # type: ignore[dict-item]
+
+    def inputs() -> Iterator[tuple[str, bytes]]:
+        for path in dict(write_sources(tmp_path / "data", 3))["social-care"]:
+            seen.append(another_writer_gets_in())
+            yield str(path), path.read_bytes()
+
+    summary = gateway.ingestor.ingest_files("social-care", inputs())
+    assert summary.messages == 3 and summary.quarantined == 0
+    assert seen == [True] * 6
