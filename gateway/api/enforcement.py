@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from gateway.policy import PatientContext, apply_redaction, patient_context
-from gateway.policy.model import Item, ItemDecision, Notice
+from gateway.policy.model import ItemDecision, Notice
 from gateway.requester import Requester
 from gateway.store import ResourceStore, StoredResource
 
@@ -104,8 +104,7 @@ def enforce(engine: Any, requester: Requester, contexts: ContextCache, candidate
         key = (id(context), decision_key(stored)) if decision_key is not None else None
         found = memo.get(key) if key is not None else None
         if found is None:
-            item = Item(stored.content, stored.categories, stored.holder_org, stored.holder_team)
-            decision = engine.decide(requester, context, item)
+            decision = engine.decide(requester, context, stored)
             extra = ({"fields": list(decision.redact), "redacted_categories": list(decision.redacted_categories)}
                      if decision.effect == "redact" else {})
             found = (decision, list(decision.rule_ids), extra)

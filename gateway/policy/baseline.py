@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.policy.model import Candidate, Item, ItemDecision, PatientContext, RequestDecision
+from gateway.policy.model import Candidate, ItemDecision, PatientContext, RequestDecision
 from gateway.requester import Requester
 
 _ALLOWED = RequestDecision(True, ("release-all",))
@@ -26,5 +26,5 @@ class ReleaseAllEngine:
         """decide() reads nothing from the item: every item shares one decision (no parsing)."""
         return ()
 
-    def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
+    def decide(self, requester: Requester, patient: PatientContext, item: Candidate) -> ItemDecision:
         return _RELEASE

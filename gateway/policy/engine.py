@@ -19,7 +19,6 @@ from gateway.policy.loader import read_directory
 from gateway.policy.model import (
     RESTRICTIVENESS,
     Candidate,
-    Item,
     ItemDecision,
     PatientContext,
     RequestDecision,
@@ -161,7 +160,7 @@ class PolicyEngine:
         extra_ids = (f"purpose:{purpose}",) if extra else ()
         return combine(self.matching_rules(role, purpose, category, facts, rt), default, category, extra, extra_ids)
 
-    def facts_for(self, requester: Requester, patient: PatientContext, item: Item, category: str,
+    def facts_for(self, requester: Requester, patient: PatientContext, item: Candidate, category: str,
                   base: Facts | None = None) -> Facts:
         if base is None:
             p = self.vocabulary.purposes.get(requester.purpose)
@@ -183,13 +182,13 @@ class PolicyEngine:
         present = tuple(any(s.present_in(stored) for s in g.fields) for c in cats for g in groups.get(c, ()))
         return stored.resource_type, cats, stored.holder_org, stored.holder_team, present
 
-    def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
+    def decide(self, requester: Requester, patient: PatientContext, item: Candidate) -> ItemDecision:
         request = self.check_request(requester)
         if not request.allowed:
             return ItemDecision("hide", ("request-refused",) + request.rule_ids)
         p = self.vocabulary.purposes[requester.purpose]
         base = _facts.base_facts(requester, patient, item, p.grants_relationship)
-        rtype = str(item.resource.get("resourceType", ""))
+        rtype = item.resource_type
         cats = item.categories or ((self.vocabulary.fallback_category,) if self.vocabulary.fallback_category else ())
         if not cats:
             return ItemDecision("hide", ("uncategorised",))
@@ -211,7 +210,7 @@ class PolicyEngine:
         notice = None
         for cat, _ in decided:
             for group in self.vocabulary.field_groups.get(cat, ()):
-                if group.name in redacted or not any(s.present(item.resource) for s in group.fields):
+                if group.name in redacted or not any(s.present_in(item) for s in group.fields):
                     continue
                 o = self.outcome(role, purpose, group.name,
                                  self.facts_for(requester, patient, item, group.name, base), rtype)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from gateway.policy.conditions import Facts
-from gateway.policy.model import ConsentDirective, Item, PatientContext
+from gateway.policy.model import Candidate, ConsentDirective, PatientContext
 from gateway.requester import Requester
 
 
@@ -38,7 +38,7 @@ def consent_permits(requester: Requester, patient: PatientContext, category: str
                for d in patient.directives)
 
 
-def base_facts(requester: Requester, patient: PatientContext, item: Item, grants_relationship: bool) -> Facts:
+def base_facts(requester: Requester, patient: PatientContext, item: Candidate, grants_relationship: bool) -> Facts:
     return Facts(
         relationship=grants_relationship or has_relationship(requester, patient),
         opt_out=patient.national_opt_out,

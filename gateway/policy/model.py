@@ -7,7 +7,10 @@ go (``ItemDecision.redact``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
+
+import orjson
 
 Effect = Literal["release", "redact", "notice", "hide"]
 # Most restrictive first: the combining order of POLICY_DEFAULTS.md.
@@ -50,12 +53,25 @@ class PatientContext:
 
 @dataclass(frozen=True)
 class Item:
-    """A stored resource as a candidate for release."""
+    """A resource as a candidate for release (a :class:`Candidate` built from a dict: the IG tools'
+    and tests' form; the API hands the engine its stored resources, which parse only on demand)."""
 
     resource: dict[str, Any]
     categories: tuple[str, ...]  # labelled at ingest, e.g. ("clinical_summary", "mental_health")
     holder_org: str | None = None  # ODS code of the organisation whose record it is
     holder_team: str | None = None
+
+    @property
+    def resource_type(self) -> str:
+        return str(self.resource.get("resourceType", ""))
+
+    @property
+    def content(self) -> dict[str, Any]:
+        return self.resource
+
+    @cached_property
+    def raw(self) -> str:
+        return orjson.dumps(self.resource).decode()
 
 
 class Stored(Protocol):

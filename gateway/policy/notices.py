@@ -1,10 +1,10 @@
 """Notice lines: "an item of category X is held by Y; contact Z" — whom to ask for what was withheld."""
 from __future__ import annotations
 
-from gateway.policy.model import CareTeamMember, Item, Notice, PatientContext
+from gateway.policy.model import Candidate, CareTeamMember, Notice, PatientContext
 
 
-def holder(item: Item, patient: PatientContext) -> CareTeamMember | None:
+def holder(item: Candidate, patient: PatientContext) -> CareTeamMember | None:
     """The care-team member for the item's holding team (first) or organisation, preferring one
     with a contact point."""
     for wanted in (("team", item.holder_team), ("org", item.holder_org)):
@@ -16,7 +16,7 @@ def holder(item: Item, patient: PatientContext) -> CareTeamMember | None:
     return None
 
 
-def make_notice(category: str, item: Item, patient: PatientContext, messages: tuple[str, ...]) -> Notice:
+def make_notice(category: str, item: Candidate, patient: PatientContext, messages: tuple[str, ...]) -> Notice:
     member = holder(item, patient)
     where = ", ".join(x for x in (item.holder_team, item.holder_org) if x)
     if member is not None and member.name:

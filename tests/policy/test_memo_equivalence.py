@@ -16,7 +16,7 @@ from adapters.synthetic.people import COMMUNITY_TRUST, COUNCIL
 from gateway.api.enforcement import ContextCache, Filtered, enforce
 from gateway.demo import prepare_demo
 from gateway.policy import PolicyEngine
-from gateway.policy.model import Item, ItemDecision, PatientContext
+from gateway.policy.model import Candidate, ItemDecision, PatientContext
 from gateway.requester import Requester
 from gateway.services import Gateway, build_gateway
 from gateway.store import StoredResource
@@ -31,7 +31,7 @@ class Unmemoised:
     def check_request(self, requester: Requester) -> Any:
         return self.engine.check_request(requester)
 
-    def decide(self, requester: Requester, patient: PatientContext, item: Item) -> ItemDecision:
+    def decide(self, requester: Requester, patient: PatientContext, item: Candidate) -> ItemDecision:
         return self.engine.decide(requester, patient, item)
 
 
