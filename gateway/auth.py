@@ -100,10 +100,14 @@ class TokenVerifier:
                     return key
         raise AuthError(f"no trusted key with kid {kid!r}")
 
-    def verify(self, token: str) -> Requester:
+    def remembered(self, token: str) -> Requester | None:
+        """The caller of a token verified before and not yet expired; None otherwise."""
         cached = self._verified.get(token)
-        if cached is not None and cached[0] > time.time():
-            return cached[1]
+        return cached[1] if cached is not None and cached[0] > time.time() else None
+
+    def verify(self, token: str) -> Requester:
+        if (requester := self.remembered(token)) is not None:
+            return requester
         requester, expires = self._verify(token)
         if len(self._verified) >= self.CACHE_SIZE:
             self._verified.clear()  # crude but bounded; the next calls re-verify

@@ -39,6 +39,14 @@ from gateway.audit.verify import verify_lines
 _PG_LOCK_KEY = 0x6761_7564_6974  # "gaudit"
 
 
+# Built once: an append binds values instead of building (and cache-keying) new statements.
+_HEAD = sa.select(audit_record.c.seq, audit_record.c.hash).order_by(audit_record.c.seq.desc()).limit(1)
+_PRUNE_START = (sa.select(audit_checkpoint.c.body).where(audit_checkpoint.c.kind == "prune")
+                .order_by(audit_checkpoint.c.tree_size.desc()).limit(1))
+_INSERT_RECORD = audit_record.insert()
+_INSERT_PATIENTS = audit_patient.insert()
+
+
 def entry_from_row(row: Any) -> AuditEntry:
     record = orjson.loads(row.body)
     return AuditEntry(seq=row.seq, time=utc(row.time), prev_hash=row.prev_hash, hash=row.hash,
@@ -88,13 +96,10 @@ class AuditLog:
 
     @staticmethod
     def _head(conn: Connection) -> tuple[int, str]:
-        row = conn.execute(sa.select(audit_record.c.seq, audit_record.c.hash)
-                           .order_by(audit_record.c.seq.desc()).limit(1)).first()
+        row = conn.execute(_HEAD).first()
         if row is not None:
             return row.seq, row.hash
-        start = conn.execute(sa.select(audit_checkpoint.c.body)
-                             .where(audit_checkpoint.c.kind == "prune")
-                             .order_by(audit_checkpoint.c.tree_size.desc()).limit(1)).first()
+        start = conn.execute(_PRUNE_START).first()
         if start is not None:
             cp = orjson.loads(start.body)
             return cp["tree_size"], cp["last_hash"]
@@ -131,11 +136,11 @@ class AuditLog:
             entry = {**record, "seq": seq}
             body = canonical(entry)
             digest = link(prev_hash, body)
-            conn.execute(audit_record.insert().values(seq=seq, prev_hash=prev_hash, hash=digest,
-                                                      body=body.decode(), **index_row(record)))
+            conn.execute(_INSERT_RECORD, {"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(),
+                                          **index_row(record)})
             patients = patient_rows(seq, record)
             if patients:
-                conn.execute(audit_patient.insert(), patients)
+                conn.execute(_INSERT_PATIENTS, patients)
         if self.signing_key is not None and self.checkpoint_every > 0 and seq % self.checkpoint_every == 0:
             self._checkpoint_locked(conn, "periodic")
         return AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest, record=entry)

@@ -7,9 +7,8 @@ without ever becoming a dict, which is most of a large ``$everything``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any, Literal
 
 import orjson
@@ -26,7 +25,9 @@ T = SearchTokenRow.__table__
 UpsertOutcome = Literal["created", "updated", "unchanged", "stale"]
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass pays object.__setattr__ per field, a cost at ~200 rows per
+# $everything. Treat instances as read-only all the same (dataclasses.replace for a changed copy).
+@dataclass(slots=True)
 class StoredResource:
     resource_type: str
     id: str
@@ -38,12 +39,19 @@ class StoredResource:
     holder_org: str | None
     holder_team: str | None
     raw: str  # the resource's JSON exactly as stored (orjson's output, written once at ingest)
+    _content: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def content(self) -> dict[str, Any]:
         """The parsed resource (parsed on first use; callers must not mutate it)."""
-        parsed: dict[str, Any] = orjson.loads(self.raw)
-        return parsed
+        if self._content is None:
+            self._content = orjson.loads(self.raw)
+        return self._content
+
+    @property
+    def parsed(self) -> bool:
+        """Whether anything has asked for ``content`` yet."""
+        return self._content is not None
 
     @property
     def ref(self) -> str:
