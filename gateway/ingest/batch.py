@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any, Self
 
+import orjson
 import sqlalchemy.exc
 from sqlalchemy.engine import Connection, Engine
 
@@ -68,6 +69,7 @@ class IngestBatch:
         self.conn.commit()
         self._open = False
         self.writer.forget()  # other writers may change rows between our transactions
+        self.writer.touched_patients.clear()
         self._patients.clear()
         self._messages = 0
 
@@ -75,26 +77,40 @@ class IngestBatch:
     def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
         """Patients with this NHS number as this transaction sees them (staged rows included).
 
-        Answers are remembered (see :meth:`prefetch_patients`) until a Patient carrying that number,
-        before or after its change, is staged: matching a message about a person already seen in
-        this batch then costs no query.
+        Answers are remembered (see :meth:`prefetch_patients`) and kept up to date as this batch
+        stages Patients: matching a message about a person already seen in this transaction costs
+        no query, even when the message before changed that person.
         """
-        self._drop_touched()
+        self._follow_staged()
         if number not in self._patients:
             self._patients.update(self.writer.patients_with_identifiers(NHS_NUMBER_SYSTEM, [number]))
         return self._patients[number]
 
     def prefetch_patients(self, numbers: Iterable[str]) -> None:
         """Look up many NHS numbers in one query (a group's messages, before they are matched)."""
-        self._drop_touched()
+        self._follow_staged()
         wanted = [n for n in numbers if n not in self._patients]
         if wanted:
             self._patients.update(self.writer.patients_with_identifiers(NHS_NUMBER_SYSTEM, wanted))
 
-    def _drop_touched(self) -> None:
-        for code in self.writer.touched_identifiers:
-            self._patients.pop(code, None)
-        self.writer.touched_identifiers.clear()
+    def _follow_staged(self) -> None:
+        """Apply the Patients staged since the last look to the remembered answers, as a query would
+        see them: a Patient that no longer carries a number leaves its answer, one that now does joins it.
+        (Only this transaction writes these rows until it commits, and commits forget every answer.)"""
+        for touched in self.writer.touched_patients:
+            now = {t["code"] for t in touched.after if t["system"] == NHS_NUMBER_SYSTEM}
+            was = {t["code"] for t in touched.before if t["system"] == NHS_NUMBER_SYSTEM}
+            content: dict[str, Any] | None = None
+            for code in now | was:
+                known = self._patients.get(code)
+                if known is None:
+                    continue  # not asked about yet: a query will see the staged row
+                kept = [(pid, c) for pid, c in known if pid != touched.id]
+                if code in now:
+                    content = content if content is not None else orjson.loads(touched.content)
+                    kept.append((touched.id, content))
+                self._patients[code] = kept
+        self.writer.touched_patients.clear()
 
     # -- writing ---------------------------------------------------------------------------------
     def flush(self) -> str | None:
@@ -114,7 +130,7 @@ class IngestBatch:
     def abandon(self) -> None:
         """Forget the staged rows and whatever matching learnt from them."""
         self.writer.discard()
-        self.writer.touched_identifiers.clear()
+        self.writer.touched_patients.clear()
         self._patients.clear()
 
     def messages_done(self, count: int) -> None:

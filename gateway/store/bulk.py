@@ -78,6 +78,16 @@ class CurrentRow:
         return orjson.loads(self.content)  # type: ignore[no-any-return]
 
 
+@dataclass(frozen=True)
+class TouchedPatient:
+    """A Patient just staged: its identifier token rows before and after, and its stored JSON."""
+
+    id: str
+    before: list[dict[str, Any]]
+    after: list[dict[str, Any]]
+    content: str
+
+
 def utc(value: datetime | None) -> datetime | None:
     """Same normalisation as ResourceStore (SQLite hands back naive datetimes, which are UTC)."""
     if value is None:
@@ -103,8 +113,9 @@ class BulkWriter:
         self._updates: dict[Key, dict[str, Any]] = {}  # rows that existed: one UPDATE of the final state
         self._versions: list[dict[str, Any]] = []  # every version written, in order
         self._tokens: dict[Key, list[dict[str, Any]]] = {}  # the final token rows of each written key
-        # identifier codes of Patients staged since the caller last looked (their matches may change)
-        self.touched_identifiers: set[str] = set()
+        # Patients staged since the caller last looked (answers to "who carries this identifier" may
+        # change): (id, identifier token rows before, after, the stored JSON)
+        self.touched_patients: list[TouchedPatient] = []
 
     # -- reading ---------------------------------------------------------------------------------
     def load(self, keys: Iterable[Key]) -> None:
@@ -208,7 +219,9 @@ class BulkWriter:
         tokens = self._tokens[key] = index_tokens(stored)
         if rtype == "Patient":
             before = index_tokens(existing.parsed()) if existing is not None else []
-            self.touched_identifiers.update(t["code"] for t in (*before, *tokens) if t["param"] == "identifier")
+            self.touched_patients.append(TouchedPatient(
+                rid, [t for t in before if t["param"] == "identifier"],
+                [t for t in tokens if t["param"] == "identifier"], content))
         self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team,
                                        source_system, source_id)
         return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)

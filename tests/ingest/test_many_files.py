@@ -198,3 +198,34 @@ def test_no_sqlite_write_lock_is_held_while_inputs_are_read_and_parsed(gateway: 
     summary = gateway.ingestor.ingest_files("social-care", inputs())
     assert summary.messages == 3 and summary.quarantined == 0
     assert seen == [True] * 6
+
+
+def test_matching_follows_patients_changed_earlier_in_the_same_group(gateway: Gateway, tmp_path: Path) -> None:
+    """Remembered "who carries this NHS number" answers must move with the Patients the group stages:
+    a corrected NHS number leaves its old answer and joins the new one."""
+    person, other = invent_people(2, seed=41)
+    x, y = person.nhs_number.encode(), other.nhs_number.encode()
+    first = hl7v2_messages([person]).split(b"\rMSH|")[0] + b"\r"  # an ADT^A28 for the person, local id DN50000
+
+    def variant(control: bytes, minute: bytes, nhs: bytes, local: bytes) -> bytes:
+        return (first.replace(b"DN-000001", control).replace(b"20261001100800", b"202610011" + minute + b"00")
+                .replace(x, nhs).replace(b"DN50000", local))
+
+    files = [("1.hl7", variant(b"C1", b"001", x, b"DN50000")),  # creates the person, under X
+             ("2.hl7", variant(b"C2", b"002", y, b"DN50000")),  # the source corrects the number: now Y
+             ("3.hl7", variant(b"C3", b"003", x, b"DN59999")),  # X again: no one carries it any more
+             ("4.hl7", variant(b"C4", b"004", y, b"DN59998"))]  # Y: the corrected person
+    gateway.ingestor.group_messages = 20  # all four in one group: one prefetch, then only what was staged
+    summary = gateway.ingestor.ingest_files("hl7v2", iter(files))
+    with _second_gateway(gateway, tmp_path) as reference:
+        reference.ingestor.batch_messages = 0
+        expected = reference.ingestor.ingest_files("hl7v2", iter(files))
+        wanted = _snapshot(reference)
+    assert summary.as_dict() == expected.as_dict()
+    assert summary.held_for_review == 0 and summary.quarantined == 0
+    stored = _snapshot(gateway)
+    for part in wanted:
+        assert stored[part] == wanted[part], part
+    patients = [content for (rtype, _), (*_, content) in stored["resources"].items() if rtype == "Patient"]
+    numbers = sorted(i["value"] for p in patients for i in p["identifier"] if i["system"].endswith("nhs-number"))
+    assert numbers == sorted([person.nhs_number, other.nhs_number])  # two people: Y's and a new one for X
