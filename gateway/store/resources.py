@@ -127,10 +127,21 @@ _COLUMNS = (R.c.resource_type, R.c.id, R.c.version_id, R.c.last_updated, R.c.del
             R.c.categories, R.c.holder_org, R.c.holder_team, R.c.content)
 
 
-def _row_to_stored(row: Sequence[Any]) -> StoredResource:
-    rtype, rid, version, updated, deleted, patient_id, categories, org, team, content = row
-    return StoredResource(rtype, rid, version, _utc(updated) or datetime.now(UTC), deleted, patient_id,
-                          tuple(categories.split()) if categories else (), org, team, content)
+def _rows_to_stored(rows: Iterable[Sequence[Any]]) -> list[StoredResource]:
+    # Rows written by one ingest batch share timestamps and label sets: convert each distinct value
+    # once (SQLite hands back naive datetimes, and a categories string needs splitting).
+    times: dict[Any, datetime] = {}
+    labels: dict[str, tuple[str, ...]] = {}
+    out = []
+    for rtype, rid, version, updated, deleted, patient_id, categories, org, team, content in rows:
+        when = times.get(updated)
+        if when is None:
+            when = times[updated] = _utc(updated) or datetime.now(UTC)
+        cats = labels.get(categories)
+        if cats is None:
+            cats = labels[categories] = tuple(categories.split()) if categories else ()
+        out.append(StoredResource(rtype, rid, version, when, deleted, patient_id, cats, org, team, content))
+    return out
 
 
 def _compartment_query(since: bool, types: bool) -> sa.Select[Any]:
@@ -202,7 +213,7 @@ class ResourceStore:
     def get(self, resource_type: str, rid: str) -> StoredResource | None:
         with self.engine.connect() as conn:
             row = conn.execute(_GET, {"rtype": resource_type, "rid": rid}).first()
-        return _row_to_stored(row) if row else None
+        return _rows_to_stored([row])[0] if row else None
 
     def get_version(self, resource_type: str, rid: str, version_id: int) -> tuple[str, bool] | None:
         """One version's JSON text and whether it was a deletion."""
@@ -231,7 +242,7 @@ class ResourceStore:
             params["types"] = list(types)
         with self.engine.connect() as conn:
             rows = conn.execute(_COMPARTMENT[(since is not None, "types" in params)], params).all()
-        return [_row_to_stored(r) for r in rows]
+        return _rows_to_stored(rows)
 
     def search(
         self,
@@ -271,7 +282,7 @@ class ResourceStore:
             query = query.limit(limit)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [_row_to_stored(r) for r in rows]
+        return _rows_to_stored(rows)
 
     def get_many(self, refs: Iterable[tuple[str, str]]) -> list[StoredResource]:
         refs = list(refs)
@@ -280,7 +291,7 @@ class ResourceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(*_COLUMNS).where(
                 sa.tuple_(R.c.resource_type, R.c.id).in_(refs), R.c.deleted.is_(False))).all()
-        return [_row_to_stored(r) for r in rows]
+        return _rows_to_stored(rows)
 
     def count(self) -> int:
         with self.engine.connect() as conn:
