@@ -3,6 +3,8 @@
 (a) $everything of a ≈200-resource record, full policy vs. a release-all engine (target ratio ≤ 1.25)
 (b) requests/s of the full path vs. a bare FastAPI route returning the same JSON (target ≥ 0.5)
 (c) $everything latency as the store grows: 1k, 100k, 1M stored resources (target: flat)
+Then, for (b), where a full-path request spends its time: each step of the $everything route timed
+in-process (medians over the same number of requests), beside the bare route's only step.
 
 Each variant is served the way `gateway serve` serves it (uvicorn, its own process, on 127.0.0.1)
 and driven by one keep-alive httpx client, so every side pays the same HTTP costs and none pays a
@@ -131,6 +133,47 @@ class Server:
         self.process.wait(timeout=30)
 
 
+def breakdown(gw: Gateway, patient_id: str, token: str, n: int) -> None:
+    """The $everything route's steps, timed in this process on the same record (medians of ``n``)."""
+    from gateway.api.bundles import searchset
+    from gateway.api.enforcement import ContextCache, enforce
+    from gateway.audit.canonical import normalise
+
+    requester = gw.verifier.verify(token)
+    steps: dict[str, list[float]] = {name: [] for name in (
+        "load the compartment (SQL + rows)", "policy enforcement (208 decisions, memoised)",
+        "build the Bundle", "serialise the Bundle (orjson)", "audit append (hash chain, durable commit)")}
+    bare_body = orjson.loads(orjson.dumps(searchset("http://x/fhir", "p", [], enforce(
+        gw.policies.engine, requester, ContextCache(gw.store), gw.store.compartment(patient_id)),
+        offset=0, count=None)))
+    bare: list[float] = []
+    for i in range(n + 10):
+        marks = [time.perf_counter()]
+        compartment = gw.store.compartment(patient_id)
+        marks.append(time.perf_counter())
+        filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), compartment, compartment)
+        marks.append(time.perf_counter())
+        bundle = searchset("http://x/fhir", f"Patient/{patient_id}/$everything", [], filtered, offset=0, count=None)
+        marks.append(time.perf_counter())
+        orjson.dumps(bundle)
+        marks.append(time.perf_counter())
+        gw.audit.append(normalise({"interaction": "bench", "items": filtered.audit_items}))
+        marks.append(time.perf_counter())
+        start = time.perf_counter()
+        orjson.dumps(bare_body)
+        if i >= 10:
+            bare.append(time.perf_counter() - start)
+            for name, (a, b) in zip(steps, zip(marks, marks[1:]), strict=True):
+                steps[name].append(b - a)
+    total = 0.0
+    for name, times in steps.items():
+        ms = statistics.median(times) * 1000
+        total += ms
+        print(f"    {name:48} {ms:6.2f} ms")
+    print(f"    {'sum':48} {total:6.2f} ms;  the bare route's one step (serialise the dict): "
+          f"{statistics.median(bare) * 1000:.2f} ms")
+
+
 def _one(call: Callable[[], httpx.Response]) -> float:
     start = time.perf_counter()
     response = call()
@@ -209,6 +252,8 @@ def main() -> None:
                 t = statistics.median(_one(get_full) for _ in range(max(50, n // 2)))
                 first = first or t
                 print(f"    {gw.store.count():>9} stored resources: {t * 1000:.2f} ms (×{t / first:.2f} of the first)")
+            print("(b) where a full-path request's time goes (in-process, same record):")
+            breakdown(gw, patient_id, headers["Authorization"].split()[1], n)
         finally:
             for server in servers:
                 server.close()
