@@ -192,7 +192,9 @@ def _search(request: Request, requester: Requester, resource_type: str, params: 
         for r in filtered.released:
             r.edited = _elements(r.resource, query.elements)
     includes = _includes(request, requester, query, filtered)
-    bundle = searchset(base_url(request), resource_type, params, filtered, offset=query.offset, count=query.count,
+    # The links name only the parameters the search applied (FHIR R4 search 3.1.1.4): an ignored one is left out.
+    applied = [(k, v) for k, v in params if k not in query.ignored]
+    bundle = searchset(base_url(request), resource_type, applied, filtered, offset=query.offset, count=query.count,
                        includes=includes, summary_count=query.summary_count)
     return audited(request, requester, f"search-type {resource_type}", bundle, filtered=filtered,
                    rule_ids=request.state.request_rule_ids, obligations=request.state.request_obligations)

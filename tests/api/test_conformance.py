@@ -92,6 +92,9 @@ async def test_unknown_parameter_is_400_only_under_strict_handling(client: httpx
     strict = await client.get("/fhir/Condition", params=params, headers={**gp, "Prefer": "handling=strict"})
     assert lenient.status_code == 200 and strict.status_code == 400
     assert "colour" in strict.json()["issue"][0]["diagnostics"]
+    # Lenient: the self link says what the search applied, so the unknown parameter is not in it.
+    self_link = next(link["url"] for link in lenient.json()["link"] if link["relation"] == "self")
+    assert "colour" not in self_link and f"patient={loaded.patient_id}" in self_link
 
 
 async def test_formats_406_415_and_xml(client: httpx.AsyncClient, gp: dict, loaded: Loaded) -> None:
