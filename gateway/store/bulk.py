@@ -227,21 +227,40 @@ class BulkWriter:
         return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
 
     def flush(self) -> None:
-        """Send the staged writes: one executemany per table. Call inside the caller's SAVEPOINT."""
+        """Send the staged writes: one executemany (or COPY) per table. Call inside the caller's SAVEPOINT."""
         if self._updates:
             # Old token rows go first; each written key then gets exactly its final token rows.
             self.conn.execute(_DELETE_TOKENS, [{"k_type": t, "k_id": i} for t, i in self._updates])
         if self._inserts:
-            self.conn.execute(_INSERT, list(self._inserts.values()))
+            self._insert(_INSERT, list(self._inserts.values()))
         if self._updates:
             self.conn.execute(_UPDATE, list(self._updates.values()))
         if self._versions:
-            self.conn.execute(_INSERT_VERSION, self._versions)
+            self._insert(_INSERT_VERSION, self._versions)
         tokens = [row for rows in self._tokens.values() for row in rows]
         if tokens:
-            self.conn.execute(_INSERT_TOKENS, tokens)
+            self._insert(_INSERT_TOKENS, tokens)
         self._rows.update(self._staged)
         self._clear_staging()
+
+    def _insert(self, statement: sa.Insert, rows: list[dict[str, Any]]) -> None:
+        """New rows: COPY on PostgreSQL through psycopg, where an executemany INSERT costs the server
+        a statement per row (about half the flush); executemany elsewhere (sqlite3 runs it in C)."""
+        if self.conn.dialect.driver != "psycopg":
+            self.conn.execute(statement, rows)
+            return
+        import psycopg
+
+        quote = self.conn.dialect.identifier_preparer.quote
+        columns = list(rows[0])
+        sql = f"COPY {quote(statement.table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        try:
+            with self.conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+        except psycopg.Error as exc:
+            # As SQLAlchemy reports what the database refuses in a statement (IntegrityError, DataError...)
+            raise sa.exc.DBAPIError.instance(sql, None, exc, psycopg.Error) from exc
 
     @property
     def pending(self) -> bool:

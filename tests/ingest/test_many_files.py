@@ -229,3 +229,31 @@ def test_matching_follows_patients_changed_earlier_in_the_same_group(gateway: Ga
     patients = [content for (rtype, _), (*_, content) in stored["resources"].items() if rtype == "Patient"]
     numbers = sorted(i["value"] for p in patients for i in p["identifier"] if i["system"].endswith("nhs-number"))
     assert numbers == sorted([person.nhs_number, other.nhs_number])  # two people: Y's and a new one for X
+
+
+def test_values_postgresql_refuses_are_quarantined_with_its_reason(gateway: Gateway) -> None:
+    """A NUL in a code or a value too long for its column: PostgreSQL refuses the rows (SQLite stores
+    them); the message is quarantined with the database's reason, its neighbours in other files stored."""
+    if gateway.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite stores both")
+    people = invent_people(4, seed=17)
+    nul = hl7v2_messages(people[1:2])
+    at = nul.index(b"DG1|1||") + 7
+    nul = nul[:at] + b"19\x00" + nul[at + 2:]  # in a diagnosis code: a token row
+    long = hl7v2_messages(people[2:3]).replace(b"|DNCASE|RX1|", b"|DNCASE|" + b"R" * 200 + b"|")
+    files = [("a.hl7", hl7v2_messages(people[:1])), ("nul.hl7", nul), ("long.hl7", long),
+             ("b.hl7", hl7v2_messages(people[3:]))]
+    # Control ids of their own (each file's numbering starts at 1): one Provenance per message.
+    files = [(origin, raw.replace(b"|DN-", f"|{origin[0]}-".encode())) for origin, raw in files]
+
+    summary = gateway.ingestor.ingest_files("hl7v2", iter(files))
+
+    reasons = {p.origin: p.reason for p in summary.problems}
+    assert set(reasons) == {"nul.hl7#message 1", "long.hl7#message 1", "long.hl7#message 2", "long.hl7#message 3"}
+    assert "NUL" in reasons["nul.hl7#message 1"] and "too long" in reasons["long.hl7#message 1"]
+    adapter = gateway.ingestor.adapter("hl7v2")
+    for origin, raw in files:
+        for message in adapter.parse(raw, origin):
+            if isinstance(message, SourceMessage):
+                kept = gateway.store.get("Provenance", provenance_id(message)) is not None
+                assert kept is (message.origin not in reasons), message.origin
