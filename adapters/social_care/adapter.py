@@ -61,8 +61,7 @@ class SocialCareAdapter:
             except ValueError:
                 raise AdapterError(f"/{ROOT}/@exported", f"{stamp!r} is not an ISO 8601 date-time") from None
         yield SourceMessage(format=self.format, origin=origin, raw=raw, body=ExportBody(root, origin),
-                            source_system=council, message_id=root.get("exportId") or stamp,
-                            message_time=exported)
+                            source_system=council, message_id=_message_id(root, stamp), message_time=exported)
 
     def map(self, message: SourceMessage) -> Iterable[MappedRecord | Rejected]:
         body: ExportBody = message.body
@@ -139,3 +138,18 @@ def _map_items(export: Export, root: Element, raw: bytes) -> Iterator[MappedReco
         yield from _guard(item.elem, sharing.preference, export, item, lpa_id)
     if team := contacts.council_team(export, members, f"/{ROOT}/Contacts"):
         yield team
+
+
+def _message_id(root: Element, stamp: str | None) -> str | None:
+    """What identifies one export document (its Provenance id derives from it).
+
+    An export run writes one document per person, all with the same ``exported`` time, so the time
+    alone would make every document of a run one message (each overwriting the previous one's
+    Provenance): the run's time plus the people the document is about. With neither an
+    ``exportId`` nor a time, None: the pipeline then identifies the message by its bytes."""
+    if export_id := root.get("exportId"):
+        return export_id
+    if not stamp:
+        return None
+    people = sorted(c.get("id") or "" for n, c in children(root) if n == "Person")
+    return f"{stamp}|{','.join(people)}"

@@ -1,12 +1,14 @@
 """One invented person from GP, community nursing and social care becomes one patient, one record."""
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.hl7v2 import hl7v2_messages
 from adapters.synthetic.people import invent_people
-from adapters.synthetic.social_care import export_xml
+from adapters.synthetic.social_care import export_xml, social_care_exports
 from gateway.services import Gateway
 from gateway.testing import references
 
@@ -66,3 +68,22 @@ def test_re_sending_every_source_changes_nothing(gateway: Gateway) -> None:
         source = conn.execute(sa.text("SELECT source_system, source_updated FROM resource WHERE id = :i"),
                               {"i": after.id}).one()
     assert source.source_system == person.practice_ods and source.source_updated is not None
+
+
+def test_each_document_of_one_social_care_export_run_keeps_its_own_provenance(gateway: Gateway) -> None:
+    """An export run writes a document per person, all stamped with the run's time: each is its own
+    message, so each keeps a Provenance naming its own records (not one Provenance overwritten)."""
+    people = invent_people(3, seed=5)
+    documents = social_care_exports(people)
+    assert len({re.search(rb'exported="([^"]+)"', d).group(1) for d in documents.values()}) == 1  # type: ignore[union-attr]
+    for name, document in documents.items():
+        assert gateway.ingestor.ingest_bytes("social-care", document, name).quarantined == 0
+    provenances = gateway.store.search("Provenance")
+    own_ids = set()
+    for person in people:
+        [patient] = gateway.store.find_by_identifier("Patient", NHS, person.nhs_number)
+        own = [p for p in provenances if f"Patient/{patient.id}" in {t["reference"] for t in p.content["target"]}]
+        assert len(own) == 1, f"{person.nhs_number}: {len(own)} Provenance name its Patient"
+        assert own[0].version_id == 1  # never overwritten by another document's
+        own_ids.add(own[0].id)
+    assert len(own_ids) == len(people)
