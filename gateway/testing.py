@@ -48,6 +48,28 @@ def fresh_postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def empty_gateway_like(like: Any, directory: Path) -> Iterator[Any]:
+    """A second, empty gateway on the same kind of database as ``like`` (a fresh SQLite file, or a
+    fresh PostgreSQL database): for comparing two ways of ingesting the same inputs."""
+    from gateway.services import build_gateway
+
+    directory.mkdir(parents=True, exist_ok=True)
+    if like.engine.dialect.name == "sqlite":
+        gw = build_gateway(settings_for(directory, f"sqlite:///{directory / 'second.sqlite'}"))
+        try:
+            yield gw
+        finally:
+            gw.close()
+        return
+    with fresh_postgres_database() as url:
+        gw = build_gateway(settings_for(directory, url))
+        try:
+            yield gw
+        finally:
+            gw.close()
+
+
 def token(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
           **claims: str) -> str:
     from gateway.auth import mint_token

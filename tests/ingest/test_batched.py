@@ -2,7 +2,6 @@
 database refuses rolls back alone: it is quarantined (and can be retried) while its neighbours stay."""
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,28 +17,17 @@ from adapters.synthetic.hl7v2 import hl7v2_messages
 from adapters.synthetic.people import invent_people
 from gateway.demo import write_sources
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
-from gateway.services import Gateway, build_gateway
+from gateway.services import Gateway
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
-from gateway.testing import POSTGRES_ENV, fresh_postgres_database, settings_for
+from gateway.testing import empty_gateway_like
 
 
 @contextmanager
 def _reference_gateway(like: Gateway, tmp_path: Path) -> Iterator[Gateway]:
     """A second, empty gateway on the same engine, ingesting one message per transaction."""
-    directory = tmp_path / "reference"
-    directory.mkdir()
-    if like.engine.dialect.name == "sqlite":
-        gw = build_gateway(settings_for(directory, f"sqlite:///{directory / 'reference.sqlite'}"))
+    with empty_gateway_like(like, tmp_path / "reference") as gw:
         gw.ingestor.batch_messages = 0
         yield gw
-        gw.close()
-        return
-    assert os.environ.get(POSTGRES_ENV)
-    with fresh_postgres_database() as url:
-        gw = build_gateway(settings_for(directory, url))
-        gw.ingestor.batch_messages = 0
-        yield gw
-        gw.close()
 
 
 def _without_stamp(content: str) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,25 +18,9 @@ from gateway.demo import write_sources
 from gateway.ingest import pipeline
 from gateway.ingest.pipeline import IngestSummary
 from gateway.ingest.provenance import provenance_id
-from gateway.services import Gateway, build_gateway
-from gateway.testing import fresh_postgres_database, settings_for
+from gateway.services import Gateway
+from gateway.testing import empty_gateway_like
 from tests.ingest.test_batched import _inputs, _snapshot, _with_broken_second_message
-
-
-@contextmanager
-def _second_gateway(like: Gateway, tmp_path: Path) -> Iterator[Gateway]:
-    """An empty gateway on the same engine."""
-    directory = tmp_path / "per-file"
-    directory.mkdir()
-    if like.engine.dialect.name == "sqlite":
-        gw = build_gateway(settings_for(directory, f"sqlite:///{directory / 'per-file.sqlite'}"))
-        yield gw
-        gw.close()
-        return
-    with fresh_postgres_database() as url:
-        gw = build_gateway(settings_for(directory, url))
-        yield gw
-        gw.close()
 
 
 def test_one_call_over_many_files_equals_one_call_per_file(gateway: Gateway, tmp_path: Path) -> None:
@@ -45,7 +28,7 @@ def test_one_call_over_many_files_equals_one_call_per_file(gateway: Gateway, tmp
     runs = [(format, [(origin, raw) for _, origin, raw in run])
             for format, run in itertools.groupby(inputs, key=lambda i: i[0])]
     assert any(len(files) > 3 for _, files in runs)
-    with _second_gateway(gateway, tmp_path) as per_file:
+    with empty_gateway_like(gateway, tmp_path / "per-file") as per_file:
         for ingestor in (gateway.ingestor, per_file.ingestor):
             # Groups and transactions end inside inputs and span input boundaries.
             ingestor.batch_messages, ingestor.group_messages = 9, 4
@@ -215,7 +198,7 @@ def test_matching_follows_patients_changed_earlier_in_the_same_group(gateway: Ga
              ("4.hl7", variant(b"C4", b"004", y, b"DN59998"))]  # Y: the corrected person
     gateway.ingestor.group_messages = 20  # all four in one group: one prefetch, then only what was staged
     summary = gateway.ingestor.ingest_files("hl7v2", iter(files))
-    with _second_gateway(gateway, tmp_path) as reference:
+    with empty_gateway_like(gateway, tmp_path / "per-file") as reference:
         reference.ingestor.batch_messages = 0
         expected = reference.ingestor.ingest_files("hl7v2", iter(files))
         wanted = _snapshot(reference)
