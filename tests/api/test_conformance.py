@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from defusedxml import ElementTree
 
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -103,6 +104,15 @@ async def test_formats_406_415_and_xml(client: httpx.AsyncClient, gp: dict, load
     assert xml.text.startswith("<?xml") and "<Patient" in xml.text
     accept_xml = await client.get(f"/fhir/Patient/{loaded.patient_id}", headers={**gp, "Accept": "application/fhir+xml"})
     assert "<Patient" in accept_xml.text
+    # A Bundle of stored resources (released as their stored JSON text) is written as XML too, whole.
+    everything = f"/fhir/Patient/{loaded.patient_id}/$everything"
+    as_json = (await client.get(everything, headers=gp)).json()
+    as_xml = await client.get(everything, params={"_format": "xml"}, headers=gp)
+    assert as_xml.status_code == 200
+    entries = ElementTree.fromstring(as_xml.content).findall("{http://hl7.org/fhir}entry")
+    assert len(entries) == len(as_json["entry"]) > 5
+    assert [e.find("{http://hl7.org/fhir}fullUrl").get("value") for e in entries] == [  # type: ignore[union-attr]
+        e["fullUrl"] for e in as_json["entry"]]
     refused = await client.get(f"/fhir/Patient/{loaded.patient_id}", headers={**gp, "Accept": "text/csv"})
     assert refused.status_code == 406
     wrong_body = await client.post("/fhir/Condition/_search", content=b"{}",
