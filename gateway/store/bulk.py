@@ -28,7 +28,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gateway.store.resources import UpsertResult, clinical_date, index_tokens
+from gateway.store.resources import UpsertResult, clinical_date, index_tokens, utc
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
 
 R = ResourceRow.__table__
@@ -86,13 +86,6 @@ class TouchedPatient:
     before: list[dict[str, Any]]
     after: list[dict[str, Any]]
     content: str
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Same normalisation as ResourceStore (SQLite hands back naive datetimes, which are UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def without_meta(resource: dict[str, Any]) -> dict[str, Any]:

@@ -81,7 +81,8 @@ class DateCriterion:
     high: datetime  # exclusive upper bound of the value's precision
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def utc(value: datetime | None) -> datetime | None:
+    """An aware UTC datetime (SQLite hands back naive datetimes, which are UTC)."""
     if value is None:
         return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -93,7 +94,7 @@ def _parse_date(text: str) -> datetime | None:
             return datetime(int(text), 1, 1, tzinfo=UTC)
         if len(text) == 7:
             return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
-        return _utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
         return None
 
@@ -136,7 +137,7 @@ def _rows_to_stored(rows: Iterable[Sequence[Any]]) -> list[StoredResource]:
     for rtype, rid, version, updated, deleted, patient_id, categories, org, team, content in rows:
         when = times.get(updated)
         if when is None:
-            when = times[updated] = _utc(updated) or datetime.now(UTC)
+            when = times[updated] = utc(updated) or datetime.now(UTC)
         cats = labels.get(categories)
         if cats is None:
             cats = labels[categories] = tuple(categories.split()) if categories else ()
@@ -227,7 +228,7 @@ class ResourceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(V).where(V.c.resource_type == resource_type, V.c.id == rid)
                                 .order_by(V.c.version_id.desc())).all()
-        return [(r.version_id, _utc(r.last_updated), r.deleted, r.content) for r in rows]  # type: ignore[misc]
+        return [(r.version_id, utc(r.last_updated), r.deleted, r.content) for r in rows]  # type: ignore[misc]
 
     def find_by_identifier(self, resource_type: str, system: str | None, value: str) -> list[StoredResource]:
         return self.search(resource_type, tokens=[TokenCriterion("identifier", system, value)])
