@@ -5,7 +5,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from gateway.api.errors import Forbidden, Unauthorized
-from gateway.auth import AuthError
+from gateway.auth import AuthError, TokenVerifier
 from gateway.requester import Requester
 
 
@@ -19,18 +19,18 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def _verify(request: Request, token: str) -> Requester:
+def _verify(verifier: TokenVerifier, token: str) -> Requester:
     try:
-        requester: Requester = request.app.state.gateway.verifier.verify(token)
+        return verifier.verify(token)
     except AuthError as exc:
         raise Unauthorized(str(exc)) from exc
-    request.state.requester = requester
-    return requester
 
 
 def authenticate(request: Request) -> Requester:
     """Who is calling (sync: for routes that already run in a worker thread)."""
-    return _verify(request, _bearer(request))
+    requester = _verify(request.app.state.gateway.verifier, _bearer(request))
+    request.state.requester = requester
+    return requester
 
 
 async def authorize(request: Request) -> Requester:
@@ -39,9 +39,8 @@ async def authorize(request: Request) -> Requester:
     Async, so the route's one worker thread is the request's only thread hop: a token seen before
     is a look-up; only its first sight (signature check, perhaps a JWKS fetch) takes a thread."""
     token = _bearer(request)
-    requester = request.app.state.gateway.verifier.remembered(token)
-    if requester is None:
-        requester = await run_in_threadpool(_verify, request, token)
+    verifier = request.app.state.gateway.verifier
+    requester = verifier.remembered(token) or await run_in_threadpool(_verify, verifier, token)
     request.state.requester = requester
     decision = request.app.state.gateway.policies.engine.check_request(requester)
     request.state.request_rule_ids = decision.rule_ids
