@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import tests.hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
 from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
 from gateway.testing import POSTGRES_ENV, fresh_postgres_database, settings_for
