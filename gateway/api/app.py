@@ -26,7 +26,7 @@ def _error_response(request: Request, error: FhirError) -> Response:
 
 
 def _audited_error(request: Request, error: FhirError, filtered: object | None = None) -> Response:
-    """Refusals and errors on record routes are audited like disclosures (DESIGN invariant 3)."""
+    """Refusals and errors on record routes are audited like disclosures (docs/architecture.md, invariant 3)."""
     if not request.url.path.startswith(AUDITED_PREFIXES) or request.url.path in UNAUDITED or isinstance(
             error, ServiceUnavailable):
         return _error_response(request, error)

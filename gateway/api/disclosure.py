@@ -1,6 +1,6 @@
 """Audit before release: write the disclosure record, and only when it is committed, respond.
 
-If the audit write fails the caller gets 503 and nothing else (DESIGN invariant 3).
+If the audit write fails the caller gets 503 and nothing else (docs/architecture.md, invariant 3).
 """
 from __future__ import annotations
 
