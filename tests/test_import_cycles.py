@@ -31,7 +31,8 @@ ALLOWED_MODULE_CYCLES: frozenset[frozenset[str]] = frozenset(
         frozenset({"gateway.audit.continuity", "gateway.audit.verify"}),
         # engine.py imports check_invariants inside a method; invariants.py imports PolicyEngine for types.
         frozenset({"gateway.policy.engine", "gateway.policy.invariants"}),
-        # bulk.py uses resources.py's helpers (utc, index_tokens); ResourceStore.upsert imports BulkWriter inside a method.
+        # bulk.py uses resources.py's helpers (utc, index_tokens); ResourceStore.upsert imports BulkWriter
+        # inside a method.
         frozenset({"gateway.store.bulk", "gateway.store.resources"}),
     }
 )
@@ -109,44 +110,30 @@ def package_graph(modules: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def cycles(graph: dict[str, set[str]]) -> set[frozenset[str]]:
-    """Strongly connected components with more than one node (Tarjan, iterative)."""
+    """Strongly connected components with more than one node (Tarjan's algorithm)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
-    on_stack: set[str] = set()
     found: set[frozenset[str]] = set()
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for succ in sorted(graph.get(node, ())):
+            if succ not in index:
+                visit(succ)
+                low[node] = min(low[node], low[succ])
+            elif succ in stack:
+                low[node] = min(low[node], index[succ])
+        if low[node] == index[node]:
+            component = stack[stack.index(node):]
+            del stack[stack.index(node):]
+            if len(component) > 1:
+                found.add(frozenset(component))
+
     for start in sorted(graph):
-        if start in index:
-            continue
-        work: list[tuple[str, Iterator[str]]] = [(start, iter(sorted(graph.get(start, ()))))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, successors = work[-1]
-            for succ in successors:
-                if succ not in index:
-                    index[succ] = low[succ] = len(index)
-                    stack.append(succ)
-                    on_stack.add(succ)
-                    work.append((succ, iter(sorted(graph.get(succ, ())))))
-                    break
-                if succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    component = set()
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        component.add(member)
-                        if member == node:
-                            break
-                    if len(component) > 1:
-                        found.add(frozenset(component))
+        if start not in index:
+            visit(start)
     return found
 
 

@@ -42,7 +42,8 @@ def test_directives_opt_out_and_care_team():
     ctx = patient_context(PATIENT, _resources(), today=TODAY)
     assert ctx.nhs_number == "9434765919" and ctx.national_opt_out is True  # latest opt-out Consent wins
     deny, permit = ctx.directives
-    assert (deny.type, deny.categories, deny.recipient_orgs, deny.given_by) == ("deny", ("case_notes",), ("P81001",), "patient")
+    assert (deny.type, deny.categories, deny.recipient_orgs, deny.given_by) == (
+        "deny", ("case_notes",), ("P81001",), "patient")
     assert (permit.type, permit.categories, permit.recipient_orgs, permit.given_by) == (
         "permit", ("capacity_assessment",), ("RX1",), "attorney")
     by_role = {m.role: m for m in ctx.care_team}
