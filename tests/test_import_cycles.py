@@ -42,9 +42,6 @@ ALLOWED_PACKAGE_CYCLES: frozenset[frozenset[str]] = frozenset(
     {
         # store/all_tables.py imports gateway.ingest.tables so that Alembic sees every table.
         frozenset({"gateway.ingest", "gateway.store"}),
-        # policy/commands.py and api/policy_routes.py reach gateway.ig (simulate, corpus diff) and
-        # gateway.services; gateway.ig imports api.bundles and api.enforcement.
-        frozenset({"gateway.api", "gateway.ig", "gateway.policy", "gateway.services"}),
     }
 )
 
