@@ -111,6 +111,7 @@ class SimulateQuery(BaseModel):
     nhs_number: str
     team: str | None = None
     justification: str | None = None
+    candidate: bool = False  # decide under the policy on disk (what a reload would put live), not the live one
 
 
 @router.post("/simulate")
@@ -120,7 +121,10 @@ def simulate(query: SimulateQuery, request: Request) -> Response:
     subject = Requester(user="simulation", name="policy simulation", role=query.role, org=query.org,
                         purpose=query.purpose, justification=query.justification, team=query.team)
     try:
-        bundle, d = simulate_everything(gw.disclosure, subject, query.nhs_number)
+        engine = _candidate(request) if query.candidate else None
+        bundle, d = simulate_everything(gw.disclosure, subject, query.nhs_number, engine=engine)
+    except PolicyError as exc:
+        return _json({"ok": False, "in_force": gw.policies.version, "problems": _problems(exc)}, 422)
     except UnknownPatient as exc:
         raise NotFound(str(exc)) from exc
     # What the IG officer sees is real record content: audited as such, naming both the officer and
