@@ -19,7 +19,7 @@ SDS_USER_SYSTEM = "https://fhir.nhs.uk/Id/sds-user-id"
 SNOMED = "http://snomed.info/sct"
 
 # Namespace for deterministic resource ids: (source system, type, source id) -> same id forever,
-# so re-sending a message updates rather than duplicates (DESIGN invariant 6).
+# so re-sending a message updates rather than duplicates (docs/architecture.md, invariant 6).
 _ID_NAMESPACE = uuid.UUID("6f1c2a56-3d0e-4b7a-9a59-7c3d2f0e8b11")
 
 

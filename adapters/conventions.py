@@ -24,7 +24,7 @@ DATA_CATEGORY = f"{BASE}/CodeSystem/data-category"
 FLAG_CATEGORY_LOCAL = f"{BASE}/CodeSystem/flag-category"  # codes: access, safeguarding
 FLAG_CATEGORY_HL7 = "http://terminology.hl7.org/CodeSystem/flag-category"
 
-# Separately selectable narrative parts (field groups of POLICY_DEFAULTS.md)
+# Separately selectable narrative parts (field groups, docs/policy.md)
 EXT_DETAIL = f"{BASE}/StructureDefinition/detail"  # valueString: risk flag / safeguarding narrative
 EXT_REASONING = f"{BASE}/StructureDefinition/capacity-reasoning"  # valueString
 EXT_BEST_INTERESTS = f"{BASE}/StructureDefinition/best-interests-decision"  # valueString

@@ -3,9 +3,9 @@
 Targets: full/parse ratio ≥ 0.3 and ≥ 1,000 source records/s on one core, on SQLite and PostgreSQL.
 Three baselines are printed, honestly labelled: "parse" is the adapter's parse() alone (split the
 input into source messages), "parse+map" adds map() (source messages → FHIR R4 dicts), and
-"p+m+valid" adds the one R4B validation of each mapped resource that DESIGN requires — what the
-rest of the pipeline (match, label, Provenance, store) is then measured against. Records are the
-items map() yields, for every rate, so the rates compare the same work.
+"p+m+valid" adds the one R4B validation of each mapped resource that ingest requires (invariant 1 of
+docs/architecture.md) — what the rest of the pipeline (match, label, Provenance, store) is then
+measured against. Records are the items map() yields, for every rate, so the rates compare the same work.
 Full ingest = parse, map, validate (pydantic R4B, once), match, label, provenance, store — the way
 ``gateway ingest`` does it: one ``ingest_files`` call per format over all its files, read lazily (the
 messages of many small files share the batch's transactions).

@@ -1,6 +1,6 @@
 """Bearer-token authentication: verify a JWT against a JWKS and turn its claims into a Requester.
 
-Tokens carry the claims of DESIGN.md: ``sub``, ``name``, ``role``, ``org`` (ODS code),
+Tokens carry the claims of docs/operations.md: ``sub``, ``name``, ``role``, ``org`` (ODS code),
 ``purpose_of_use``, optional ``justification`` and ``patient``. ``gateway token`` and the SMART
 token endpoint sign with a private JWK set; verification only ever needs the public JWKS.
 """

@@ -3,11 +3,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+import gateway.auth
 from gateway.auth import AuthError, TokenVerifier, mint_token
 from gateway.testing import settings_for
 
@@ -57,14 +59,24 @@ def test_production_mode_refuses_development_tokens(tmp_path: Path) -> None:
         mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")
 
 
-def test_a_verified_token_is_remembered_only_until_it_expires(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_verified_token_is_remembered_only_until_it_expires(settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The verifier's clock is moved instead of sleeping until the token expires."""
     verifier = TokenVerifier(settings)
-    token = mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care", lifetime=2)
+    token = mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care", lifetime=600)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
     assert verifier.verify(token).user == "u"
-    assert token in verifier._verified
-    time.sleep(2.2)
-    with pytest.raises(AuthError, match="expired"):
-        verifier.verify(token)
+    verified: list[str] = []
+    check = verifier._verify
+    monkeypatch.setattr(verifier, "_verify", lambda t: verified.append(t) or check(t))
+
+    monkeypatch.setattr(gateway.auth, "time", SimpleNamespace(time=lambda: expires - 1))
+    assert verifier.remembered(token) is not None
+    assert verifier.verify(token).user == "u" and verified == []  # answered from memory
+
+    monkeypatch.setattr(gateway.auth, "time", SimpleNamespace(time=lambda: expires))
+    assert verifier.remembered(token) is None  # forgotten the moment it expires...
+    verifier.verify(token)
+    assert verified == [token]  # ...so its signature and expiry are checked again (PyJWT: test above)
 
 
 def test_a_tampered_copy_of_a_remembered_token_is_still_refused(settings) -> None:  # type: ignore[no-untyped-def]

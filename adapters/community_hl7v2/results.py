@@ -1,4 +1,4 @@
-"""ORU^R01: the visit (PV1 + OBR) -> Encounter, and each OBX per the local-code table of FORMATS §2.
+"""ORU^R01: the visit (PV1 + OBR) -> Encounter, and each OBX per the local-code table of docs/formats.md (HL7 v2).
 
 An OBX result is identified by (visit, OBX-3 item, OBX-4 sub-id), so a later message with
 OBX-11 ``C`` lands on the same resource and ``D`` marks it entered-in-error.

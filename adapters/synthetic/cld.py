@@ -1,4 +1,4 @@
-"""A Client Level Data return (FORMATS §3b CSV) for invented people: Request, Assessment, Service
+"""A Client Level Data return (CSV, docs/formats.md) for invented people: Request, Assessment, Service
 and Review rows per person, with the same council ids, NHS numbers and practices as the other feeds."""
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Invented GP records as GP Connect Access Record: Structured responses (FHIR STU3 Bundles).
 
 Deterministic: the RNG is seeded from the person, so the same person always gives the same
-Bundle, byte for byte. Shape follows FORMATS.md §1 (CareConnect-GPC profiles, clinical areas as
+Bundle, byte for byte. Shape follows docs/formats.md, GP Connect (CareConnect-GPC profiles, clinical areas as
 Lists with the GP Connect list codes). Medicines and vaccines carry a synthetic local code (never
 a guessed dm+d code); conditions, observations and list codes are real SNOMED CT codes.
 """
@@ -28,7 +28,7 @@ SYNTHETIC_MEDICATION = f"{BASE}/CodeSystem/synthetic-medication"
 SYNTHETIC_VACCINE = f"{BASE}/CodeSystem/synthetic-vaccine"
 UCUM = "http://unitsofmeasure.org"
 
-# GP Connect clinical-area Lists (FORMATS.md §1).
+# GP Connect clinical-area Lists (docs/formats.md, GP Connect).
 LIST_MEDICATIONS = ("933361000000108", "Medications and medical devices")
 LIST_ALLERGIES = ("886921000000105", "Allergies and adverse reactions")
 LIST_ENDED_ALLERGIES = ("1103671000000101", "Ended allergies")
@@ -191,7 +191,7 @@ def _patient(record: _Record, practice: str, gp: str) -> dict[str, Any]:
         "gender": p.gender,
         "birthDate": p.birth_date.isoformat(),
         "address": [{"use": "home", "line": [p.address_line], "city": p.town, "postalCode": p.postcode}],
-        # FORMATS.md §1: the registered practice is generalPractitioner; the usual GP is listed too.
+        # docs/formats.md, GP Connect: the registered practice is generalPractitioner; the usual GP is listed too.
         "generalPractitioner": [_ref(practice, p.practice_name), _ref(gp, f"Dr {p.gp[2]} {p.gp[1]}")],
         "managingOrganization": _ref(practice),
     }

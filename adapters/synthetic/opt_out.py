@@ -1,4 +1,4 @@
-"""The national data opt-out list (FORMATS §4 CSV) for invented people.
+"""The national data opt-out list (CSV, docs/formats.md) for invented people.
 
 Some people changed their mind, so the file holds older rows that the latest one overrides, in
 shuffled order: the final state of every person is ``Person.opted_out``.

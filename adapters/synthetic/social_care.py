@@ -1,4 +1,4 @@
-"""Council case-record exports (FORMATS §3a XML) for invented people, one document per person.
+"""Council case-record exports (XML, docs/formats.md) for invented people, one document per person.
 
 Alerts, capacity assessments, safeguarding concerns, objections and attorneys follow the Person
 fields, so the council's record agrees with the HL7 and GP feeds about the same people.

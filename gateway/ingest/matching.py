@@ -1,6 +1,6 @@
 """Match the person a message is about to one gateway Patient — by a valid NHS number only.
 
-No silent merges (DESIGN invariant 7): a missing or invalid NHS number, several candidates or
+No silent merges (docs/architecture.md, invariant 7): a missing or invalid NHS number, several candidates or
 disagreeing demographics hold the message for a person to review (``gateway match``).
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The pipeline's last step: store a message's resources idempotently (DESIGN invariant 6).
+"""The pipeline's last step: store a message's resources idempotently (docs/architecture.md, invariant 6).
 
 Two ways, one result. Without a batch each message is its own transaction through
 ``ResourceStore.upsert`` (the reference behaviour, and what a lone ``Ingestor.run`` does). Inside an

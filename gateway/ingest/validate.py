@@ -1,4 +1,4 @@
-"""Validate once, on ingest, with the fhir.resources R4B models (DESIGN invariant 1)."""
+"""Validate once, on ingest, with the fhir.resources R4B models (docs/architecture.md, invariant 1)."""
 from __future__ import annotations
 
 from functools import cache

@@ -83,8 +83,13 @@ def _contact(ext: list[dict[str, Any]], telecom: list[dict[str, Any]]) -> tuple[
 
 
 def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]], *,
-                    national_opt_out: bool | None = None) -> PatientContext:
-    today = date.today().isoformat()
+                    national_opt_out: bool | None = None, today: date | None = None) -> PatientContext:
+    """The patient's sharing choices, opt-out and care team as of ``today`` (default: the local date).
+
+    A care-team participation whose period ended before ``today`` is no relationship any more; pass
+    ``today`` to decide as of a given day (tests, replaying a decision) instead of the wall clock.
+    """
+    as_of = (today or date.today()).isoformat()
     nhs = next((i.get("value") for i in patient.get("identifier") or [] if i.get("system") == NHS_NUMBER_SYSTEM), None)
     directives: list[ConsentDirective] = []
     opt_out: tuple[str, bool] | None = None  # (dateTime, opted out) of the latest opt-out Consent
@@ -109,7 +114,7 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
         elif rtype == "CareTeam" and r.get("status", "active") not in _INACTIVE:
             source = (r.get("meta") or {}).get("source")
             for part in r.get("participant") or []:
-                if _ended(part.get("period"), today):
+                if _ended(part.get("period"), as_of):
                     continue
                 ext = [e for e in part.get("extension") or [] if isinstance(e, dict)]
                 member = part.get("member") or {}

@@ -2,7 +2,7 @@
 
 A case gives a requester, an abstract patient state (relationship, objections, consents,
 opt-out) and an item (categories or a whole resource) and says what must happen. A matrix is the
-same thing in the shape of POLICY_DEFAULTS.md: roles across, categories down, R/D/N/H cells.
+same thing in the shape of docs/policy.md: roles across, categories down, R/D/N/H cells.
 """
 from __future__ import annotations
 

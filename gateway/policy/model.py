@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 import orjson
 
 Effect = Literal["release", "redact", "notice", "hide"]
-# Most restrictive first: the combining order of POLICY_DEFAULTS.md.
+# Most restrictive first: the combining order of docs/policy.md.
 RESTRICTIVENESS: dict[str, int] = {"hide": 3, "notice": 2, "redact": 1, "release": 0}
 
 

@@ -1,4 +1,4 @@
-"""Client Level Data CSV adapter: FORMATS §3b columns, events, kept columns, bad rows."""
+"""Client Level Data CSV adapter: docs/formats.md columns, events, kept columns, bad rows."""
 from __future__ import annotations
 
 from pathlib import Path

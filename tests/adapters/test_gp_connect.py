@@ -1,4 +1,4 @@
-"""GP Connect (STU3) -> R4: one test per STU3 -> R4 difference of FORMATS.md §1, on a hand-written
+"""GP Connect (STU3) -> R4: one test per STU3 -> R4 difference in docs/formats.md, on a hand-written
 Bundle (tests/fixtures/gp_connect/structured_record.json), plus ids, references, the CareTeam,
 rejections and whole-input errors."""
 from __future__ import annotations

@@ -15,6 +15,7 @@ from adapters.base import AdapterError, MappedRecord, Rejected
 from adapters.gp_connect import GpConnectAdapter
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import invent_people
+from tests.hypothesis_profiles import examples
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "gp_connect" / "structured_record.json"
 SEEDS = (orjson.loads(FIXTURE.read_bytes()), gp_connect_bundle(invent_people(3, seed=2)[2]))
@@ -67,7 +68,7 @@ def broken_bundles(draw: st.DrawFn) -> dict[str, Any]:
     return bundle
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(broken_bundles())
 def test_broken_bundles_give_records_rejections_or_adapter_error(bundle: dict[str, Any]) -> None:
     adapter = GpConnectAdapter()
@@ -89,7 +90,7 @@ def test_broken_bundles_give_records_rejections_or_adapter_error(bundle: dict[st
             orjson.dumps(item.resource)  # still plain JSON
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
 def test_arbitrary_bytes_never_raise_anything_but_adapter_error(raw: bytes) -> None:
     try:

@@ -1,4 +1,4 @@
-"""Community-nursing HL7 v2.4 adapter: FORMATS §2 contract, local codes, lifecycle, corrections, faults."""
+"""Community-nursing HL7 v2.4 adapter: docs/formats.md contract, local codes, lifecycle, corrections, faults."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -12,6 +12,7 @@ from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
 from adapters.community_hl7v2 import Hl7v2Adapter
 from gateway.ingest.validate import problem
 from tests.adapters.corruption import corrupted as corrupted_bytes
+from tests.hypothesis_profiles import examples
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "hl7v2"
 SEEDS = [(FIXTURES / name).read_bytes() for name in (
@@ -41,19 +42,19 @@ def check(raw: bytes) -> None:
                 assert problem(out.resource) is None, (out.location, problem(out.resource))
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corrupted())
 def test_random_corruption_only_yields_records_rejections_or_adapter_error(raw: bytes) -> None:
     check(raw)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes(raw: bytes) -> None:
     check(raw)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.lists(st.text(alphabet="MSHPIDOBXNTE|^~\\&0123456789 .-", max_size=60), max_size=8))
 def test_arbitrary_segment_soup(lines: list[str]) -> None:
     check(("MSH|^~\\&|A|RX1|B|C|20260101||ORU^R01|1|P|2.4\r" + "\r".join(lines)).encode())

@@ -1,4 +1,4 @@
-"""Social-care case-record export adapter: FORMATS §3a contract, every section, retraction, unsafe XML."""
+"""Social-care case-record export adapter: docs/formats.md contract, every section, retraction, unsafe XML."""
 from __future__ import annotations
 
 import base64

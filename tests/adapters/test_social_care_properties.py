@@ -11,6 +11,7 @@ from adapters.base import AdapterError, MappedRecord, Rejected, SourceMessage
 from adapters.social_care import SocialCareAdapter
 from gateway.ingest.validate import problem
 from tests.adapters.corruption import corrupted as corrupted_bytes
+from tests.hypothesis_profiles import examples
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "social_care"
 SEEDS = [(FIXTURES / name).read_bytes() for name in (
@@ -56,19 +57,19 @@ def check(raw: bytes) -> None:
                 assert out.hints.get("section")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(corrupted())
 def test_random_corruption_only_yields_records_rejections_or_adapter_error(raw: bytes) -> None:
     check(raw)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(attribute_edits())
 def test_arbitrary_attribute_values(raw: bytes) -> None:
     check(raw)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes(raw: bytes) -> None:
     check(raw)

@@ -1,4 +1,4 @@
-"""Issue 3: ordinary FHIR behaviour — search parameters, paging, includes, errors, formats, versions."""
+"""Ordinary FHIR behaviour — search parameters, paging, includes, errors, formats, versions."""
 from __future__ import annotations
 
 import httpx

@@ -1,4 +1,4 @@
-"""Issue 2: a GP record in, a policy-filtered and audited FHIR answer out."""
+"""A GP record in, a policy-filtered and audited FHIR answer out."""
 from __future__ import annotations
 
 import httpx

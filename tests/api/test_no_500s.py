@@ -9,6 +9,7 @@ from gateway.settings import Settings
 from gateway.store import search_params
 from gateway.testing import auth_headers
 from tests.api.conftest import Loaded
+from tests.hypothesis_profiles import examples
 
 NAMES = st.sampled_from(["_id", "identifier", "patient", "subject", "date", "_lastUpdated", "code", "category",
                          "status", "_count", "_offset", "_sort", "_summary", "_elements", "_include",
@@ -24,7 +25,7 @@ TYPES = st.sampled_from([*search_params.SEARCHABLE_TYPES, "Nonsense", "patient",
 ACCEPT = st.sampled_from(["application/fhir+json", "application/fhir+xml", "text/html", "*/*", "", "application/*"])
 
 
-@hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(resource_type=TYPES, params=st.lists(st.tuples(NAMES, VALUES), max_size=5), accept=ACCEPT,
        strict=st.booleans())
 async def test_search_never_500(client: httpx.AsyncClient, settings: Settings, loaded: Loaded, resource_type: str,
@@ -37,7 +38,7 @@ async def test_search_never_500(client: httpx.AsyncClient, settings: Settings, l
     assert response.status_code < 500, (response.status_code, response.text[:500])
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(path=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=40),
        authorization=st.sampled_from(["", "Bearer", "Bearer x.y.z", "Basic Zm9vOmJhcg==", "Bearer " + "a" * 500]))
 async def test_odd_paths_and_tokens_never_500(client: httpx.AsyncClient, settings: Settings, loaded: Loaded,
@@ -51,7 +52,7 @@ async def test_odd_paths_and_tokens_never_500(client: httpx.AsyncClient, setting
     assert everything.status_code < 500, (everything.status_code, everything.text[:500])
 
 
-@hsettings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hsettings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(format=st.sampled_from(["gp-connect", "hl7v2", "social-care", "cld", "opt-out"]),
        body=st.binary(max_size=2000) | st.text(max_size=500).map(str.encode))
 async def test_hostile_ingest_bodies_never_500(client: httpx.AsyncClient, settings: Settings, format: str,

@@ -29,10 +29,13 @@ class LiveServer:
     settings: Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _listening_socket() -> socket.socket:
+    """A socket already bound to a free loopback port, handed to uvicorn as it is: asking for a free
+    port, closing it and binding again would let another process take the port in between."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @pytest.fixture
@@ -41,10 +44,11 @@ def live(gateway: Gateway, settings: Settings) -> Iterator[LiveServer]:
     summary = gateway.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), "live.json")
     assert summary.quarantined == 0
     [patient] = gateway.store.find_by_identifier("Patient", "https://fhir.nhs.uk/Id/nhs-number", person.nhs_number)
-    port = _free_port()
+    sock = _listening_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(gateway), host="127.0.0.1", port=port, log_config=None,
                                            access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
@@ -57,3 +61,4 @@ def live(gateway: Gateway, settings: Settings) -> Iterator[LiveServer]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()

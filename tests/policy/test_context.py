@@ -1,10 +1,14 @@
 """patient_context reads Consent, CareTeam and RelatedPerson as the adapters write them."""
 from __future__ import annotations
 
+from datetime import date
+
 from adapters import fhir_helpers as fh
 from adapters.conventions import EXT_PARTICIPANT_CONTACT
 from gateway.policy import Item, patient_context
 from gateway.requester import Requester
+
+TODAY = date(2026, 11, 30)  # every context here is built as of this day, not the wall clock
 
 PATIENT = {"resourceType": "Patient", "id": "p1", "identifier": [fh.nhs_identifier("9434765919")],
            "generalPractitioner": [fh.org_ref("P81001", "Beech Surgery")]}
@@ -35,10 +39,11 @@ def _resources() -> list[dict]:
 
 
 def test_directives_opt_out_and_care_team():
-    ctx = patient_context(PATIENT, _resources())
+    ctx = patient_context(PATIENT, _resources(), today=TODAY)
     assert ctx.nhs_number == "9434765919" and ctx.national_opt_out is True  # latest opt-out Consent wins
     deny, permit = ctx.directives
-    assert (deny.type, deny.categories, deny.recipient_orgs, deny.given_by) == ("deny", ("case_notes",), ("P81001",), "patient")
+    assert (deny.type, deny.categories, deny.recipient_orgs, deny.given_by) == (
+        "deny", ("case_notes",), ("P81001",), "patient")
     assert (permit.type, permit.categories, permit.recipient_orgs, permit.given_by) == (
         "permit", ("capacity_assessment",), ("RX1",), "attorney")
     by_role = {m.role: m for m in ctx.care_team}
@@ -51,11 +56,11 @@ def test_directives_opt_out_and_care_team():
 
 
 def test_national_opt_out_argument_overrides():
-    assert patient_context(PATIENT, _resources(), national_opt_out=False).national_opt_out is False
+    assert patient_context(PATIENT, _resources(), national_opt_out=False, today=TODAY).national_opt_out is False
 
 
 def test_context_drives_decisions(engine):
-    ctx = patient_context(PATIENT, _resources())
+    ctx = patient_context(PATIENT, _resources(), today=TODAY)
     gp = Requester("u", "n", "gp", "P81001", "direct_care")
     note = Item({"resourceType": "DocumentReference"}, ("case_notes",), "C8Q2R", "ASC-NORTH")
     assert engine.decide(Requester("u", "n", "social_worker", "P81001", "direct_care"), ctx, note).effect == "notice"
@@ -66,3 +71,15 @@ def test_context_drives_decisions(engine):
     assert engine.decide(outsider, ctx, mca).effect == "release"  # ...but the attorney consented for RX1
     assert engine.decide(outsider, ctx, Item({}, ("visits",), "C8Q2R")).effect == "notice"
     assert EXT_PARTICIPANT_CONTACT  # the contact extension the adapters write is what we read
+
+
+def test_a_participation_counts_up_to_and_including_its_end_date():
+    nurse = fh.participant("district-nurse", fh.person_ref(None, "N2", "Current Nurse"),
+                           on_behalf_of=fh.org_ref("RX1"), start="2026-01-01", end="2026-12-31")
+    team = [fh.care_team("ct2", "p1", "District nursing", [nurse], "RX1")]
+
+    def roles(today: date) -> set[str]:
+        return {m.role for m in patient_context(PATIENT, team, today=today).care_team}
+
+    assert "district-nurse" in roles(date(2026, 12, 31))
+    assert "district-nurse" not in roles(date(2027, 1, 1))

@@ -9,6 +9,7 @@ from gateway.policy import CareTeamMember, ConsentDirective, Item, PatientContex
 from gateway.policy.conditions import FACT_NAMES, Facts
 from gateway.policy.model import RESTRICTIVENESS
 from gateway.requester import Requester
+from tests.hypothesis_profiles import examples
 
 from .conftest import PACK
 
@@ -47,7 +48,7 @@ def build(role: str, purpose: str, cat: str, f: Facts, rt: str) -> tuple[Request
     return requester, patient, Item({"resourceType": rt}, (cat,), "REQ" if f.recorded_by_requester else "OTHER")
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(combos)
 def test_decide_on_objects_agrees_with_the_table(combo):
     (role, purpose), cat, f, rt = combo
@@ -62,7 +63,7 @@ def test_decide_on_objects_agrees_with_the_table(combo):
     assert decision.effect == e.outcome(role, purpose, cat, f, rt).effect
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(combos, st.sampled_from(sorted(engine().vocabulary.categories)))
 def test_a_second_category_never_loosens(combo, other):
     (role, purpose), cat, f, rt = combo
@@ -73,7 +74,7 @@ def test_a_second_category_never_loosens(combo, other):
     assert RESTRICTIVENESS[both.effect] >= RESTRICTIVENESS[alone.effect]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(combos)
 def test_an_objection_never_loosens_direct_care(combo):
     (role, _), cat, f, rt = combo

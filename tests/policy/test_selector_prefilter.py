@@ -19,6 +19,7 @@ from gateway.policy import PolicyEngine
 from gateway.policy.selectors import compile_selector
 from gateway.requester import Requester
 from gateway.services import build_gateway
+from tests.hypothesis_profiles import examples
 
 POLICIES = Path(__file__).resolve().parents[2] / "consent_policies"
 ODD_URLS = ["https://x.example/a\"b", "https://x.example/a\\b", "https://x.example/é", "https://x.example/\n",
@@ -62,7 +63,7 @@ resources = st.fixed_dictionaries(
     })
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(resources)
 def test_present_in_agrees_with_present(resource: dict[str, Any]) -> None:
     stored = _stored(resource)
