@@ -23,7 +23,7 @@ from adapters.gp_connect import (
 Mapper = Callable[[dict[str, Any]], dict[str, Any]]
 
 MAPPERS: dict[str, Mapper] = {
-    "Patient": administrative.map_patient,
+    "Patient": administrative.map_unchanged,
     "Organization": administrative.map_unchanged,
     "Practitioner": administrative.map_unchanged,
     "PractitionerRole": administrative.map_unchanged,
