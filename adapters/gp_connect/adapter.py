@@ -13,6 +13,7 @@ from adapters.gp_connect.convert import convert_entry
 from adapters.gp_connect.decode import MAX_BYTES, MAX_DEPTH, check_bundle, decode_bundle
 from adapters.gp_connect.fields import MappingError
 from adapters.gp_connect.index import BundleIndex, IndexedEntry, build_index, entry_location
+from adapters.gp_connect.lists import HINT_RECORD_INCOMPLETE, tagged_warnings, warning_codes
 
 FORMAT = "gp-connect"
 
@@ -71,6 +72,12 @@ class GpConnectAdapter:
         hints: dict[str, Any] = {"stu3_type": entry.stu3_type, **index.sections.get(entry.index, {})}
         if unresolved:
             hints["unresolved_references"] = unresolved
+        # The List's own warnings; the Patient carries every List's, so "this GP record is incomplete"
+        # is known wherever the person's record is read.
+        warnings = tagged_warnings(resource) if entry.stu3_type == "List" else \
+            _record_warnings(index) if entry is index.patient else []
+        if warnings:
+            hints[HINT_RECORD_INCOMPLETE] = warnings
         return self._record(resource, index, source_id=f"{entry.stu3_type}/{entry.source_id}",
                             location=entry.location, updated=_instant(_last_updated(entry.resource)), hints=hints)
 
@@ -79,6 +86,11 @@ class GpConnectAdapter:
         return MappedRecord(resource=resource, source_system=index.source_system, source_id=source_id,
                             source_updated=updated, patient_nhs_number=index.patient_nhs_number,
                             location=location, hints=hints)
+
+
+def _record_warnings(index: BundleIndex) -> list[str]:
+    return list(dict.fromkeys(code for e in index.entries if e.stu3_type == "List"
+                              for code in warning_codes(e.resource)))
 
 
 def _last_updated(resource: dict[str, Any]) -> Any:
