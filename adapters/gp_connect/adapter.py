@@ -12,7 +12,7 @@ from adapters.gp_connect.care_team import build_care_team
 from adapters.gp_connect.convert import convert_entry
 from adapters.gp_connect.decode import MAX_BYTES, MAX_DEPTH, check_bundle, decode_bundle
 from adapters.gp_connect.fields import MappingError
-from adapters.gp_connect.index import BundleIndex, IndexedEntry, build_index, entry_location
+from adapters.gp_connect.index import R4_TYPE_OF, BundleIndex, IndexedEntry, build_index, entry_location
 from adapters.gp_connect.lists import HINT_RECORD_INCOMPLETE, tagged_warnings, warning_codes
 
 FORMAT = "gp-connect"
@@ -52,7 +52,8 @@ class GpConnectAdapter:
 
     def _records(self, index: BundleIndex) -> Iterator[MappedRecord | Rejected]:
         for problem in index.unindexable:
-            yield Rejected(location=problem.location, reason=problem.reason, raw=problem.raw)
+            yield Rejected(location=problem.location, reason=problem.reason, raw=problem.raw,
+                           resource_type=_entry_type(index.bundle["entry"][problem.index]))
         for entry in index.entries:
             yield self._map_entry(entry, index)
         yield self._record(build_care_team(index), index, source_id=f"CareTeam/registered-gp|{index.patient.source_id}",
@@ -64,11 +65,12 @@ class GpConnectAdapter:
         try:
             resource, unresolved = convert_entry(entry, index)
         except MappingError as exc:
-            return Rejected(location=entry_location(entry.index, exc.path), reason=exc.reason, raw=raw)
+            return Rejected(location=entry_location(entry.index, exc.path), reason=exc.reason, raw=raw,
+                            resource_type=entry.r4_type)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # A shape no mapper anticipated: this entry is quarantined, the others still flow.
             return Rejected(location=entry.location, reason=f"unexpected structure ({type(exc).__name__}: {exc})",
-                            raw=raw)
+                            raw=raw, resource_type=entry.r4_type)
         hints: dict[str, Any] = {"stu3_type": entry.stu3_type, **index.sections.get(entry.index, {})}
         if unresolved:
             hints["unresolved_references"] = unresolved
@@ -86,6 +88,13 @@ class GpConnectAdapter:
         return MappedRecord(resource=resource, source_system=index.source_system, source_id=source_id,
                             source_updated=updated, patient_nhs_number=index.patient_nhs_number,
                             location=location, hints=hints)
+
+
+def _entry_type(entry: Any) -> str:
+    """The R4 type an entry that could not be named would have become ("" when not even that is known)."""
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return R4_TYPE_OF.get(kind, kind) if isinstance(kind, str) else ""
 
 
 def _record_warnings(index: BundleIndex) -> list[str]:
