@@ -25,6 +25,18 @@ from adapters.community_hl7v2.results import Result, encounter, result
 
 SUPPORTED = {("ADT", e) for e in ("A28", "A31", "A04", "A08", "A03", "A01", "A05")} | {("ORU", "R01")}
 
+# Size limits: far beyond any real message (an ORU with an embedded PDF is a few MB), they keep one
+# hostile or runaway input from costing the whole ingest; what exceeds them is quarantined, unparsed.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_SEGMENTS = 20_000
+_MSH_REQUIRED = {
+    4: "MSH-4 sending facility is empty: it is the sender's ODS code, which names the source system "
+       "(the owner of every record in the message and half of its idempotence key)",
+    9: "MSH-9 message type is empty: the message cannot be interpreted without it",
+    10: "MSH-10 message control id is empty: it is the idempotence key of the message",
+}
+
 
 @dataclass(frozen=True)
 class Hl7Body:
@@ -37,16 +49,39 @@ class Hl7Body:
 
 class Hl7v2Adapter:
     format = "hl7v2"
-    version = "1.0.0"
+    version = "1.1.0"
+
+    def __init__(self, *, max_input_bytes: int = MAX_INPUT_BYTES, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 max_segments: int = MAX_SEGMENTS) -> None:
+        self.max_input_bytes = max_input_bytes
+        self.max_message_bytes = max_message_bytes
+        self.max_segments = max_segments
 
     def parse(self, raw: bytes, origin: str) -> Iterator[SourceMessage | Rejected]:
-        found = list(framing.chunks(raw))
+        if len(raw) > self.max_input_bytes:
+            raise AdapterError(origin, f"input is {len(raw)} bytes, more than the {self.max_input_bytes}-byte limit")
+        envelope: list[bytes] = []
+        found = list(framing.chunks(raw, envelope))
         if not found:
-            raise AdapterError(origin, "empty input: no HL7 v2 segments")
+            raise AdapterError(origin, "empty input: no HL7 v2 segments" if not envelope else
+                               "a batch envelope (FHS/BHS) with no messages in it")
         if not any(c.segments[0].startswith(b"MSH") for c in found):
             raise AdapterError(f"{origin}#message 1, MSH", "no MSH segment: the input is not HL7 v2")
+        return self._messages(found, envelope, origin)
+
+    def _messages(self, found: list[framing.Chunk], envelope: list[bytes],
+                  origin: str) -> Iterator[SourceMessage | Rejected]:
+        declared = framing.declared_batch_size(envelope)
+        if declared is not None and declared != len(found):
+            yield Rejected("BTS-1", f"the batch trailer declares {declared} message(s) but {len(found)} were found: "
+                                    "messages may be missing from the batch", b"\r".join(envelope) + b"\r")
         for chunk in found:
             where = f"message {chunk.number}"
+            if (size := chunk.size) > self.max_message_bytes or len(chunk.segments) > self.max_segments:
+                yield Rejected(where, f"message of {size} bytes and {len(chunk.segments)} segments exceeds the limit "
+                                      f"({self.max_message_bytes} bytes, {self.max_segments} segments): "
+                                      "quarantined unread", chunk.raw)
+                continue
             try:
                 yield self._message(chunk, origin)
             except FieldError as exc:
@@ -60,9 +95,11 @@ class Hl7v2Adapter:
         except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on malformed input
             raise FieldError("MSH", f"not parseable as HL7 v2: {exc}") from None
         msh = Seg(message.segment("MSH"), "MSH", message)
-        for number, name in ((4, "sending facility"), (9, "message type"), (10, "message control id")):
+        for number, why in _MSH_REQUIRED.items():
             if not msh.get(number):
-                raise FieldError(msh.where(number), f"{name} is missing (truncated MSH?)")
+                truncated = len(msh.segment) <= number
+                raise FieldError(msh.where(number), f"MSH ends after {len(msh.segment) - 1} fields, before MSH-{number}"
+                                 " (truncated MSH)" if truncated else why)
         version = msh.get(12)
         if version and not version.startswith("2."):
             raise FieldError(msh.where(12), f"version {version!r} is not HL7 v2")
@@ -80,19 +117,20 @@ class Hl7v2Adapter:
 
 
 def _segments(msg: hl7.Message) -> list[Seg]:
-    counts: dict[str, int] = {}
+    """Every segment with its label: NAME[n] for a repeating segment, NAME for a single one.
+
+    Two passes with counters (linear): the totals decide the label form, the running count the n.
+    """
+    names = [str(segment[0]) for segment in msg]
+    totals: dict[str, int] = {}
+    for name in names:
+        totals[name] = totals.get(name, 0) + 1
+    seen: dict[str, int] = {}
     out = []
-    for segment in msg:
-        name = str(segment[0])
-        counts[name] = counts.get(name, 0) + 1
-        out.append(Seg(segment, name, msg))
-    # repeating segments are reported as NAME[n]; single ones as NAME
-    return [Seg(s.segment, f"{s.name}[{_nth(out, i)}]" if counts[s.name] > 1 else s.name, msg)
-            for i, s in enumerate(out)]
-
-
-def _nth(segs: list[Seg], index: int) -> int:
-    return sum(1 for s in segs[: index + 1] if s.name == segs[index].name)
+    for segment, name in zip(msg, names, strict=True):
+        seen[name] = seen.get(name, 0) + 1
+        out.append(Seg(segment, f"{name}[{seen[name]}]" if totals[name] > 1 else name, msg))
+    return out
 
 
 Built = MappedRecord | Iterable[MappedRecord] | None
