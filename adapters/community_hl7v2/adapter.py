@@ -21,8 +21,20 @@ from adapters.community_hl7v2.person import (
     identifiers,
     patient,
 )
-from adapters.community_hl7v2.results import Result, encounter, result
+from adapters.community_hl7v2.results import (
+    ObrGroup,
+    Visit,
+    by_group,
+    diagnostic_report,
+    encounter,
+    is_visit,
+    obr_groups,
+    obr_key,
+    result,
+)
+from adapters.community_hl7v2.setting import Setting, setting_of, stay, stay_key
 
+PERSON_EVENTS = {"A28", "A31"}  # add / update person: no stay, no caseload
 SUPPORTED = {("ADT", e) for e in ("A28", "A31", "A04", "A08", "A03", "A01", "A05")} | {("ORU", "R01")}
 
 # Size limits: far beyond any real message (an ORU with an embedded PDF is a few MB), they keep one
@@ -146,13 +158,17 @@ def message_time(msh: Seg) -> datetime | None:
     return moment
 
 
-def _guard(body: Hl7Body, build: Callable[..., Built], *args: Any) -> Iterator[MappedRecord | Rejected]:
-    """One item's failure quarantines that item only; the rest of the message still maps."""
+def _guard(body: Hl7Body, kind: str, build: Callable[..., Built], *args: Any) -> Iterator[MappedRecord | Rejected]:
+    """One item's failure quarantines that item only (``kind``: the R4 type it would have become)."""
     try:
         built = build(*args)
         yield from ([built] if isinstance(built, MappedRecord) else [r for r in built or () if r])
     except FieldError as exc:
-        yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
+        yield _rejected(body, exc, kind)
+
+
+def _rejected(body: Hl7Body, exc: FieldError, kind: str = "") -> Rejected:
+    return Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw, resource_type=kind)
 
 
 def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord | Rejected]:
@@ -167,48 +183,89 @@ def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord
         raise FieldError("PID", "segment missing: no person in the message")
     nhs, local, ids = identifiers(pid, message.source_system)
     if not nhs and not local:
-        raise FieldError(pid.where(3), "no NHS number (NH) or local id (PI)")
+        raise FieldError(pid.where(3), "no NHS number (NH, or HN / authority NHS) or local id (PI)")
     ctx = Context(message.source_system, body.number, message.message_id or "",
                   message.message_time, local or f"nhs:{nhs}", nhs)
     pd1 = first.get("PD1")
     yield patient(ctx, pid, pd1, ids)
 
-    def named(name: str) -> list[Seg]:
-        return [s for s in segs if s.name == name]
-
-    if pd1:
-        yield from _guard(body, gp_team, ctx, pd1)
-    if nk1s := named("NK1"):
-        yield from _guard(body, contacts, ctx, nk1s)
-    for al1 in named("AL1"):
-        yield from _guard(body, allergy, ctx, al1)
-    for dg1 in named("DG1"):
-        yield from _guard(body, condition, ctx, dg1)
-    rols = named("ROL")
-    if event in CASELOAD_EVENTS or rols:
-        yield from _guard(body, caseload, ctx, event, first.get("PV1"), first.get("EVN"), rols)
-    if kind == "ORU":
-        yield from _visit(ctx, body, segs, first)
-
-
-def _visit(ctx: Context, body: Hl7Body, segs: list[Seg], first: dict[str, Seg]) -> Iterator[MappedRecord | Rejected]:
-    results: list[Result] = []
-    visit_notes: list[str] = []
-    current: list[str] = visit_notes  # NTEs after OBR belong to the visit, after OBX to that OBX
+    by_name: dict[str, list[Seg]] = {}
     for seg in segs:
-        if seg.name == "OBX":
-            results.append(Result(seg))
-            current = results[-1].notes
-        elif seg.name == "OBR":
-            current = visit_notes
-        elif seg.name == "NTE":
-            current.append(seg.text(3))
-    try:
-        visit, record = encounter(ctx, first.get("PV1"), first.get("OBR"), visit_notes)
-    except FieldError as exc:  # results of a visit that cannot be placed wait with it
-        yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
-        return
-    if record:
-        yield record
-    for res in results:
-        yield from _guard(body, result, ctx, res, results, visit)
+        by_name.setdefault(seg.name, []).append(seg)
+    if pd1:
+        yield from _guard(body, "CareTeam", gp_team, ctx, pd1)
+    if nk1s := by_name.get("NK1"):
+        yield from _guard(body, "RelatedPerson", contacts, ctx, nk1s)
+    for al1 in by_name.get("AL1", []):
+        yield from _guard(body, "AllergyIntolerance", allergy, ctx, al1)
+    for dg1 in by_name.get("DG1", []):
+        yield from _guard(body, "Condition", condition, ctx, dg1)
+    rols, pv1 = by_name.get("ROL", []), first.get("PV1")
+    where = setting_of(pv1, rols)
+    if where.community and (event in CASELOAD_EVENTS or rols):
+        yield from _guard(body, "CareTeam", caseload, ctx, event, pv1, first.get("EVN"), rols)
+    if kind == "ORU":
+        yield from _observations(ctx, body, segs, pv1, where, [] if where.community else rols)
+    elif pv1 is not None and not where.community and event not in PERSON_EVENTS:
+        yield from _guard(body, "Encounter", stay, ctx, event, pv1, rols, [])
+    elif rols and not where.community:
+        yield from _unattached_roles(body, rols, where)
+
+
+def _unattached_roles(body: Hl7Body, rols: list[Seg], where: Setting) -> Iterator[Rejected]:
+    for rol in rols:
+        yield Rejected(f"message {body.number}, {rol.label}",
+                       f"a role outside a community caseload ({where.described}, no community team) with no encounter "
+                       "to attach it to: not stored as a care relationship", body.raw, resource_type="CareTeam")
+
+
+def _observations(ctx: Context, body: Hl7Body, segs: list[Seg], pv1: Seg | None, where: Setting,
+                  rols: list[Seg]) -> Iterator[MappedRecord | Rejected]:
+    """ORU^R01: a district-nursing visit (community PV1 or a VISIT OBR) with its results as the local-code
+    table says; any other OBR (a lab test...) as a DiagnosticReport of its own.
+
+    A non-community PV1 in a result message repeats the stay that the hospital's ADT messages own: the
+    results point at that stay's Encounter (same stable id) rather than overwrite it with the copy.
+    """
+    groups = obr_groups(segs)
+    visits = [g for g in groups if g.obr is None or is_visit(g.obr)]
+    reports = [g for g in groups if g.obr is not None and not is_visit(g.obr)]
+    loose_notes = [n for g in visits for n in g.notes]
+    if where.community or any(g.obr is not None for g in visits):
+        try:
+            visit, record = encounter(ctx, pv1, next((g.obr for g in visits if g.obr), None), loose_notes)
+        except FieldError as exc:  # results of a visit that cannot be placed wait with it
+            yield _rejected(body, exc, "Encounter")
+            return
+        if record:
+            yield record
+        if rols:
+            yield from _unattached_roles(body, rols, where)
+    else:
+        stay_id = ctx.id("Encounter", stay_key(ctx, pv1)) if pv1 is not None and pv1.get(19) else None
+        visit = Visit((pv1.get(19) if pv1 else "") or f"message:{ctx.message_id}", stay_id)
+        if loose_notes:
+            yield Rejected(f"message {body.number}, NTE", "notes before any test (OBR) in a result message that "
+                                                         "describes no visit: nothing to attach them to", body.raw,
+                           resource_type="Encounter")
+        if rols:
+            yield from _unattached_roles(body, rols, where)
+    for group in visits:
+        siblings = by_group(group.results)
+        for res in group.results:
+            yield from _guard(body, "Observation", result, ctx, res, siblings, visit)
+    for group in reports:
+        yield from _report(ctx, body, group, visit)
+
+
+def _report(ctx: Context, body: Hl7Body, group: ObrGroup, visit: Visit) -> Iterator[MappedRecord | Rejected]:
+    assert group.obr is not None
+    own = Visit(f"{visit.key}|{obr_key(group.obr)}", visit.encounter_id)
+    siblings = by_group(group.results)
+    observations: list[str] = []
+    for res in group.results:
+        for item in _guard(body, "Observation", result, ctx, res, siblings, own):
+            if isinstance(item, MappedRecord) and item.resource["resourceType"] == "Observation":
+                observations.append(item.resource["id"])
+            yield item
+    yield from _guard(body, "DiagnosticReport", diagnostic_report, ctx, group, own, observations)
