@@ -103,11 +103,29 @@ def obr_key(obr: Seg) -> str:
     return obr.get(3) or obr.get(2) or f"{obr.get(4, 1)}@{obr.get(7) or obr.get(1)}"
 
 
-def by_group(results: list[Result]) -> dict[str, list[Result]]:
+@dataclass
+class Siblings:
+    """The results sharing one OBX-4 sub-id; what the capacity items need of them is worked out once."""
+
+    results: list[Result] = field(default_factory=list)
+    _capacity: tuple[Result | None, str | None, str | None] | None = None
+
+    def capacity(self) -> tuple[Result | None, str | None, str | None]:
+        """(the MCA result, the decision assessed, the reasoning) of this sub-id."""
+        if self._capacity is None:
+            group = [s for s in self.results if s.item in ("MCA", "MCADEC")]
+            main = next((s for s in group if s.item == "MCA"), None)
+            decision = next((s.obx.text(5) for s in group if s.item == "MCADEC"), None) or None
+            reasoning = "\n".join(s.narrative for s in group if s.narrative) or None
+            self._capacity = (main, decision, reasoning)
+        return self._capacity
+
+
+def by_group(results: list[Result]) -> dict[str, Siblings]:
     """Results by OBX-4 sub-id, built once per OBR (sibling lookups stay linear)."""
-    groups: dict[str, list[Result]] = {}
+    groups: dict[str, Siblings] = {}
     for res in results:
-        groups.setdefault(res.group, []).append(res)
+        groups.setdefault(res.group, Siblings()).results.append(res)
     return groups
 
 
@@ -137,7 +155,7 @@ def encounter(ctx: Context, pv1: Seg | None, obr: Seg | None, obr_notes: list[st
     return Visit(visit_key, resource["id"]), ctx.record(resource, key, "PV1" if pv1 else "OBR")
 
 
-def result(ctx: Context, res: Result, siblings: dict[str, list[Result]], visit: Visit) -> MappedRecord | None:
+def result(ctx: Context, res: Result, siblings: dict[str, Siblings], visit: Visit) -> MappedRecord | None:
     """The resource for one OBX; None for an MCADEC folded into its MCA sibling."""
     status = res.obx.get(11).upper()
     if status not in _OBS_STATUS:
@@ -225,13 +243,10 @@ def _local_observation(ctx: Context, res: Result, _s: list[Result], visit: Visit
                        **_obs_common(ctx, res, visit), value=_value(res))
 
 
-def _capacity(ctx: Context, res: Result, siblings: dict[str, list[Result]], visit: Visit, key: str) -> Json | None:
-    group = [s for s in siblings.get(res.group, []) if s.item in ("MCA", "MCADEC")]
-    main = next((s for s in group if s.item == "MCA"), None)
+def _capacity(ctx: Context, res: Result, siblings: dict[str, Siblings], visit: Visit, key: str) -> Json | None:
+    main, decision, reasoning = siblings[res.group].capacity()
     if res.item == "MCADEC" and main is not None:
         return None  # folded into the MCA with the same OBX-4
-    decision = next((s.obx.text(5) for s in group if s.item == "MCADEC"), None) or None
-    reasoning = "\n".join(s.narrative for s in group if s.narrative) or None
     common = _obs_common(ctx, res, visit)
     return capacity_assessment(
         ctx.id("Observation", key), ctx.patient_id,
