@@ -161,9 +161,9 @@ def validate_records(work: Work) -> Work:
     fresh = work.rejected[already:]
     work.rejected[already:] = [replace(r, resource_type=str(res.get("resourceType", "")))
                                for r, res in zip(fresh, refused, strict=True)]
-    for resource, rejected in zip(refused, work.rejected[already:], strict=True):
-        if resource.get("resourceType") == "Patient":
-            work.patient_refused = rejected.reason
+    if not any(labelled.record.resource.get("resourceType") == "Patient" for labelled in work.records):
+        # refused here, or already by the adapter
+        work.patient_refused = next((r.reason for r in work.rejected if r.resource_type == "Patient"), None)
     return work
 
 

@@ -164,3 +164,14 @@ def test_nested_elements_r4_lacks_are_kept_as_unmapped_content() -> None:
     kept = [json.loads(e["valueString"]) for e in mapped.resource["extension"]]
     assert {"path": "address.stu3OnlyThing", "value": "kept"} in kept
     assert problem(mapped.resource) is None
+
+
+def test_conform_leaves_valid_r4_unchanged() -> None:
+    """The generic step only reshapes what R4 would refuse: applied to its own output it is a no-op."""
+    from adapters.gp_connect.cardinality import conform, resource_model
+
+    for path in [*SPEC_EXAMPLES, SUPPLIER, FIXTURES / "structured_record.json"]:
+        for record in records(path.read_bytes()):
+            again = json.loads(json.dumps(record.resource))
+            conform(again, resource_model(again["resourceType"]))
+            assert again == record.resource, (path.name, record.source_id)
