@@ -24,18 +24,20 @@ from adapters.gp_connect.terminology import careconnect_extension_name
 RECORD_WARNING_SYSTEM = f"{BASE}/CodeSystem/gp-record-warning"
 HINT_RECORD_INCOMPLETE = "gp_record_incomplete"
 
-# GP Connect List warning codes -> display (the associated text senders put in List.note begins
-# with the phrase matched below; the transfer text carries a date, so only its start is matched).
+# GP Connect List warning codes -> display (the start of the associated text senders must put in
+# List.note; the full texts carry a date, so the note is matched by phrases, below).
 WARNINGS: dict[str, str] = {
     "confidential-items": "Items excluded due to confidentiality and/or patient preferences",
     "data-in-transit": "Patient record transfer from previous GP practice not yet complete",
-    "data-awaiting-filing": "Patient data may be incomplete as there is data supplied by a third party "
-                            "awaiting review",
+    "data-awaiting-filing": "Patient record contains some items in the GP practice workflow that have not "
+                            "been reviewed for inclusion",
 }
-_NOTE_PHRASES: dict[str, tuple[str, ...]] = {
-    "confidential-items": ("items excluded due to confidentiality",),
-    "data-in-transit": ("record transfer", "not yet complete"),
-    "data-awaiting-filing": ("awaiting review", "third party"),
+# code -> alternative phrase sets (all phrases of one set must occur): the texts of successive
+# GP Connect versions.
+_NOTE_PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "confidential-items": (("items excluded due to confidentiality",),),
+    "data-in-transit": (("record transfer", "not yet complete"),),
+    "data-awaiting-filing": (("not been reviewed for inclusion",), ("awaiting review", "third party")),
 }
 
 
@@ -68,7 +70,8 @@ def warning_codes(resource: dict[str, Any]) -> list[str]:
         if not isinstance(text, str):
             continue
         lowered = text.casefold()
-        found += [code for code, phrases in _NOTE_PHRASES.items() if all(p in lowered for p in phrases)]
+        found += [code for code, alternatives in _NOTE_PHRASES.items()
+                  if any(all(p in lowered for p in phrases) for phrases in alternatives)]
     return list(dict.fromkeys(found))
 
 

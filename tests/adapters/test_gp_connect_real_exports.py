@@ -175,3 +175,19 @@ def test_conform_leaves_valid_r4_unchanged() -> None:
             again = json.loads(json.dumps(record.resource))
             conform(again, resource_model(again["resourceType"]))
             assert again == record.resource, (path.name, record.source_id)
+
+
+@pytest.mark.parametrize(("note", "code"), [
+    ("Items excluded due to confidentiality and/or patient preferences.", "confidential-items"),
+    ("Patient record transfer from previous GP practice not yet complete; information recorded before "
+     "01-Oct-2026 may be missing.", "data-in-transit"),
+    ("Patient record contains some items in the GP practice workflow that have not been reviewed for inclusion "
+     "in this message; information recorded before 01-Oct-2026 may be missing.", "data-awaiting-filing"),
+    ("Patient data may be incomplete as there is data supplied by a third party awaiting review before becoming "
+     "available.", "data-awaiting-filing"),
+])
+def test_each_warning_text_is_recognised_from_the_note_alone(note: str, code: str) -> None:
+    from adapters.gp_connect.lists import warning_codes
+
+    assert warning_codes({"resourceType": "List", "note": [{"text": note}]}) == [code]
+    assert warning_codes({"resourceType": "List", "note": [{"text": "No known allergies"}]}) == []
