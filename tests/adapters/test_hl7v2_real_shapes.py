@@ -211,3 +211,29 @@ def test_work_grows_linearly_with_the_input(shape: str) -> None:
     small, large = _operations(_input(shape, 100)), _operations(_input(shape, 400))
     # 4x the input may cost at most ~4x the work (plus the fixed per-message part); quadratic would be ~16x
     assert large / small < 4.5, (shape, small, large)
+
+
+def test_a_test_in_a_community_visit_message_is_a_report_of_that_visit() -> None:
+    raw = (FIXTURES / "formats_example_oru.hl7").read_bytes() + (
+        b"OBR|2|P-9|F-9|HBA1C^HbA1c^L|||20261103094500|||||||||||||||20261103120000|||F\r"
+        b"OBX|1|NM|HBA1C^HbA1c^L||48|mmol/mol|20-41|H|||F\r")
+    _, records, rejected = run(raw)
+    assert rejected == []
+    [visit] = [r.resource for r in records if r.resource["resourceType"] == "Encounter"]
+    assert visit["class"] == HOME_VISIT_CLASS  # the district-nursing visit FORMATS describes
+    [report] = [r.resource for r in records if r.resource["resourceType"] == "DiagnosticReport"]
+    assert report["encounter"] == {"reference": f"Encounter/{visit['id']}"} and len(report["result"]) == 1
+    # the visit's own items are unchanged: three OBX of the visit + the test's one
+    assert len([r for r in records if r.resource["resourceType"] in ("Observation", "Flag")]) == 4
+
+
+def test_a_lab_result_without_a_visit_has_no_encounter() -> None:
+    raw = (b"MSH|^~\\&|LAB|RXX|GATEWAY|GW|20261120093000||ORU^R01|LAB-9|P|2.4\r"
+           b"PID|||9000000009^^^NHS^NH||TESTPATIENT^ADA||19500601|F\r"
+           b"OBR|1||FIL-9|CRP^C-reactive protein^L|||20261120070000|||||||||||||||||F\r"
+           b"OBX|1|NM|CRP^C-reactive protein^L||12|mg/L|0-5|H|||F\r")
+    _, records, rejected = run(raw)
+    assert rejected == []
+    assert Counter(r.resource["resourceType"] for r in records) == Counter(
+        {"Patient": 1, "DiagnosticReport": 1, "Observation": 1})
+    assert not [r for r in records if "encounter" in r.resource]
