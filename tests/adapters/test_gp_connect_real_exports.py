@@ -190,3 +190,41 @@ def test_each_warning_text_is_recognised_from_the_note_alone(note: str, code: st
 
     assert warning_codes({"resourceType": "List", "note": [{"text": note}]}) == [code]
     assert warning_codes({"resourceType": "List", "note": [{"text": "No known allergies"}]}) == []
+
+
+def _operations(raw: bytes) -> int:
+    """Python-level calls made to parse and map ``raw``: a machine-independent measure of work."""
+    import sys
+
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        if event in ("call", "c_call"):
+            calls += 1
+
+    sys.setprofile(count)
+    try:
+        run(raw)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def _bigger(n: int) -> bytes:
+    """The supplier bundle with ``n`` extra medication items, each listed in the medications List."""
+    bundle = json.loads(SUPPLIER.read_bytes())
+    template = next(e for e in bundle["entry"] if e["resource"].get("id") == "ms1")
+    meds = next(e["resource"] for e in bundle["entry"] if e["resource"].get("title") == "Medications and medical devices")
+    for i in range(n):
+        item = json.loads(json.dumps(template))
+        item["resource"]["id"] = f"ms-extra-{i}"
+        bundle["entry"].append(item)
+        meds["entry"].append({"item": {"reference": f"MedicationStatement/ms-extra-{i}"}})
+    return orjson.dumps(bundle)
+
+
+def test_work_grows_linearly_with_the_bundle() -> None:
+    run(_bigger(1))  # warm the per-model caches (R4B model metadata) so that only the per-entry work is compared
+    small, large = _operations(_bigger(50)), _operations(_bigger(200))
+    assert large / small < 4.5, (small, large)
