@@ -172,3 +172,19 @@ def test_ingest_files_returns_a_report_per_input(gateway: Gateway, person: Perso
     for _, s in total.inputs:
         _balanced(s)
     assert total.as_dict()["inputs"][1]["origin"] == "partial.json"
+
+
+def test_gp_record_warnings_survive_storage_on_the_list(gateway: Gateway) -> None:
+    from pathlib import Path
+
+    from adapters.gp_connect.lists import RECORD_WARNING_SYSTEM
+
+    raw = (Path(__file__).parents[1] / "fixtures" / "gp_connect" / "supplier_shapes.json").read_bytes()
+    summary = gateway.ingestor.ingest_bytes("gp-connect", raw, "supplier.json")
+    assert summary.quarantined == 0 and summary.held_for_review == 0 and summary.items["List"].stored == 5
+    [patient] = gateway.store.find_by_identifier("Patient", NHS, "9000000009")
+    lists = [s.content for s in gateway.store.compartment(patient.id) if s.resource_type == "List"]
+    tagged = {t["code"] for content in lists for t in content.get("meta", {}).get("tag", [])
+              if t["system"] == RECORD_WARNING_SYSTEM}
+    assert tagged == {"confidential-items", "data-in-transit"}
+    assert any("Items excluded due to confidentiality" in n["text"] for content in lists for n in content.get("note", []))
