@@ -27,7 +27,7 @@ class GpConnectAdapter:
     """
 
     format = FORMAT
-    version = "gp-connect-stu3-to-r4/1.0.0"
+    version = "gp-connect-stu3-to-r4/1.1.0"
 
     def __init__(self, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> None:
         self.max_bytes = max_bytes
