@@ -89,7 +89,8 @@ class IngestSummary:
         return total
 
     def refusal_reasons(self) -> dict[str, int]:
-        """Each distinct refusal reason with how many items it refused, most frequent first."""
+        """Each distinct reason a quarantine entry or a match-review hold was made, with how many, most
+        frequent first (a message refused whole is one entry however many items it held)."""
         counted: dict[str, int] = {}
         for p in self.problems:
             counted[p.reason] = counted.get(p.reason, 0) + 1
@@ -105,7 +106,7 @@ class IngestSummary:
     def report(self) -> dict[str, Any]:
         """The operator's view of one input: how many items came in, were stored, refused (and why) or held."""
         total = self.totals()
-        return {"messages": self.messages, **total.__dict__, "refused_because": self.refusal_reasons(),
+        return {"messages": self.messages, **total.__dict__, "refused_or_held_because": self.refusal_reasons(),
                 "by_type": {k: v.__dict__.copy() for k, v in sorted(self.items.items())}}
 
 

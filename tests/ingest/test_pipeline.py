@@ -166,7 +166,7 @@ def test_ingest_files_returns_a_report_per_input(gateway: Gateway, person: Perso
     assert reports["good.json"]["refused"] == 0 and reports["good.json"]["stored"] == reports["good.json"]["came_in"]
     assert reports["partial.json"]["by_type"]["Condition"]["refused"] == 1
     assert reports["partial.json"]["stored"] == reports["partial.json"]["came_in"] - 1
-    [why] = reports["partial.json"]["refused_because"]
+    [why] = reports["partial.json"]["refused_or_held_because"]
     assert "sort-of" in why
     assert reports["junk.json"]["by_type"] == {"(whole message)": {"came_in": 1, "stored": 0, "refused": 1, "held": 0}}
     for _, s in total.inputs:
