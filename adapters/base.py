@@ -66,6 +66,7 @@ class Rejected:
     location: str  # e.g. "entry[3].resource.clinicalStatus", "PID-7", "/CaseRecordExport/Alerts/Alert[2]/@updated"
     reason: str
     raw: bytes = b""
+    resource_type: str = ""  # the R4 type the item would have become, when known (the ingest report counts by it)
 
 
 class AdapterError(Exception):

@@ -99,10 +99,40 @@ def ingest(
     raise typer.Exit(0)
 
 
+_REPORT_ROWS = 200  # inputs listed one per row; --json lists every input
+
+
+def _print_report(summary) -> None:  # type: ignore[no-untyped-def]
+    """Per input and per resource type: items that came in, were stored, refused or held for match review."""
+    columns = ("came in", "stored", "refused", "held for match")
+    per_input = Table(title="ingest report (per input)")
+    for column in ("input", "messages", *columns):
+        per_input.add_column(column, justify="left" if column == "input" else "right")
+    for origin, report in summary.inputs[:_REPORT_ROWS]:
+        t = report.totals()
+        per_input.add_row(origin, str(report.messages), *(str(n) for n in (t.came_in, t.stored, t.refused, t.held)))
+    out.print(per_input)
+    if len(summary.inputs) > _REPORT_ROWS:
+        out.print(f"... and {len(summary.inputs) - _REPORT_ROWS} more inputs (--json lists every one)")
+    by_type = Table(title="items by resource type")
+    for column in ("type", *columns):
+        by_type.add_column(column, justify="left" if column == "type" else "right")
+    for kind, c in sorted(summary.items.items()):
+        by_type.add_row(kind, *(str(n) for n in (c.came_in, c.stored, c.refused, c.held)))
+    out.print(by_type)
+    reasons = summary.refusal_reasons()
+    if reasons:
+        out.print("refused or held because:")
+        for reason, count in list(reasons.items())[:20]:
+            out.print(f"  {count} x {reason}")
+
+
 def _print_summary(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
     if as_json:
         sys.stdout.write(orjson.dumps(summary.as_dict()).decode() + "\n")
         return
+    if summary.inputs:
+        _print_report(summary)
     table = Table(title="ingest summary")
     for column in ("messages", "accepted", "updated", "unchanged", "stale", "quarantined", "held for review",
                    "unknown codes"):

@@ -77,6 +77,23 @@ def test_folder_with_a_broken_file_among_small_ones_reports_each_under_its_own_n
     assert "ingest summary" in again.stdout
 
 
+def test_ingest_prints_a_report_per_input_and_per_resource_type(tmp_path: Path) -> None:
+    folder = tmp_path / "gp"
+    write_gp_connect(folder, invent_people(2, seed=31))
+    (folder / "zz-junk.json").write_bytes(b"not a record")
+    table = run(tmp_path, "ingest", "--format", "gp-connect", str(folder))
+    assert table.returncode == 0, table.stderr
+    text = table.stdout
+    assert "ingest report (per input)" in text and "items by resource type" in text and "refused or held because" in text
+    assert "zz-junk.json" in text and "(whole message)" in text
+    as_json = json.loads(run(tmp_path, "ingest", "--format", "gp-connect", str(folder), "--json").stdout.splitlines()[-1])
+    assert [Path(i["origin"]).name for i in as_json["inputs"]][-1] == "zz-junk.json"
+    for report in as_json["inputs"]:
+        for kind, counts in report["items"].items():
+            assert counts["came_in"] == counts["stored"] + counts["refused"] + counts["held"], kind
+    assert as_json["items"]["Patient"] == {"came_in": 2, "stored": 2, "refused": 0, "held": 0}
+
+
 def test_missing_path_is_a_clear_error(tmp_path: Path) -> None:
     result = run(tmp_path, "ingest", "--format", "gp-connect", str(tmp_path / "nope.json"))
     assert result.returncode != 0 and "nope.json" in result.stderr

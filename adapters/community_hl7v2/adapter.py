@@ -21,9 +21,33 @@ from adapters.community_hl7v2.person import (
     identifiers,
     patient,
 )
-from adapters.community_hl7v2.results import Result, encounter, result
+from adapters.community_hl7v2.results import (
+    ObrGroup,
+    Visit,
+    by_group,
+    diagnostic_report,
+    encounter,
+    is_visit,
+    obr_groups,
+    obr_key,
+    result,
+)
+from adapters.community_hl7v2.setting import Setting, setting_of, stay, stay_key
 
+PERSON_EVENTS = {"A28", "A31"}  # add / update person: no stay, no caseload
 SUPPORTED = {("ADT", e) for e in ("A28", "A31", "A04", "A08", "A03", "A01", "A05")} | {("ORU", "R01")}
+
+# Size limits: far beyond any real message (an ORU with an embedded PDF is a few MB), they keep one
+# hostile or runaway input from costing the whole ingest; what exceeds them is quarantined, unparsed.
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+MAX_SEGMENTS = 20_000
+_MSH_REQUIRED = {
+    4: "MSH-4 sending facility is empty: it is the sender's ODS code, which names the source system "
+       "(the owner of every record in the message and half of its idempotence key)",
+    9: "MSH-9 message type is empty: the message cannot be interpreted without it",
+    10: "MSH-10 message control id is empty: it is the idempotence key of the message",
+}
 
 
 @dataclass(frozen=True)
@@ -37,16 +61,39 @@ class Hl7Body:
 
 class Hl7v2Adapter:
     format = "hl7v2"
-    version = "1.0.0"
+    version = "1.1.0"
+
+    def __init__(self, *, max_input_bytes: int = MAX_INPUT_BYTES, max_message_bytes: int = MAX_MESSAGE_BYTES,
+                 max_segments: int = MAX_SEGMENTS) -> None:
+        self.max_input_bytes = max_input_bytes
+        self.max_message_bytes = max_message_bytes
+        self.max_segments = max_segments
 
     def parse(self, raw: bytes, origin: str) -> Iterator[SourceMessage | Rejected]:
-        found = list(framing.chunks(raw))
+        if len(raw) > self.max_input_bytes:
+            raise AdapterError(origin, f"input is {len(raw)} bytes, more than the {self.max_input_bytes}-byte limit")
+        envelope: list[bytes] = []
+        found = list(framing.chunks(raw, envelope))
         if not found:
-            raise AdapterError(origin, "empty input: no HL7 v2 segments")
+            raise AdapterError(origin, "empty input: no HL7 v2 segments" if not envelope else
+                               "a batch envelope (FHS/BHS) with no messages in it")
         if not any(c.segments[0].startswith(b"MSH") for c in found):
             raise AdapterError(f"{origin}#message 1, MSH", "no MSH segment: the input is not HL7 v2")
+        return self._messages(found, envelope, origin)
+
+    def _messages(self, found: list[framing.Chunk], envelope: list[bytes],
+                  origin: str) -> Iterator[SourceMessage | Rejected]:
+        declared = framing.declared_batch_size(envelope)
+        if declared is not None and declared != len(found):
+            yield Rejected("BTS-1", f"the batch trailer declares {declared} message(s) but {len(found)} were found: "
+                                    "messages may be missing from the batch", b"\r".join(envelope) + b"\r")
         for chunk in found:
             where = f"message {chunk.number}"
+            if (size := chunk.size) > self.max_message_bytes or len(chunk.segments) > self.max_segments:
+                yield Rejected(where, f"message of {size} bytes and {len(chunk.segments)} segments exceeds the limit "
+                                      f"({self.max_message_bytes} bytes, {self.max_segments} segments): "
+                                      "quarantined unread", chunk.raw)
+                continue
             try:
                 yield self._message(chunk, origin)
             except FieldError as exc:
@@ -60,9 +107,11 @@ class Hl7v2Adapter:
         except Exception as exc:  # noqa: BLE001 - python-hl7 raises assorted errors on malformed input
             raise FieldError("MSH", f"not parseable as HL7 v2: {exc}") from None
         msh = Seg(message.segment("MSH"), "MSH", message)
-        for number, name in ((4, "sending facility"), (9, "message type"), (10, "message control id")):
+        for number, why in _MSH_REQUIRED.items():
             if not msh.get(number):
-                raise FieldError(msh.where(number), f"{name} is missing (truncated MSH?)")
+                truncated = len(msh.segment) <= number
+                raise FieldError(msh.where(number), f"MSH ends after {len(msh.segment) - 1} fields, before MSH-{number}"
+                                 " (truncated MSH)" if truncated else why)
         version = msh.get(12)
         if version and not version.startswith("2."):
             raise FieldError(msh.where(12), f"version {version!r} is not HL7 v2")
@@ -80,19 +129,20 @@ class Hl7v2Adapter:
 
 
 def _segments(msg: hl7.Message) -> list[Seg]:
-    counts: dict[str, int] = {}
+    """Every segment with its label: NAME[n] for a repeating segment, NAME for a single one.
+
+    Two passes with counters (linear): the totals decide the label form, the running count the n.
+    """
+    names = [str(segment[0]) for segment in msg]
+    totals: dict[str, int] = {}
+    for name in names:
+        totals[name] = totals.get(name, 0) + 1
+    seen: dict[str, int] = {}
     out = []
-    for segment in msg:
-        name = str(segment[0])
-        counts[name] = counts.get(name, 0) + 1
-        out.append(Seg(segment, name, msg))
-    # repeating segments are reported as NAME[n]; single ones as NAME
-    return [Seg(s.segment, f"{s.name}[{_nth(out, i)}]" if counts[s.name] > 1 else s.name, msg)
-            for i, s in enumerate(out)]
-
-
-def _nth(segs: list[Seg], index: int) -> int:
-    return sum(1 for s in segs[: index + 1] if s.name == segs[index].name)
+    for segment, name in zip(msg, names, strict=True):
+        seen[name] = seen.get(name, 0) + 1
+        out.append(Seg(segment, f"{name}[{seen[name]}]" if totals[name] > 1 else name, msg))
+    return out
 
 
 Built = MappedRecord | Iterable[MappedRecord] | None
@@ -108,13 +158,17 @@ def message_time(msh: Seg) -> datetime | None:
     return moment
 
 
-def _guard(body: Hl7Body, build: Callable[..., Built], *args: Any) -> Iterator[MappedRecord | Rejected]:
-    """One item's failure quarantines that item only; the rest of the message still maps."""
+def _guard(body: Hl7Body, kind: str, build: Callable[..., Built], *args: Any) -> Iterator[MappedRecord | Rejected]:
+    """One item's failure quarantines that item only (``kind``: the R4 type it would have become)."""
     try:
         built = build(*args)
         yield from ([built] if isinstance(built, MappedRecord) else [r for r in built or () if r])
     except FieldError as exc:
-        yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
+        yield _rejected(body, exc, kind)
+
+
+def _rejected(body: Hl7Body, exc: FieldError, kind: str = "") -> Rejected:
+    return Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw, resource_type=kind)
 
 
 def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord | Rejected]:
@@ -129,48 +183,89 @@ def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord
         raise FieldError("PID", "segment missing: no person in the message")
     nhs, local, ids = identifiers(pid, message.source_system)
     if not nhs and not local:
-        raise FieldError(pid.where(3), "no NHS number (NH) or local id (PI)")
+        raise FieldError(pid.where(3), "no NHS number (NH, or HN / authority NHS) or local id (PI)")
     ctx = Context(message.source_system, body.number, message.message_id or "",
                   message.message_time, local or f"nhs:{nhs}", nhs)
     pd1 = first.get("PD1")
     yield patient(ctx, pid, pd1, ids)
 
-    def named(name: str) -> list[Seg]:
-        return [s for s in segs if s.name == name]
-
-    if pd1:
-        yield from _guard(body, gp_team, ctx, pd1)
-    if nk1s := named("NK1"):
-        yield from _guard(body, contacts, ctx, nk1s)
-    for al1 in named("AL1"):
-        yield from _guard(body, allergy, ctx, al1)
-    for dg1 in named("DG1"):
-        yield from _guard(body, condition, ctx, dg1)
-    rols = named("ROL")
-    if event in CASELOAD_EVENTS or rols:
-        yield from _guard(body, caseload, ctx, event, first.get("PV1"), first.get("EVN"), rols)
-    if kind == "ORU":
-        yield from _visit(ctx, body, segs, first)
-
-
-def _visit(ctx: Context, body: Hl7Body, segs: list[Seg], first: dict[str, Seg]) -> Iterator[MappedRecord | Rejected]:
-    results: list[Result] = []
-    visit_notes: list[str] = []
-    current: list[str] = visit_notes  # NTEs after OBR belong to the visit, after OBX to that OBX
+    by_name: dict[str, list[Seg]] = {}
     for seg in segs:
-        if seg.name == "OBX":
-            results.append(Result(seg))
-            current = results[-1].notes
-        elif seg.name == "OBR":
-            current = visit_notes
-        elif seg.name == "NTE":
-            current.append(seg.text(3))
-    try:
-        visit, record = encounter(ctx, first.get("PV1"), first.get("OBR"), visit_notes)
-    except FieldError as exc:  # results of a visit that cannot be placed wait with it
-        yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
-        return
-    if record:
-        yield record
-    for res in results:
-        yield from _guard(body, result, ctx, res, results, visit)
+        by_name.setdefault(seg.name, []).append(seg)
+    if pd1:
+        yield from _guard(body, "CareTeam", gp_team, ctx, pd1)
+    if nk1s := by_name.get("NK1"):
+        yield from _guard(body, "RelatedPerson", contacts, ctx, nk1s)
+    for al1 in by_name.get("AL1", []):
+        yield from _guard(body, "AllergyIntolerance", allergy, ctx, al1)
+    for dg1 in by_name.get("DG1", []):
+        yield from _guard(body, "Condition", condition, ctx, dg1)
+    rols, pv1 = by_name.get("ROL", []), first.get("PV1")
+    where = setting_of(pv1, rols)
+    if where.community and (event in CASELOAD_EVENTS or rols):
+        yield from _guard(body, "CareTeam", caseload, ctx, event, pv1, first.get("EVN"), rols)
+    if kind == "ORU":
+        yield from _observations(ctx, body, segs, pv1, where, [] if where.community else rols)
+    elif pv1 is not None and not where.community and event not in PERSON_EVENTS:
+        yield from _guard(body, "Encounter", stay, ctx, event, pv1, rols, [])
+    elif rols and not where.community:
+        yield from _unattached_roles(body, rols, where)
+
+
+def _unattached_roles(body: Hl7Body, rols: list[Seg], where: Setting) -> Iterator[Rejected]:
+    for rol in rols:
+        yield Rejected(f"message {body.number}, {rol.label}",
+                       f"a role outside a community caseload ({where.described}, no community team) with no encounter "
+                       "to attach it to: not stored as a care relationship", body.raw, resource_type="CareTeam")
+
+
+def _observations(ctx: Context, body: Hl7Body, segs: list[Seg], pv1: Seg | None, where: Setting,
+                  rols: list[Seg]) -> Iterator[MappedRecord | Rejected]:
+    """ORU^R01: a district-nursing visit (community PV1 or a VISIT OBR) with its results as the local-code
+    table says; any other OBR (a lab test...) as a DiagnosticReport of its own.
+
+    A non-community PV1 in a result message repeats the stay that the hospital's ADT messages own: the
+    results point at that stay's Encounter (same stable id) rather than overwrite it with the copy.
+    """
+    groups = obr_groups(segs)
+    visits = [g for g in groups if g.obr is None or is_visit(g.obr)]
+    reports = [g for g in groups if g.obr is not None and not is_visit(g.obr)]
+    loose_notes = [n for g in visits for n in g.notes]
+    if where.community or any(g.obr is not None for g in visits):
+        try:
+            visit, record = encounter(ctx, pv1, next((g.obr for g in visits if g.obr), None), loose_notes)
+        except FieldError as exc:  # results of a visit that cannot be placed wait with it
+            yield _rejected(body, exc, "Encounter")
+            return
+        if record:
+            yield record
+        if rols:
+            yield from _unattached_roles(body, rols, where)
+    else:
+        stay_id = ctx.id("Encounter", stay_key(ctx, pv1)) if pv1 is not None and pv1.get(19) else None
+        visit = Visit((pv1.get(19) if pv1 else "") or f"message:{ctx.message_id}", stay_id)
+        if loose_notes:
+            yield Rejected(f"message {body.number}, NTE", "notes before any test (OBR) in a result message that "
+                                                         "describes no visit: nothing to attach them to", body.raw,
+                           resource_type="Encounter")
+        if rols:
+            yield from _unattached_roles(body, rols, where)
+    for group in visits:
+        siblings = by_group(group.results)
+        for res in group.results:
+            yield from _guard(body, "Observation", result, ctx, res, siblings, visit)
+    for group in reports:
+        yield from _report(ctx, body, group, visit)
+
+
+def _report(ctx: Context, body: Hl7Body, group: ObrGroup, visit: Visit) -> Iterator[MappedRecord | Rejected]:
+    assert group.obr is not None
+    own = Visit(f"{visit.key}|{obr_key(group.obr)}", visit.encounter_id)
+    siblings = by_group(group.results)
+    observations: list[str] = []
+    for res in group.results:
+        for item in _guard(body, "Observation", result, ctx, res, siblings, own):
+            if isinstance(item, MappedRecord) and item.resource["resourceType"] == "Observation":
+                observations.append(item.resource["id"])
+            yield item
+    yield from _guard(body, "DiagnosticReport", diagnostic_report, ctx, group, own, observations)

@@ -1,7 +1,9 @@
 """Splitting an HL7 v2 file into messages and checking each one's structure before parsing.
 
-Accepts MLLP framing (``\\x0b`` ... ``\\x1c\\r``), ``\\r``, ``\\n`` or ``\\r\\n`` segment ends and any
-number of messages. Structural faults are reported per message, naming the segment and field,
+Accepts MLLP framing (``\\x0b`` ... ``\\x1c\\r``), ``\\r``, ``\\n`` or ``\\r\\n`` segment ends, any
+number of messages, and HL7 batch envelopes (FHS/BHS ... BTS/FTS): the envelope segments are set
+aside (a batch trailer's message count is checked by the adapter), the messages inside are read
+as if sent alone. Structural faults are reported per message, naming the segment and field,
 so one bad message never costs the rest of the file.
 """
 from __future__ import annotations
@@ -15,6 +17,7 @@ from adapters.community_hl7v2.fields import FieldError
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _SEGMENT_ID = re.compile(r"^[A-Z][A-Z0-9]{2}$")
 _LATIN1_NAMES = {"8859/1", "ISO-8859-1", "ISO IR100"}
+ENVELOPE_SEGMENTS = (b"FHS", b"BHS", b"BTS", b"FTS")
 
 
 @dataclass(frozen=True)
@@ -28,26 +31,51 @@ class Chunk:
     def raw(self) -> bytes:
         return b"\r".join(self.segments) + b"\r"
 
+    @property
+    def size(self) -> int:
+        return sum(len(s) + 1 for s in self.segments)
 
-def chunks(raw: bytes) -> Iterator[Chunk]:
+
+def chunks(raw: bytes, envelope: list[bytes] | None = None) -> Iterator[Chunk]:
     """Group segments into messages: each MSH starts one. A second PID without a new MSH means a
-    message lost its header, so it becomes a chunk of its own (and fails the MSH check)."""
+    message lost its header, so it becomes a chunk of its own (and fails the MSH check).
+    Batch-envelope segments end the current message and are appended to ``envelope``."""
     unframed = raw.replace(b"\x0b", b"\r").replace(b"\x1c", b"\r")
     current: list[bytes] = []
+    has_pid = False  # (a flag, not a search of ``current``: linear in the number of segments)
     number = 0
     for line in _LINE_END.split(unframed):
         line = line.strip(b" \t\x00")
         if not line:
             continue
-        starts_message = line.startswith(b"MSH") or (
-            line.startswith(b"PID") and any(s.startswith(b"PID") for s in current))
+        if line[:3] in ENVELOPE_SEGMENTS:
+            if envelope is not None:
+                envelope.append(line)
+            if current:
+                number += 1
+                yield Chunk(number, current)
+                current, has_pid = [], False
+            continue
+        starts_message = line.startswith(b"MSH") or (line.startswith(b"PID") and has_pid)
         if starts_message and current:
             number += 1
             yield Chunk(number, current)
-            current = []
+            current, has_pid = [], False
         current.append(line)
+        has_pid = has_pid or line.startswith(b"PID")
     if current:
         yield Chunk(number + 1, current)
+
+
+def declared_batch_size(envelope: list[bytes]) -> int | None:
+    """The number of messages the batch trailers (BTS-1) declare, or None when none declares one."""
+    declared = None
+    for segment in envelope:
+        if segment.startswith(b"BTS") and len(segment) > 4:
+            count = segment[4:].split(segment[3:4], 1)[0].strip()
+            if count.isdigit():
+                declared = (declared or 0) + int(count)
+    return declared
 
 
 def decode(chunk: Chunk) -> str:

@@ -30,6 +30,24 @@ _CONTACT_ROLES = {"NOK": "next-of-kin", "KH": "key-holder", "LPAHW": "lpa-health
                   "LPAPF": "lpa-property-and-financial"}
 _ALLERGY_CATEGORY = {"DA": "medication", "FA": "food", "EA": "environment", "MA": "environment"}
 Json = dict[str, Any]
+# Null flavours senders put in PD1-3 / PD1-4 instead of leaving them empty, and the national
+# pseudo practice codes for "not known" / "not applicable" / "no registered GP practice".
+_PLACEHOLDERS = {"U", "UNK", "UNKNOWN", "N/A", "NA", "NONE", "NULL", "-", "V81997", "V81998", "V81999"}
+_NHS_AUTHORITIES = {"NHS", "NHSNUMBER", "NHS NUMBER", "NHSNBR"}
+# XTN-2 telecommunication use code / XTN-3 equipment type -> FHIR ContactPoint use / system
+_TELECOM_USE = {"PRN": "home", "ORN": "home", "VHN": "temp", "WPN": "work", "EMR": None, "ASN": None}
+_TELECOM_SYSTEM = {"FX": "fax", "BP": "pager", "INTERNET": "email", "X.400": "email"}
+
+
+def _nhs_number(value: str, authority: str, kind: str) -> str | None:
+    """The NHS number a PID-3 repetition carries: type ``NH``, or as several trusts send it, type ``HN``
+    or assigning authority ``NHS`` with a 10-digit value (anything else with those is kept as an id)."""
+    digits = value.replace(" ", "")
+    if kind == "NH":
+        return digits
+    if (kind == "HN" or authority.upper() in _NHS_AUTHORITIES) and len(digits) == 10 and digits.isdigit():
+        return digits
+    return None
 
 
 def identifiers(pid: Seg, sender: str) -> tuple[str | None, str | None, list[Json]]:
@@ -39,9 +57,9 @@ def identifiers(pid: Seg, sender: str) -> tuple[str | None, str | None, list[Jso
         value, authority, kind = pid.get(3, 1, rep), pid.get(3, 4, rep), pid.get(3, 5, rep).upper()
         if not value:
             continue
-        if kind == "NH":
-            nhs = nhs or value
-            found.append(nhs_identifier(value))
+        if (number := _nhs_number(value, authority, kind)) is not None:
+            nhs = nhs or number
+            found.append(nhs_identifier(number))
             continue
         if kind == "PI" and local is None:
             local = f"{authority or sender}:{value}"
@@ -57,24 +75,67 @@ def patient(ctx: Context, pid: Seg, pd1: Seg | None, ids: list[Json]) -> MappedR
     resource = compact({
         "resourceType": "Patient", "id": ctx.patient_id, "identifier": ids,
         "name": [human_name(pid.get(5, 1), (pid.get(5, 2), pid.get(5, 3)), pid.get(5, 5) or None)],
-        "telecom": [{"system": "phone", "value": pid.get(13), "use": "home"} if pid.get(13) else None],
+        "telecom": telecoms(pid, 13, "home") + telecoms(pid, 14, "work"),
         "gender": _GENDERS.get(sex), "birthDate": pid.birth_date(7),
+        **_deceased(pid),
         "address": [{"use": "home", "line": [pid.get(11, 1), pid.get(11, 2)],
                      "city": pid.get(11, 3), "district": pid.get(11, 4),
                      "postalCode": pid.get(11, 5)}],
-        "generalPractitioner": [org_ref(pd1.get(3, 3) or None, pd1.get(3, 1) or None)] if pd1 else [],
+        "generalPractitioner": [org_ref(*registered_practice(pd1))] if pd1 else [],
     })
     return ctx.record(resource, ctx.patient_key, "PID")
 
 
+def _deceased(pid: Seg) -> Json:
+    """PID-29 death date/time, else PID-30 death indicator (Y/N)."""
+    when = pid.fhir_time(29)
+    if when:
+        return {"deceasedDateTime": when}
+    indicator = pid.get(30).upper()
+    if indicator in ("Y", "N"):
+        return {"deceasedBoolean": indicator == "Y"}
+    if indicator:
+        raise FieldError(pid.where(30), f"{indicator!r} is not a death indicator (Y/N)")
+    return {}
+
+
+def telecoms(seg: Seg, field: int, default_use: str) -> list[Json]:
+    """Every repetition of an XTN field (PID-13 home, PID-14 business) as a ContactPoint."""
+    points: list[Json] = []
+    for rep in range(1, seg.repetitions(field) + 1):
+        use_code, equipment = seg.get(field, 2, rep).upper(), seg.get(field, 3, rep).upper()
+        number = seg.get(field, 1, rep) or " ".join(p for p in (seg.get(field, 6, rep), seg.get(field, 7, rep)) if p)
+        email = seg.get(field, 4, rep)
+        system = "email" if email or use_code == "NET" else _TELECOM_SYSTEM.get(equipment, "phone")
+        value = email or number if system == "email" else number
+        if not value:
+            continue
+        mobile = system == "phone" and (equipment == "CP" or value.replace(" ", "").startswith("07"))
+        use = "mobile" if mobile else _TELECOM_USE.get(use_code, default_use)
+        points.append(compact({"system": system, "value": value, "use": use}))
+    return points
+
+
+def registered_practice(pd1: Seg | None) -> tuple[str | None, str | None]:
+    """PD1-3 as (ODS code, name); a null flavour ("U", "UNKNOWN", the V8199x pseudo codes) is no practice."""
+    if pd1 is None:
+        return None, None
+    ods = pd1.get(3, 3) or pd1.get(3, 10)  # XON-3 in v2.4; XON-10 organisation identifier from v2.5
+    name = pd1.get(3, 1)
+    ods = None if not ods or ods.upper() in _PLACEHOLDERS else ods
+    name = None if not name or name.upper() in _PLACEHOLDERS else name
+    return ods, name
+
+
 def gp_team(ctx: Context, pd1: Seg) -> MappedRecord | None:
-    practice_ods, practice_name = pd1.get(3, 3) or None, pd1.get(3, 1) or None
+    practice_ods, practice_name = registered_practice(pd1)
     gp_name = " ".join(p for p in (pd1.get(4, 6), pd1.get(4, 3), pd1.get(4, 2)) if p) or None
+    gp_code = pd1.get(4, 1) if pd1.get(4, 1).upper() not in _PLACEHOLDERS else ""
     members = [participant("registered-gp-practice", org_ref(practice_ods, practice_name))
                if practice_ods or practice_name else None,
-               participant("usual-gp", person_ref(GMP_SYSTEM, pd1.get(4, 1) or None, gp_name),
+               participant("usual-gp", person_ref(GMP_SYSTEM, gp_code or None, gp_name),
                            on_behalf_of=org_ref(practice_ods, practice_name))
-               if pd1.get(4, 1) or gp_name else None]
+               if gp_code or gp_name else None]
     members = [m for m in members if m]
     if not members:
         return None

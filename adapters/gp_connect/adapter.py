@@ -12,7 +12,8 @@ from adapters.gp_connect.care_team import build_care_team
 from adapters.gp_connect.convert import convert_entry
 from adapters.gp_connect.decode import MAX_BYTES, MAX_DEPTH, check_bundle, decode_bundle
 from adapters.gp_connect.fields import MappingError
-from adapters.gp_connect.index import BundleIndex, IndexedEntry, build_index, entry_location
+from adapters.gp_connect.index import R4_TYPE_OF, BundleIndex, IndexedEntry, build_index, entry_location
+from adapters.gp_connect.lists import HINT_RECORD_INCOMPLETE, tagged_warnings, warning_codes
 
 FORMAT = "gp-connect"
 
@@ -26,7 +27,7 @@ class GpConnectAdapter:
     """
 
     format = FORMAT
-    version = "gp-connect-stu3-to-r4/1.0.0"
+    version = "gp-connect-stu3-to-r4/1.1.0"
 
     def __init__(self, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> None:
         self.max_bytes = max_bytes
@@ -51,7 +52,8 @@ class GpConnectAdapter:
 
     def _records(self, index: BundleIndex) -> Iterator[MappedRecord | Rejected]:
         for problem in index.unindexable:
-            yield Rejected(location=problem.location, reason=problem.reason, raw=problem.raw)
+            yield Rejected(location=problem.location, reason=problem.reason, raw=problem.raw,
+                           resource_type=_entry_type(index.bundle["entry"][problem.index]))
         for entry in index.entries:
             yield self._map_entry(entry, index)
         yield self._record(build_care_team(index), index, source_id=f"CareTeam/registered-gp|{index.patient.source_id}",
@@ -63,14 +65,21 @@ class GpConnectAdapter:
         try:
             resource, unresolved = convert_entry(entry, index)
         except MappingError as exc:
-            return Rejected(location=entry_location(entry.index, exc.path), reason=exc.reason, raw=raw)
+            return Rejected(location=entry_location(entry.index, exc.path), reason=exc.reason, raw=raw,
+                            resource_type=entry.r4_type)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # A shape no mapper anticipated: this entry is quarantined, the others still flow.
             return Rejected(location=entry.location, reason=f"unexpected structure ({type(exc).__name__}: {exc})",
-                            raw=raw)
+                            raw=raw, resource_type=entry.r4_type)
         hints: dict[str, Any] = {"stu3_type": entry.stu3_type, **index.sections.get(entry.index, {})}
         if unresolved:
             hints["unresolved_references"] = unresolved
+        # The List's own warnings; the Patient carries every List's, so "this GP record is incomplete"
+        # is known wherever the person's record is read.
+        warnings = tagged_warnings(resource) if entry.stu3_type == "List" else \
+            _record_warnings(index) if entry is index.patient else []
+        if warnings:
+            hints[HINT_RECORD_INCOMPLETE] = warnings
         return self._record(resource, index, source_id=f"{entry.stu3_type}/{entry.source_id}",
                             location=entry.location, updated=_instant(_last_updated(entry.resource)), hints=hints)
 
@@ -79,6 +88,18 @@ class GpConnectAdapter:
         return MappedRecord(resource=resource, source_system=index.source_system, source_id=source_id,
                             source_updated=updated, patient_nhs_number=index.patient_nhs_number,
                             location=location, hints=hints)
+
+
+def _entry_type(entry: Any) -> str:
+    """The R4 type an entry that could not be named would have become ("" when not even that is known)."""
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    kind = resource.get("resourceType") if isinstance(resource, dict) else None
+    return R4_TYPE_OF.get(kind, kind) if isinstance(kind, str) else ""
+
+
+def _record_warnings(index: BundleIndex) -> list[str]:
+    return list(dict.fromkeys(code for e in index.entries if e.stu3_type == "List"
+                              for code in warning_codes(e.resource)))
 
 
 def _last_updated(resource: dict[str, Any]) -> Any:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.gp_connect.common import code_to_concept, context_to_encounter, move_unmapped, rename, to_list
+from adapters.gp_connect.common import code_to_concept, context_to_encounter, move_unmapped, rename
 from adapters.gp_connect.fields import keep_unmapped, take
 
 _TERMINOLOGY = "http://terminology.hl7.org/CodeSystem/"
@@ -42,7 +42,6 @@ def map_condition(resource: dict[str, Any]) -> dict[str, Any]:
                  (CONDITION_VERIFICATION, CONDITION_VERIFICATION_CODES))
     context_to_encounter(resource)
     rename(resource, "assertedDate", "recordedDate")
-    to_list(resource, "stage")
     _abatement_boolean(resource)
     return resource
 

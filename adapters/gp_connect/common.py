@@ -29,12 +29,6 @@ def rename(resource: dict[str, Any], old: str, new: str) -> None:
         resource[new] = resource.pop(old)
 
 
-def to_list(resource: dict[str, Any], key: str) -> None:
-    """An element that was 0..1 in STU3 and is 0..* in R4 (e.g. Observation.interpretation)."""
-    if key in resource and not isinstance(resource[key], list):
-        resource[key] = [resource[key]]
-
-
 def code_to_concept(resource: dict[str, Any], key: str, system: str, allowed: dict[str, str],
                     path: str) -> str | None:
     """A ``code`` that R4 made a CodeableConcept; ``allowed`` maps STU3 code -> R4 code.
@@ -98,4 +92,4 @@ def each_object(resource: dict[str, Any], key: str) -> list[tuple[str, dict[str,
 
 
 __all__ = ["DATA_ABSENT_REASON", "MappingError", "reference_type", "code_to_concept", "context_to_encounter",
-           "each_object", "move_unmapped", "rename", "requester_agent", "to_list"]
+           "each_object", "move_unmapped", "rename", "requester_agent"]

@@ -2,8 +2,10 @@
 
 In order: every reference pointed at the gateway ids (one walk, together with the code-system
 and extension-URL renames — done first, so that content the mapper keeps as "unmapped" already
-names gateway ids); the type's mapper; contained resources mapped the same way; STU3 profile
-claims and any top-level element R4 lacks kept as unmapped content; the gateway id. A
+names gateway ids); the type's mapper (what R4 renamed or restructured); contained resources
+mapped the same way; STU3 profile claims kept as content; every element reshaped to the R4
+cardinalities, and any element R4 lacks kept as unmapped content, by
+:func:`adapters.gp_connect.cardinality.conform`; the gateway id. A
 ``MappingError`` from any step names the element that could not be mapped.
 """
 from __future__ import annotations
@@ -14,7 +16,7 @@ import orjson
 
 from adapters.gp_connect.fields import MappingError, keep_unmapped
 from adapters.gp_connect.index import BundleIndex, IndexedEntry
-from adapters.gp_connect.r4_elements import r4_elements
+from adapters.gp_connect.cardinality import conform, resource_model
 from adapters.gp_connect.registry import mapper_for
 from adapters.gp_connect.terminology import rename_code_system, rename_extension_urls
 from adapters.gp_connect.walk import visit_objects
@@ -33,7 +35,7 @@ def _to_r4(resource: dict[str, Any], stu3_type: str, path: str = "") -> dict[str
     resource = mapper_for(stu3_type)(resource)
     _contained(resource, path)
     _profiles(resource)
-    _unknown_elements(resource)
+    _conform(resource)
     return resource
 
 
@@ -64,12 +66,11 @@ def _profiles(resource: dict[str, Any]) -> None:
             resource.pop("meta")
 
 
-def _unknown_elements(resource: dict[str, Any]) -> None:
-    allowed = r4_elements(resource["resourceType"])
-    if allowed is None:
+def _conform(resource: dict[str, Any]) -> None:
+    model = resource_model(resource["resourceType"])
+    if model is None:
         raise MappingError("resourceType", f"{resource['resourceType']!r} has no R4 equivalent")
-    for key in [k for k in resource if k not in allowed]:
-        keep_unmapped(resource, key, resource.pop(key))
+    conform(resource, model)
 
 
 def rewrite_generic(resource: dict[str, Any], index: BundleIndex) -> list[str]:

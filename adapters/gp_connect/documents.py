@@ -46,9 +46,6 @@ def _doc_status(resource: dict[str, Any]) -> None:
 
 
 def _context(context: dict[str, Any]) -> None:
-    encounter = context.get("encounter")
-    if isinstance(encounter, dict):  # 0..1 in STU3, 0..* in R4
-        context["encounter"] = [encounter]
     related = []
     for path, item in each_object(context, "related"):
         reference = dict(expect(item.get("ref", {}), dict, f"context.{path}.ref"))

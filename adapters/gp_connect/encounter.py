@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.gp_connect.common import DATA_ABSENT_REASON, rename, to_list
+from adapters.gp_connect.common import DATA_ABSENT_REASON, rename
 
 
 def map_encounter(resource: dict[str, Any]) -> dict[str, Any]:
     rename(resource, "reason", "reasonCode")
     rename(resource, "incomingReferral", "basedOn")  # the referral becomes a ServiceRequest too
-    to_list(resource, "appointment")
     if "class" not in resource:
         # R4 makes class mandatory; GP Connect consultations rarely send one. Say "unknown"
         # honestly rather than guess ambulatory / home visit / telephone.

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED, AdapterError, stable_id
+from adapters.gp_connect.lists import list_key
 
 # STU3 types R4 renamed; every other type keeps its name.
 R4_TYPE_OF = {"ReferralRequest": "ServiceRequest", "ProcedureRequest": "ServiceRequest"}
@@ -78,10 +79,13 @@ class BundleIndex:
 def build_index(bundle: dict[str, Any]) -> BundleIndex:
     """Index a Bundle already checked by :func:`adapters.gp_connect.decode.check_bundle`."""
     raw_entries = bundle.get("entry") or []
-    named, unindexable, full_urls = _name_entries(raw_entries)
+    named, unindexable, full_urls, lists = _name_entries(raw_entries)
     patient = _the_patient(named)
     # Ids depend on the source system, so the practice is found with provisional (unnamed) lookups.
     practice_index, ods = _registered_practice(patient, named, full_urls)
+    named_lists, list_problems = _name_lists(lists, _nhs_number(patient[1]) or f"patient:{patient[3]}")
+    named = sorted(named + named_lists, key=lambda n: n[0])
+    unindexable = sorted(unindexable + list_problems, key=lambda u: u.index)
     entries = [IndexedEntry(i, res, kind, sid, stable_id(ods, kind, sid)) for i, res, kind, sid in named]
     by_index = {e.index: e for e in entries}
     by_reference: dict[str, IndexedEntry] = {}
@@ -103,12 +107,20 @@ def build_index(bundle: dict[str, Any]) -> BundleIndex:
 Named = tuple[int, dict[str, Any], str, str]  # (entry index, resource, STU3 type, STU3 id)
 
 
-def _name_entries(raw_entries: list[Any]) -> tuple[list[Named], list[Unindexable], dict[int, str]]:
+def _name_entries(raw_entries: list[Any]) -> tuple[list[Named], list[Unindexable], dict[int, str],
+                                                   list[tuple[int, dict[str, Any]]]]:
+    """Entries named by their own id; Lists without one (as GP Connect requires) are set aside."""
     named: list[Named] = []
     problems: list[Unindexable] = []
     full_urls: dict[int, str] = {}
     seen: dict[tuple[str, str], int] = {}
+    lists: list[tuple[int, dict[str, Any]]] = []
     for i, entry in enumerate(raw_entries):
+        if _is_list_without_id(entry):
+            lists.append((i, entry["resource"]))
+            if isinstance(entry.get("fullUrl"), str):
+                full_urls[i] = entry["fullUrl"]
+            continue
         problem = _entry_problem(i, entry, seen)
         if problem:
             where, reason = problem
@@ -120,7 +132,41 @@ def _name_entries(raw_entries: list[Any]) -> tuple[list[Named], list[Unindexable
         named.append((i, resource, kind, sid))
         if isinstance(entry.get("fullUrl"), str):
             full_urls[i] = entry["fullUrl"]
-    return named, problems, full_urls
+    return named, problems, full_urls, lists
+
+
+def _is_list_without_id(entry: Any) -> bool:
+    resource = entry.get("resource") if isinstance(entry, dict) else None
+    # A urn:uuid fullUrl is not used as the id here: senders mint it per response, which would make
+    # every re-sent record a new List.
+    return isinstance(resource, dict) and resource.get("resourceType") == "List" \
+        and not (isinstance(resource.get("id"), str) and resource["id"])
+
+
+def _name_lists(lists: list[tuple[int, dict[str, Any]]], patient_key: str) -> tuple[list[Named], list[Unindexable]]:
+    """Source ids for id-less Lists: patient + List code (+ title when two share a code)."""
+    keys = {i: list_key(resource) for i, resource in lists}
+    counts: dict[str | None, int] = {}
+    for key in keys.values():
+        counts[key] = counts.get(key, 0) + 1
+    named: list[Named] = []
+    problems: list[Unindexable] = []
+    seen: dict[str, int] = {}
+    for i, resource in lists:
+        key = keys[i]
+        if key is None:
+            problems.append(Unindexable(i, entry_location(i, "code"), "List with neither id, code nor title: "
+                                        "cannot be told apart from the patient's other Lists", _raw(resource)))
+            continue
+        if counts[key] > 1 and isinstance(resource.get("title"), str):
+            key = f"{key}|title:{resource['title']}"
+        if key in seen:
+            problems.append(Unindexable(i, entry_location(i, "code"), f"a second List with the same code and "
+                                        f"title as entry[{seen[key]}] ({key}): cannot be told apart", _raw(resource)))
+            continue
+        seen[key] = i
+        named.append((i, resource, "List", f"{patient_key}|{key}"))
+    return named, problems
 
 
 def _entry_problem(i: int, entry: Any, seen: dict[tuple[str, str], int]) -> tuple[str, str] | None:

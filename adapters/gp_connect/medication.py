@@ -6,10 +6,8 @@ from typing import Any
 from adapters.gp_connect.common import (
     context_to_encounter,
     each_object,
-    move_unmapped,
     rename,
     requester_agent,
-    to_list,
 )
 from adapters.gp_connect.fields import MappingError, add_note, expect, keep_unmapped, take
 
@@ -61,8 +59,6 @@ def _fold_taken(resource: dict[str, Any]) -> None:
 def map_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
     context_to_encounter(resource)
     requester_agent(resource)
-    to_list(resource, "category")
-    move_unmapped(resource, "definition")  # Reference in STU3, canonical in R4: not the same thing
     map_dosages(resource, "dosageInstruction")
     substitution = resource.get("substitution")
     if substitution is not None:
@@ -71,8 +67,6 @@ def map_medication_request(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def map_medication(resource: dict[str, Any]) -> dict[str, Any]:
-    for name in ("isBrand", "isOverTheCounter", "image"):
-        move_unmapped(resource, name)
     for _path, ingredient in each_object(resource, "ingredient"):
         rename(ingredient, "amount", "strength")
     _package_batch(resource)

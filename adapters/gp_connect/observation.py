@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.gp_connect.common import context_to_encounter, each_object, move_unmapped, rename, to_list
+from adapters.gp_connect.common import context_to_encounter, each_object, rename
 from adapters.gp_connect.fields import add_note, keep_unmapped, take
 
 # STU3 Observation.related.type -> the R4 element that says the same; the other types
@@ -16,12 +16,6 @@ def map_observation(resource: dict[str, Any]) -> dict[str, Any]:
     comment = take(resource, "comment", str)
     if comment is not None:  # R4 replaced the single comment with notes
         add_note(resource, comment)
-    to_list(resource, "interpretation")
-    move_unmapped(resource, "valueAttachment")  # R4 has no attachment value
-    for path, component in each_object(resource, "component"):
-        to_list(component, "interpretation")
-        if "valueAttachment" in component:
-            keep_unmapped(resource, f"{path}.valueAttachment", component.pop("valueAttachment"))
     _related(resource)
     return resource
 
@@ -40,7 +34,6 @@ def _related(resource: dict[str, Any]) -> None:
 
 def map_diagnostic_report(resource: dict[str, Any]) -> dict[str, Any]:
     context_to_encounter(resource)
-    to_list(resource, "category")
     rename(resource, "codedDiagnosis", "conclusionCode")
     rename(resource, "image", "media")
     performers = []

@@ -15,6 +15,7 @@ from adapters.gp_connect import (
     documents,
     encounter,
     immunization,
+    lists,
     medication,
     observation,
     requests,
@@ -23,11 +24,11 @@ from adapters.gp_connect import (
 Mapper = Callable[[dict[str, Any]], dict[str, Any]]
 
 MAPPERS: dict[str, Mapper] = {
-    "Patient": administrative.map_patient,
+    "Patient": administrative.map_unchanged,
     "Organization": administrative.map_unchanged,
     "Practitioner": administrative.map_unchanged,
     "PractitionerRole": administrative.map_unchanged,
-    "List": administrative.map_unchanged,
+    "List": lists.map_list,
     "Condition": clinical.map_condition,
     "AllergyIntolerance": clinical.map_allergy,
     "MedicationStatement": medication.map_medication_statement,

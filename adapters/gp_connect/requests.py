@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import SNOMED
-from adapters.gp_connect.common import context_to_encounter, move_unmapped, rename, requester_agent
-from adapters.gp_connect.fields import add_note, coded, expect, keep_unmapped, objects, take
+from adapters.gp_connect.common import context_to_encounter, rename, requester_agent
+from adapters.gp_connect.fields import add_note, coded, keep_unmapped, objects, take
 
 PATIENT_REFERRAL = coded(SNOMED, "3457005", "Patient referral")
 # STU3 request statuses R4 renamed.
@@ -23,7 +23,6 @@ def _common(resource: dict[str, Any]) -> None:
         resource["status"] = _STATUS[status]
     context_to_encounter(resource)
     requester_agent(resource)
-    move_unmapped(resource, "definition")  # Reference in STU3, canonical in R4
 
 
 def map_referral_request(resource: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +54,4 @@ def _service_requested(resource: dict[str, Any]) -> None:
 
 def map_procedure_request(resource: dict[str, Any]) -> dict[str, Any]:
     _common(resource)
-    performer = take(resource, "performer", dict)
-    if performer is not None:  # 0..1 in STU3, 0..* in R4
-        resource["performer"] = [expect(performer, dict, "performer")]
     return resource

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,27 @@ class Problem:
     reason: str
 
 
+WHOLE_MESSAGE = "(whole message)"  # the item type of a message refused before any item could be told apart
+
+
+@dataclass
+class ItemCounts:
+    """What became of a source's items of one resource type: each item that came in is exactly one of
+    stored (``unchanged`` and ignored-as-older versions included), refused (quarantined) or held for
+    match review."""
+
+    came_in: int = 0
+    stored: int = 0
+    refused: int = 0
+    held: int = 0
+
+    def add(self, other: ItemCounts) -> None:
+        self.came_in += other.came_in
+        self.stored += other.stored
+        self.refused += other.refused
+        self.held += other.held
+
+
 @dataclass
 class IngestSummary:
     messages: int = 0
@@ -48,16 +69,46 @@ class IngestSummary:
     held_for_review: int = 0
     unknown_codes: int = 0
     problems: list[Problem] = field(default_factory=list)
+    items: dict[str, ItemCounts] = field(default_factory=dict)  # resource type -> counts
+    inputs: list[tuple[str, IngestSummary]] = field(default_factory=list)  # (origin, its own report), in order
 
     def add(self, other: IngestSummary) -> None:
         for name in ("messages", "accepted", "updated", "unchanged", "stale", "quarantined", "held_for_review",
                      "unknown_codes"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.problems.extend(other.problems)
+        for kind, counts in other.items.items():
+            self.item(kind).add(counts)
+
+    def item(self, resource_type: str) -> ItemCounts:
+        return self.items.setdefault(resource_type or WHOLE_MESSAGE, ItemCounts())
+
+    def totals(self) -> ItemCounts:
+        total = ItemCounts()
+        for counts in self.items.values():
+            total.add(counts)
+        return total
+
+    def refusal_reasons(self) -> dict[str, int]:
+        """Each distinct reason a quarantine entry or a match-review hold was made, with how many, most
+        frequent first (a message refused whole is one entry however many items it held)."""
+        counted: dict[str, int] = {}
+        for p in self.problems:
+            counted[p.reason] = counted.get(p.reason, 0) + 1
+        return dict(sorted(counted.items(), key=lambda kv: -kv[1]))
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "problems"} | {
-            "problems": [p.__dict__ for p in self.problems]}
+        counts = {k: v for k, v in self.__dict__.items() if k not in ("problems", "items", "inputs")}
+        return counts | {
+            "items": {k: v.__dict__.copy() for k, v in sorted(self.items.items())},
+            "problems": [p.__dict__ for p in self.problems],
+            "inputs": [{"origin": origin, **report.as_dict()} for origin, report in self.inputs]}
+
+    def report(self) -> dict[str, Any]:
+        """The operator's view of one input: how many items came in, were stored, refused (and why) or held."""
+        total = self.totals()
+        return {"messages": self.messages, **total.__dict__, "refused_or_held_because": self.refusal_reasons(),
+                "by_type": {k: v.__dict__.copy() for k, v in sorted(self.items.items())}}
 
 
 @dataclass
@@ -102,6 +153,44 @@ def map_message(work: Work) -> Work:
     return work
 
 
+def validate_records(work: Work) -> Work:
+    """:func:`validate`, with each refusal naming its resource type, and a refused Patient noted."""
+    before = work.records
+    already = len(work.rejected)
+    work = validate(work)
+    kept = {id(labelled) for labelled in work.records}
+    refused = [labelled.record.resource for labelled in before if id(labelled) not in kept]
+    fresh = work.rejected[already:]
+    work.rejected[already:] = [replace(r, resource_type=str(res.get("resourceType", "")))
+                               for r, res in zip(fresh, refused, strict=True)]
+    if not any(labelled.record.resource.get("resourceType") == "Patient" for labelled in work.records):
+        # refused here, or already by the adapter
+        work.patient_refused = next((r.reason for r in work.rejected if r.resource_type == "Patient"), None)
+    return work
+
+
+def link_patient(match: Step) -> Step:
+    """Patient matching, giving each message one outcome.
+
+    A message of which every item was refused has nothing to link: quarantine is its outcome, not
+    also match review. A message whose own Patient was refused and whose person is not on record
+    cannot be linked either: it is quarantined whole with that one reason, rather than held "for
+    having no Patient" (a reviewer could only link items to a person the gateway does not have).
+    """
+    def step(work: Work) -> Work:
+        if not work.records:
+            return work
+        work = match(work)
+        if work.held_for_review and work.patient_refused:
+            work.failed = ("Patient", f"the message's Patient was refused ({work.patient_refused}), and its other "
+                                      f"{len(work.records)} item(s) cannot be linked to a person without it "
+                                      f"({work.held_for_review}); nothing of the message was stored")
+            work.held_for_review = None
+        return work
+
+    return step
+
+
 def make_labeller(categorize: Categorize) -> Step:
     def label(work: Work) -> Work:
         for labelled in work.records:
@@ -140,8 +229,8 @@ class Ingestor:
         self.batch_seconds = 0.5
         self.group_messages = max(1, min(group_messages, batch_messages)) if batch_messages > 0 else 1
         # Steps that need no database (run ahead for a whole group), then those that read or write it.
-        self.pure_steps: list[Step] = [map_message, validate]
-        self.store_steps: list[Step] = [make_matcher(store), make_labeller(categorize), attach_provenance,
+        self.pure_steps: list[Step] = [map_message, validate_records]
+        self.store_steps: list[Step] = [link_patient(make_matcher(store)), make_labeller(categorize), attach_provenance,
                                         make_upserter(store)]
         self.steps: list[Step] = [*self.pure_steps, *self.store_steps]
 
@@ -180,6 +269,7 @@ class Ingestor:
             while pending and pending[0].unfinished == 0:
                 done = pending.popleft()
                 total.add(done.summary)
+                total.inputs.append((done.origin, done.summary))
                 if on_input is not None:
                     on_input(done.origin, done.summary)
 
@@ -190,6 +280,7 @@ class Ingestor:
                     if isinstance(item, Unparsed):
                         self._fail(current.summary, item.format, item.origin, item.location, item.reason, item.raw,
                                    keep_failures)
+                        current.summary.item(WHOLE_MESSAGE).add(ItemCounts(came_in=1, refused=1))
                     else:
                         current.summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id),
                                                      keep_failures))
@@ -244,7 +335,7 @@ class Ingestor:
         try:
             for step in steps:
                 work = step(work)
-                if work.held_for_review:
+                if work.held_for_review or work.failed:
                     break
         except AdapterError as exc:
             work.failed = (exc.location, exc.reason)
@@ -290,6 +381,7 @@ class Ingestor:
                 summary = IngestSummary()
                 self._fail(summary, item.format, item.origin, item.location, item.reason, item.raw, keep_failures,
                            batch)
+                summary.item(WHOLE_MESSAGE).add(ItemCounts(came_in=1, refused=1))
             elif rerun:
                 summary = self.run(Work(item.adapter, item.message, forced_patient_id=item.forced_patient_id,
                                         batch=batch), keep_failures)
@@ -311,6 +403,7 @@ class Ingestor:
     def _finish(self, work: Work, keep_failures: bool) -> IngestSummary:
         """The message's summary, and its quarantine / match-review entries."""
         summary = IngestSummary(messages=1)
+        _count_items(summary, work)
         message = work.message
         if work.failed:
             location, reason = work.failed
@@ -376,6 +469,27 @@ class Ingestor:
             self.review.close(entry_id, "linked" if patient_id else "created",
                               f"linked to Patient/{patient_id}" if patient_id else "accepted as a new person")
         return summary
+
+
+def _count_items(summary: IngestSummary, work: Work) -> None:
+    """Per resource type, what became of each item of the message (one outcome each)."""
+    mapped = [lr.record.resource.get("resourceType", "") for lr in work.records if not lr.record.hints.get("provenance")]
+    refused = [r.resource_type for r in work.rejected]
+    if work.failed or work.store_refused:
+        refused, mapped = refused + mapped, []
+        if not refused:  # the adapter gave up before naming any item
+            refused = [WHOLE_MESSAGE]
+    for kind in mapped:
+        counts = summary.item(kind)
+        counts.came_in += 1
+        if work.held_for_review:
+            counts.held += 1
+        else:
+            counts.stored += 1
+    for kind in refused:
+        counts = summary.item(kind)
+        counts.came_in += 1
+        counts.refused += 1
 
 
 def _own_patient_id(ingestor: Ingestor, format: str, raw: bytes) -> str | None:

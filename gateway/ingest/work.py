@@ -31,6 +31,7 @@ class Work:
     batch: IngestBatch | None = None  # the open transaction to read and write through (None: one of its own)
     store_refused: str | None = None  # the database refused this message's rows (it is quarantined)
     failed: tuple[str, str] | None = None  # (location, reason) when an adapter failed on the whole message
+    patient_refused: str | None = None  # why validation refused the message's own Patient (it then has none)
     stale: list[tuple[str, str]] = field(default_factory=list)  # (reference, source id) of ignored old versions
 
     def count(self, outcome: str, n: int = 1) -> None:

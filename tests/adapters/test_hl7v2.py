@@ -254,7 +254,7 @@ def _second_message_broken(old: bytes, new: bytes) -> bytes:
     (b"PD1|||", b"PD1;;;", "message 2, PD1 (segment 3)", "wrong delimiters"),
     (b"ORU^R01", b"ORU^R99", "message 2, MSH-9", "ORU^R99 is not supported"),
     (b"|20261103101500||", b"|2026110310150099||", "message 2, MSH-7", "is not a date"),
-    (b"DN-000782|P|2.4", b"", "message 2, MSH-10", "message control id is missing"),
+    (b"DN-000782|P|2.4", b"", "message 2, MSH-10", "message control id is empty"),
     (b"OBX|3|NM|WATERLOW^Waterlow score^L|3|14||||||F|||20261103094500", b"OB", "message 2, segment 9",
      "truncated"),
 ])

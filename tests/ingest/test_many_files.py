@@ -36,18 +36,32 @@ def test_one_call_over_many_files_equals_one_call_per_file(gateway: Gateway, tmp
             for format, files in runs:
                 reported: list[tuple[str, dict[str, Any]]] = []
                 total = gateway.ingestor.ingest_files(
-                    format, iter(files), on_input=lambda origin, s: reported.append((origin, s.as_dict())))
-                one_by_one = [(origin, per_file.ingestor.ingest_bytes(format, raw, origin).as_dict())
+                    format, iter(files), on_input=lambda origin, s: reported.append((origin, _without_inputs(s.as_dict()))))
+                one_by_one = [(origin, _without_inputs(per_file.ingestor.ingest_bytes(format, raw, origin).as_dict()))
                               for origin, raw in files]
                 assert reported == one_by_one, format
-                summed = {k: sum(s[k] for _, s in one_by_one) for k in total.as_dict() if k != "problems"}
+                totals = total.as_dict()
+                summed = {k: sum(s[k] for _, s in one_by_one) for k in totals if k not in ("problems", "items", "inputs")}
                 problems = [p for _, s in one_by_one for p in s["problems"]]  # in input order
-                assert total.as_dict() == summed | {"problems": problems}, format
+                items: dict[str, dict[str, int]] = {}
+                for _, s in one_by_one:
+                    for kind, counts in s["items"].items():
+                        mine = items.setdefault(kind, dict.fromkeys(counts, 0))
+                        for name, n in counts.items():
+                            mine[name] += n
+                assert _without_inputs(totals) == summed | {"problems": problems, "items": dict(sorted(items.items()))}
+                # the total carries every input's own report, in input order
+                assert [(i["origin"], _without_inputs(i)) for i in totals["inputs"]] == \
+                    [(origin, {k: v for k, v in s.items()}) for origin, s in one_by_one], format
         wanted = _snapshot(per_file)
     stored = _snapshot(gateway)
     assert stored["resources"] and stored["quarantine"] and stored["review"]
     for part in wanted:
         assert stored[part] == wanted[part], part
+
+
+def _without_inputs(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in summary.items() if k not in ("inputs", "origin")}
 
 
 def test_many_small_files_share_one_batch(gateway: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,3 +110,81 @@ def test_older_message_after_newer_is_ignored(gateway: Gateway, person: Person) 
     assert summary.stale >= 1 and summary.updated == 0
     [patient] = gateway.store.find_by_identifier("Patient", NHS, person.nhs_number)
     assert patient.content["name"][0]["given"] != ["Stale"]
+
+
+# --- one outcome per message, and the per-input report --------------------------------------------
+
+def _balanced(summary) -> None:  # type: ignore[no-untyped-def]
+    """Every item that came in was stored, refused or held: nothing silently lost."""
+    for kind, counts in summary.items.items():
+        assert counts.came_in == counts.stored + counts.refused + counts.held, kind
+
+
+def test_a_refused_patient_of_an_unknown_person_is_one_quarantine_entry_not_also_a_review(
+        gateway: Gateway, person: Person) -> None:
+    bundle = gp_connect_bundle(person)
+    _patient_resource(bundle)["birthDate"] = "the fourteenth"  # R4 refuses the Patient
+    summary = _ingest(gateway, bundle, "bad-patient.json")
+    assert gateway.review.list() == [] and summary.held_for_review == 0
+    [entry] = gateway.quarantine.list()
+    assert entry.location == "Patient" and "Patient was refused" in entry.reason and "birthDate" in entry.reason
+    assert gateway.store.count() == 0
+    assert summary.items["Patient"].refused == 1 and summary.totals().stored == 0
+    assert summary.totals().refused == summary.totals().came_in == len(bundle["entry"]) + 1  # + the GP CareTeam
+    _balanced(summary)
+
+
+def test_a_refused_patient_of_a_known_person_leaves_the_rest_linked(gateway: Gateway, person: Person) -> None:
+    _ingest(gateway, gp_connect_bundle(person))
+    bundle = gp_connect_bundle(person)
+    _patient_resource(bundle)["birthDate"] = "the fourteenth"
+    summary = _ingest(gateway, bundle, "bad-patient-again.json")
+    assert gateway.review.list() == []
+    assert summary.items["Patient"].refused == 1 and summary.totals().stored == summary.totals().came_in - 1
+    _balanced(summary)
+
+
+def test_a_message_refused_whole_is_not_also_held_for_review(gateway: Gateway) -> None:
+    raw = (b"MSH|^~\\&|DNCASE|RX1|GATEWAY|GW|20261103101500||ADT^A28|DN-1|P|2.4\r"
+           b"PID|||||BROOK^EDITH||19380214|F\r")  # no identifier at all: nothing can be mapped
+    summary = gateway.ingestor.ingest_bytes("hl7v2", raw, "no-id.hl7")
+    assert summary.quarantined == 1 and summary.held_for_review == 0
+    assert gateway.review.list() == []
+    _balanced(summary)
+
+
+def test_ingest_files_returns_a_report_per_input(gateway: Gateway, person: Person) -> None:
+    good = orjson.dumps(gp_connect_bundle(person))
+    bundle = gp_connect_bundle(invent_people(5, seed=11)[2])
+    index = next(i for i, e in enumerate(bundle["entry"]) if e["resource"]["resourceType"] == "Condition")
+    bundle["entry"][index]["resource"]["clinicalStatus"] = "sort-of"
+    partial = orjson.dumps(bundle)
+    total = gateway.ingestor.ingest_files("gp-connect", [("good.json", good), ("partial.json", partial),
+                                                         ("junk.json", b"not json")])
+    reports = {origin: s.report() for origin, s in total.inputs}
+    assert list(reports) == ["good.json", "partial.json", "junk.json"]
+    assert reports["good.json"]["refused"] == 0 and reports["good.json"]["stored"] == reports["good.json"]["came_in"]
+    assert reports["partial.json"]["by_type"]["Condition"]["refused"] == 1
+    assert reports["partial.json"]["stored"] == reports["partial.json"]["came_in"] - 1
+    [why] = reports["partial.json"]["refused_or_held_because"]
+    assert "sort-of" in why
+    assert reports["junk.json"]["by_type"] == {"(whole message)": {"came_in": 1, "stored": 0, "refused": 1, "held": 0}}
+    for _, s in total.inputs:
+        _balanced(s)
+    assert total.as_dict()["inputs"][1]["origin"] == "partial.json"
+
+
+def test_gp_record_warnings_survive_storage_on_the_list(gateway: Gateway) -> None:
+    from pathlib import Path
+
+    from adapters.gp_connect.lists import RECORD_WARNING_SYSTEM
+
+    raw = (Path(__file__).parents[1] / "fixtures" / "gp_connect" / "supplier_shapes.json").read_bytes()
+    summary = gateway.ingestor.ingest_bytes("gp-connect", raw, "supplier.json")
+    assert summary.quarantined == 0 and summary.held_for_review == 0 and summary.items["List"].stored == 5
+    [patient] = gateway.store.find_by_identifier("Patient", NHS, "9000000009")
+    lists = [s.content for s in gateway.store.compartment(patient.id) if s.resource_type == "List"]
+    tagged = {t["code"] for content in lists for t in content.get("meta", {}).get("tag", [])
+              if t["system"] == RECORD_WARNING_SYSTEM}
+    assert tagged == {"confidential-items", "data-in-transit"}
+    assert any("Items excluded due to confidentiality" in n["text"] for content in lists for n in content.get("note", []))
