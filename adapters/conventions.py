@@ -24,6 +24,10 @@ DATA_CATEGORY = f"{BASE}/CodeSystem/data-category"
 FLAG_CATEGORY_LOCAL = f"{BASE}/CodeSystem/flag-category"  # codes: access, safeguarding
 FLAG_CATEGORY_HL7 = "http://terminology.hl7.org/CodeSystem/flag-category"
 
+# Warnings a GP system puts on its record (GP Connect List warning codes: confidential items excluded,
+# record in transit, awaiting filing), as meta.tag on the stored List; surfaced to callers as notices.
+RECORD_WARNING_SYSTEM = f"{BASE}/CodeSystem/gp-record-warning"
+
 # Separately selectable narrative parts (field groups, docs/policy.md)
 EXT_DETAIL = f"{BASE}/StructureDefinition/detail"  # valueString: risk flag / safeguarding narrative
 EXT_REASONING = f"{BASE}/StructureDefinition/capacity-reasoning"  # valueString

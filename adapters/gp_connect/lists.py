@@ -18,10 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import SNOMED
-from adapters.conventions import BASE
+from adapters.conventions import BASE, RECORD_WARNING_SYSTEM
 from adapters.gp_connect.terminology import careconnect_extension_name
 
-RECORD_WARNING_SYSTEM = f"{BASE}/CodeSystem/gp-record-warning"
 HINT_RECORD_INCOMPLETE = "gp_record_incomplete"
 
 # GP Connect List warning codes -> display (the start of the associated text senders must put in

@@ -30,6 +30,7 @@ async def negotiate(request: Request) -> None:  # async: no thread hop for a hea
 
 
 router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
+PATIENT_MATCHES_CAP = 10  # a person search that matches more is too vague to answer
 
 
 def base_url(request: Request) -> str:
@@ -181,8 +182,14 @@ def _search(request: Request, d: Disclosure, resource_type: str, params: list[tu
     query = search.parse(resource_type, params, strict=_strict(request))
     if query.patient_ids is None and resource_type != "Patient" and not query.ids:
         raise BadRequest(f"searching {resource_type} needs a patient (or subject) parameter, or _id")
+    if resource_type == "Patient" and not query.ids and not any(t.param == "identifier" for t in query.tokens):
+        # A record locator finds a person; it does not let anyone browse the population.
+        raise BadRequest("searching Patient needs identifying criteria: identifier (e.g. system|NHS number) or _id")
     candidates = gw.store.search(resource_type, ids=query.ids, tokens=query.tokens, dates=query.dates,
                                  patient_ids=query.patient_ids, sort=query.sort)
+    if resource_type == "Patient" and len(candidates) > PATIENT_MATCHES_CAP:
+        raise BadRequest(f"{len(candidates)} people match: narrow the search (at most {PATIENT_MATCHES_CAP} are "
+                         "returned)")
     matches = d.decide(candidates)
     if query.elements:
         for r in matches:

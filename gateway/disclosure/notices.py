@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.base import ODS_SYSTEM
-from adapters.conventions import DATA_CATEGORY
+from adapters.conventions import DATA_CATEGORY, RECORD_WARNING_SYSTEM
 from gateway.policy.model import Notice
 from gateway.requester import Requester
 from gateway.store import ResourceStore
@@ -51,6 +51,21 @@ class NoticeLine:
     holder: str | None  # the holder as the caller reads it; None when it is the caller's own organisation
     contact: str | None
     text: str
+    severity: str = "information"
+    system: str = DATA_CATEGORY  # the code system of ``category``
+
+
+def record_warnings(warnings: Iterable[tuple[str | None, str, str]], names: OrganisationNames) -> list[NoticeLine]:
+    """A source's own warning that its record is incomplete (GP Connect: items excluded for
+    confidentiality, a record transfer not yet complete): (holder, code, wording) -> one line each."""
+    lines = []
+    for org, code, display in dict.fromkeys(warnings):
+        name = names.name(org)
+        holder = f"{name} ({org})" if name and org else name or org or "the source"
+        text = (f"The record held by {holder} may be incomplete: {display.rstrip('.')}. Ask them for what it does "
+                "not show.")
+        lines.append(NoticeLine(code, False, org, None, 1, holder, None, text, "warning", RECORD_WARNING_SYSTEM))
+    return lines
 
 
 def _items(n: int) -> str:
@@ -102,9 +117,9 @@ def outcome_resource(lines: list[NoticeLine]) -> dict[str, Any]:
         "id": "withheld-items",
         "issue": [
             {
-                "severity": "information",
-                "code": "suppressed",
-                "details": {"coding": [{"system": DATA_CATEGORY, "code": line.category}], "text": line.text},
+                "severity": line.severity,
+                "code": "suppressed" if line.severity == "information" else "incomplete",
+                "details": {"coding": [{"system": line.system, "code": line.category}], "text": line.text},
                 "diagnostics": "; ".join(x for x in (line.holder, line.contact) if x) or line.category,
             }
             for line in lines

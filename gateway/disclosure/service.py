@@ -22,12 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.base import NHS_NUMBER_SYSTEM
+from adapters.conventions import RECORD_WARNING_SYSTEM
 from gateway.audit import AuditLog
 from gateway.audit.log import AuditEntry
 from gateway.disclosure.derived import follow_withheld, references_in
 from gateway.disclosure.enforce import ContextCache, Decisions, Released, enforce
 from gateway.disclosure.labels import LiveLabels
-from gateway.disclosure.notices import NoticeLine, OrganisationNames, aggregate, outcome_resource
+from gateway.disclosure.notices import NoticeLine, OrganisationNames, aggregate, outcome_resource, record_warnings
 from gateway.policy.engine import PolicyEngine
 from gateway.policy.model import RequestDecision
 from gateway.requester import Requester
@@ -61,6 +62,7 @@ class Disclosure:
     patients: dict[str, str | None] = field(default_factory=dict)  # asked about (refusals included): id -> NHS
     decisions: Decisions = field(default_factory=Decisions)
     contexts: ContextCache | None = None
+    warnings: list[tuple[str | None, str, str]] = field(default_factory=list)  # (holder, code, wording)
 
     @property
     def version(self) -> str:
@@ -84,6 +86,7 @@ class Disclosure:
         if self.contexts is None:
             self.contexts = ContextCache(store)
         candidates = list(candidates)
+        self.warnings += [w for s in candidates if RECORD_WARNING_SYSTEM in s.raw for w in _warnings(s)]
         self.service.labels.apply(self.engine, candidates)
         released = enforce(self.engine, self.requester, self.contexts, candidates, self.decisions, compartment)
         if compartment is None:
@@ -108,7 +111,10 @@ class Disclosure:
                 self.decisions.entries.setdefault(key, {**entry, "named_only": True})
 
     def notice_lines(self) -> list[NoticeLine]:
-        return aggregate(self.decisions.notices, self.requester, self.service.names)
+        lines = aggregate(self.decisions.notices, self.requester, self.service.names)
+        # A source's warning that its record is incomplete goes to whoever receives any of that record.
+        holders = {r.stored.holder_org for r in self.decisions.released}
+        return lines + record_warnings([w for w in self.warnings if w[0] in holders], self.service.names)
 
     def notice_outcome(self) -> dict[str, Any] | None:
         lines = self.notice_lines()
@@ -165,6 +171,12 @@ class Disclosure:
             "reason": reason,
             "obligations": sorted(obligations),
         }
+
+
+def _warnings(stored: StoredResource) -> list[tuple[str | None, str, str]]:
+    tags = (stored.content.get("meta") or {}).get("tag") or []
+    return [(stored.holder_org, str(t.get("code")), str(t.get("display") or t.get("code")))
+            for t in tags if isinstance(t, dict) and t.get("system") == RECORD_WARNING_SYSTEM]
 
 
 class DisclosureService:

@@ -320,3 +320,17 @@ def test_a_command_line_simulation_is_audited(demo: Demo, monkeypatch: pytest.Mo
     assert records and records[-1]["outcome"] == "simulated"
     assert records[-1]["patients"][0]["nhs_number"] == person.nhs_number
     assert records[-1]["items"]["released"], "the record lists what the simulation showed"
+
+
+def test_nobody_browses_the_population(demo: Demo) -> None:
+    gp = demo.headers("gp", demo.people[0].practice_ods)
+    for params in ({}, {"gender": "female"}, {"_count": "100"}):
+        refused = demo.client.get("/fhir/Patient", params=params, headers=gp)
+        assert refused.status_code == 400, params
+        assert refused.json()["resourceType"] == "OperationOutcome"
+        assert "identifying criteria" in refused.text
+        assert _record(demo, refused)["outcome"] == "error"  # audited as the search it was
+    person = demo.people[0]
+    found = demo.client.get("/fhir/Patient", headers=gp, params={
+        "identifier": f"https://fhir.nhs.uk/Id/nhs-number|{person.nhs_number}"})
+    assert found.status_code == 200 and found.json()["total"] == 1
