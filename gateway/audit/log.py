@@ -3,9 +3,15 @@
 Appends are serialised across processes (PostgreSQL: a transaction-scoped advisory lock;
 SQLite: BEGIN IMMEDIATE), so the head read inside the transaction is the true predecessor and
 the database assigns seq = head + 1 — one contiguous chain however many gateways write. On
-PostgreSQL the chain step is one statement (pg_append), to keep the lock short."""
+PostgreSQL the chain step is one statement (pg_append), to keep the lock short.
+
+Within a process, appends are group-committed: concurrent callers share one transaction and one
+durable commit (see ``append``), which is what lets throughput grow with concurrency while each
+response still waits for its own record."""
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,6 +40,7 @@ from gateway.audit.model import (
 from gateway.audit.signing import public_key_pem, sign
 from gateway.audit.tables import audit_checkpoint, audit_patient, audit_record
 from gateway.audit.verify import verify_lines
+from gateway.metrics import AUDIT_APPEND_LATENCY, AUDIT_BATCH_SIZE, AUDIT_FAILURES, DECISIONS
 
 # pg_advisory_xact_lock key: any constant unlikely to collide with other advisory locks.
 _PG_LOCK_KEY = 0x6761_7564_6974  # "gaudit"
@@ -47,6 +54,18 @@ _INSERT_RECORD = audit_record.insert()
 _INSERT_PATIENTS = audit_patient.insert()
 
 
+class _Pending:
+    """One caller's record waiting in the group-commit queue."""
+    __slots__ = ("record", "done", "lead", "entry", "error")
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+        self.done = threading.Event()
+        self.lead = False  # set when woken to write the next batch rather than with a result
+        self.entry: AuditEntry | None = None
+        self.error: AuditWriteError | None = None
+
+
 def entry_from_row(row: Any) -> AuditEntry:
     record = orjson.loads(row.body)
     return AuditEntry(seq=row.seq, time=utc(row.time), prev_hash=row.prev_hash, hash=row.hash,
@@ -55,10 +74,15 @@ def entry_from_row(row: Any) -> AuditEntry:
 
 class AuditLog:
     def __init__(self, engine: Engine, signing_key: Ed25519PrivateKey | None = None,
-                 checkpoint_every: int = 256) -> None:
+                 checkpoint_every: int = 256, *, group_commit: bool = True, max_batch: int = 256) -> None:
         self.engine = engine
         self.signing_key = signing_key
         self.checkpoint_every = checkpoint_every
+        self.group_commit = group_commit
+        self.max_batch = max(1, max_batch)
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._writing = False  # a caller is writing a batch; later callers queue for the next one
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
@@ -107,43 +131,118 @@ class AuditLog:
 
     # -- append -------------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> AuditEntry:
-        """Chain, index and durably commit one record; AuditWriteError on any failure."""
+        """Chain, index and durably commit one record; AuditWriteError on any failure.
+
+        Group commit: callers on other threads that arrive while a batch is being written queue
+        up, and the next batch writes all of them in one transaction (one lock, one durable
+        commit). Each call still returns only once its own record is committed; if the batch
+        fails, every caller in it gets AuditWriteError."""
+        started = time.perf_counter()
+        try:
+            pending = _Pending(self._prepare(record))
+        except AuditWriteError:
+            AUDIT_FAILURES.inc()
+            raise
+        if not self.group_commit:
+            self._write_batch([pending])
+        else:
+            with self._queue_lock:
+                self._queue.append(pending)
+                lead = not self._writing
+                self._writing = True
+            if not lead:
+                pending.done.wait()
+                lead = pending.lead  # woken to write the next batch, not with a result
+            if lead:
+                self._lead()
+        AUDIT_APPEND_LATENCY.observe(time.perf_counter() - started)
+        if pending.error is not None:
+            AUDIT_FAILURES.inc()
+            raise AuditWriteError(str(pending.error)) from pending.error  # one exception object per caller
+        assert pending.entry is not None
+        return pending.entry
+
+    def _lead(self) -> None:
+        """Write what is queued (at most max_batch), then hand the lead to the first record that
+        queued meanwhile, so that this caller returns as soon as its own batch is durable."""
+        with self._queue_lock:
+            batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+        try:
+            self._write_batch(batch)
+        finally:
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].lead = True
+                    self._queue[0].done.set()
+                else:
+                    self._writing = False
+            for item in batch:
+                item.done.set()
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
         try:
             with self._serialised(pg_lock=False) as conn:
-                return self._append_locked(conn, record)
-        except AuditWriteError:
-            raise
-        except Exception as exc:  # fail closed: the caller answers 503
-            raise AuditWriteError(f"audit record not written: {exc}") from exc
+                entries = self._append_batch_locked(conn, [p.record for p in batch])
+        except Exception as exc:  # fail closed: every caller of the batch answers 503
+            error = exc if isinstance(exc, AuditWriteError) else AuditWriteError(f"audit record not written: {exc}")
+            for item in batch:
+                item.error = error
+            return
+        AUDIT_BATCH_SIZE.observe(len(batch))
+        for item, entry in zip(batch, entries):
+            item.entry = entry
+            for effect, items in (entry.record.get("items") or {}).items():
+                if items:
+                    DECISIONS.inc(str(effect), amount=len(items))
 
-    def _append_locked(self, conn: Connection, record: dict[str, Any]) -> AuditEntry:
+    @staticmethod
+    def _prepare(record: dict[str, Any]) -> dict[str, Any]:
         record = normalise(record)
         if not isinstance(record, dict) or RESERVED_KEYS & record.keys():
             raise AuditWriteError(f"record must be an object without {sorted(RESERVED_KEYS)}")
         record.setdefault("time", now_iso())
-        done = (pg_append.append(conn, _PG_LOCK_KEY, record, index_row(record), patient_rows(0, record))
+        return record
+
+    def _append_locked(self, conn: Connection, record: dict[str, Any]) -> AuditEntry:
+        return self._append_batch_locked(conn, [self._prepare(record)])[0]
+
+    def _append_batch_locked(self, conn: Connection, records: list[dict[str, Any]]) -> list[AuditEntry]:
+        """Extend the chain by ``records`` (prepared) inside the caller's serialised transaction."""
+        done = (pg_append.append_many(conn, _PG_LOCK_KEY,
+                                      [(r, index_row(r), patient_rows(0, r)) for r in records])
                 if conn.dialect.name == "postgresql" else None)
+        entries: list[AuditEntry] = []
         if done is not None:
-            seq, prev_hash, digest, _ = done
-            entry = {**record, "seq": seq}
-            if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
-                raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+            for record, (seq, prev_hash, digest, _) in zip(records, done):
+                entry = {**record, "seq": seq}
+                if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
+                    raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+                entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
+                                          record=entry))
         else:
             if conn.dialect.name == "postgresql":  # portable path: the lock may not be held yet
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            head_seq, prev_hash = self._head(conn)
-            seq = head_seq + 1
-            entry = {**record, "seq": seq}
-            body = canonical(entry)
-            digest = link(prev_hash, body)
-            conn.execute(_INSERT_RECORD, {"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(),
-                                          **index_row(record)})
-            patients = patient_rows(seq, record)
+            seq, prev_hash = self._head(conn)
+            rows, patients = [], []
+            for record in records:
+                seq += 1
+                entry = {**record, "seq": seq}
+                body = canonical(entry)
+                digest = link(prev_hash, body)
+                rows.append({"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(),
+                             **index_row(record)})
+                patients.extend(patient_rows(seq, record))
+                entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
+                                          record=entry))
+                prev_hash = digest
+            conn.execute(_INSERT_RECORD, rows)
             if patients:
                 conn.execute(_INSERT_PATIENTS, patients)
-        if self.signing_key is not None and self.checkpoint_every > 0 and seq % self.checkpoint_every == 0:
-            self._checkpoint_locked(conn, "periodic")
-        return AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest, record=entry)
+        if self.signing_key is not None and self.checkpoint_every > 0:
+            for entry in entries:  # a periodic checkpoint at every multiple, as if appended one by one
+                if entry.seq % self.checkpoint_every == 0:
+                    self._checkpoint_locked(conn, "periodic", upto=entry.seq)
+        return entries
 
     # -- checkpoints -----------------------------------------------------------------------------
     def _key(self) -> Ed25519PrivateKey:

@@ -66,18 +66,36 @@ def append(conn: Connection, lock_key: int, record: dict[str, Any], index: dict[
 
     Returns (seq, prev_hash, hash, body); None when the record cannot be split or the driver is
     not psycopg 3 — the caller then takes the portable path."""
-    split = split_body(record)
+    done = append_many(conn, lock_key, [(record, index, patients)])
+    return None if done is None else done[0]
+
+
+def append_many(conn: Connection, lock_key: int,
+                items: list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]
+                ) -> list[tuple[int, str, str, str]] | None:
+    """A group commit's chain steps: the lock and one append statement per record, sent together
+    in one pipeline (one round trip). Each statement sees the rows the earlier ones inserted (same
+    transaction), so the batch extends the chain in order. None when a record cannot be split or
+    the driver is not psycopg 3 — the caller then takes the portable path for the whole batch."""
     raw = conn.connection.driver_connection
-    if split is None or not isinstance(raw, psycopg.Connection):
+    if not isinstance(raw, psycopg.Connection):
         return None
-    rows = [{"position": p["position"], "patient_id": p["patient_id"], "nhs_number": p["nhs_number"]}
-            for p in patients]
-    params = {"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
-              "patients": orjson.dumps(rows).decode(), **index}
+    params = []
+    for record, index, patients in items:
+        split = split_body(record)
+        if split is None:
+            return None
+        rows = [{"position": p["position"], "patient_id": p["patient_id"], "nhs_number": p["nhs_number"]}
+                for p in patients]
+        params.append({"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
+                       "patients": orjson.dumps(rows).decode(), **index})
     with raw.pipeline():
         raw.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-        cursor = raw.execute(_APPEND, params)
-    row = cursor.fetchone()
-    if row is None:
-        raise RuntimeError("the append statement returned no row")
-    return int(row[0]), str(row[1]), str(row[2]), str(row[3])
+        cursors = [raw.cursor().execute(_APPEND, p) for p in params]
+    done = []
+    for cursor in cursors:
+        row = cursor.fetchone()
+        if row is None:
+            raise RuntimeError("the append statement returned no row")
+        done.append((int(row[0]), str(row[1]), str(row[2]), str(row[3])))
+    return done
