@@ -208,9 +208,12 @@ class AuditLog:
 
     def _append_batch_locked(self, conn: Connection, records: list[dict[str, Any]]) -> list[AuditEntry]:
         """Extend the chain by ``records`` (prepared) inside the caller's serialised transaction."""
-        done = (pg_append.append_many(conn, _PG_LOCK_KEY,
-                                      [(r, index_row(r), patient_rows(0, r)) for r in records])
-                if conn.dialect.name == "postgresql" else None)
+        postgres = conn.dialect.name == "postgresql"
+        # One record: the one-statement append (the lock is held for one round trip and the commit).
+        # A batch: lock + head in one round trip, chained here, the rows in a second one.
+        done = (pg_append.append_many(conn, _PG_LOCK_KEY, [(r, index_row(r), patient_rows(0, r)) for r in records])
+                if postgres and len(records) == 1 else None)
+        head = pg_append.head_locked(conn, _PG_LOCK_KEY) if postgres and done is None else None
         entries: list[AuditEntry] = []
         if done is not None:
             for record, (seq, prev_hash, digest, _) in zip(records, done):
@@ -220,9 +223,9 @@ class AuditLog:
                 entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
                                           record=entry))
         else:
-            if conn.dialect.name == "postgresql":  # portable path: the lock may not be held yet
+            if head is None and postgres:  # portable path: the lock may not be held yet
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            seq, prev_hash = self._head(conn)
+            seq, prev_hash = head if head is not None else self._head(conn)
             rows, patients = [], []
             for record in records:
                 seq += 1
@@ -235,9 +238,12 @@ class AuditLog:
                 entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
                                           record=entry))
                 prev_hash = digest
-            conn.execute(_INSERT_RECORD, rows)
-            if patients:
-                conn.execute(_INSERT_PATIENTS, patients)
+            if head is not None:
+                pg_append.insert_rows(conn, rows, patients)
+            else:
+                conn.execute(_INSERT_RECORD, rows)
+                if patients:
+                    conn.execute(_INSERT_PATIENTS, patients)
         if self.signing_key is not None and self.checkpoint_every > 0:
             for entry in entries:  # a periodic checkpoint at every multiple, as if appended one by one
                 if entry.seq % self.checkpoint_every == 0:
