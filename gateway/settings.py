@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     audit_key: str = str(Path("var") / "audit-ed25519.pem")
     audit_checkpoint_every: int = 256
     audit_retention_days: int | None = None
+    # Cross-process policy publication (gateway/policy/publication.py): the version in force lives in
+    # the database; every process checks for a newer one this often (0: never) and swaps it in.
+    policy_publication: bool = True
+    policy_poll_seconds: float = 1.0
+    policy_cache_dir: str = str(Path("var") / "policy-cache")
     production: bool = False
     max_body_bytes: int = 20 * 1024 * 1024
     base_url: str = "http://localhost:8080/fhir"

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -43,7 +46,15 @@ def _audited_error(request: Request, error: FhirError, filtered: object | None =
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Pick up policy versions published by other processes (gateway/policy/publication.py).
+        gateway.policies.start_polling(gateway.settings.policy_poll_seconds)
+        yield
+        gateway.policies.stop_polling()
+
+    app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None,
+                  lifespan=lifespan)
     app.state.gateway = gateway
     app.include_router(smart.router)
     app.include_router(ingest_routes.router)
