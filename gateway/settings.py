@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     policy_publication: bool = True
     policy_poll_seconds: float = 1.0
     policy_cache_dir: str = str(Path("var") / "policy-cache")
+    # OpenTelemetry spans per request (needs an SDK and exporter configured by the operator; the API
+    # alone records nothing). Off by default.
+    tracing: bool = False
     production: bool = False
     max_body_bytes: int = 20 * 1024 * 1024
     base_url: str = "http://localhost:8080/fhir"

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, policy_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, ops, policy_routes, smart
 from gateway.api.middleware import RequestContext
 from gateway.api.disclosure import audit_record, commit_then
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
@@ -56,13 +56,16 @@ def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None,
                   lifespan=lifespan)
     app.state.gateway = gateway
+    ops.register_gauges(gateway)
+    app.include_router(ops.router)
     app.include_router(smart.router)
     app.include_router(ingest_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(policy_routes.router)
     app.include_router(fhir_routes.router)
 
-    app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes)
+    app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
+                       tracing=gateway.settings.tracing)
 
     @app.exception_handler(FhirError)
     def fhir_error(request: Request, exc: FhirError) -> Response:
