@@ -67,6 +67,18 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
+@app.command()
+def init() -> None:
+    """Prepare a deployment once, before starting its processes: migrate the schema, create the
+    development keys (not in production mode: mount real ones) and publish the policy."""
+    gw = _gateway()
+    s = gw.settings
+    sys.stdout.write(orjson.dumps({"database": gw.engine.url.render_as_string(hide_password=True),
+                                   "policy_version": gw.policies.version, "audit_key": s.audit_key,
+                                   "jwks": s.jwks}).decode() + "\n")
+    gw.close()
+
+
 def expand_paths(paths: list[str]) -> list[Path]:
     """Files, folders (recursively) and globs, in a stable order; a path that matches nothing is an error."""
     found: list[Path] = []
