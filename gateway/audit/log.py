@@ -10,6 +10,7 @@ durable commit (see ``append``), which is what lets throughput grow with concurr
 response still waits for its own record."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -54,6 +55,42 @@ _INSERT_RECORD = audit_record.insert()
 _INSERT_PATIENTS = audit_patient.insert()
 
 
+class _FileLock:
+    """Serialise SQLite audit writers: threads by a mutex, processes by flock on ``<db>.audit-lock``
+    (blocking, so a waiter runs as soon as the holder commits). A no-op lock for in-memory
+    databases and where flock is unavailable."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._path: str | None = None
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._path = database + ".audit-lock"
+
+    def acquire(self) -> None:
+        self._mutex.acquire()
+        if self._path is None:
+            return
+        try:
+            import fcntl
+
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            self._path = None  # no flock here (or the directory is read-only): SQLite's lock alone
+
+    def release(self) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+
 class _Pending:
     """One caller's record waiting in the group-commit queue."""
     __slots__ = ("record", "done", "lead", "entry", "error")
@@ -83,6 +120,7 @@ class AuditLog:
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
         self._writing = False  # a caller is writing a batch; later callers queue for the next one
+        self._sqlite_lock = _FileLock(engine)
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
@@ -97,13 +135,23 @@ class AuditLog:
                 if pg_lock:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             elif dialect == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                # Writers of other processes queue on a file lock that wakes them the moment it is
+                # free; SQLite's own busy handler sleeps in steps of up to 100 ms instead.
+                self._sqlite_lock.acquire()
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                except BaseException:
+                    self._sqlite_lock.release()
+                    raise
             try:
                 yield conn
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                if dialect == "sqlite":
+                    self._sqlite_lock.release()
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
