@@ -10,6 +10,7 @@ durable commit (see ``append``), which is what lets throughput grow with concurr
 response still waits for its own record."""
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
@@ -92,15 +93,46 @@ class _FileLock:
 
 
 class _Pending:
-    """One caller's record waiting in the group-commit queue."""
-    __slots__ = ("record", "done", "lead", "entry", "error")
+    """One caller's record waiting in the group-commit queue: a thread blocked on ``done``, or (from
+    ``append_async``) a coroutine awaiting ``future`` on its event loop."""
+    __slots__ = ("record", "done", "lead", "entry", "error", "loop", "future")
 
-    def __init__(self, record: dict[str, Any]) -> None:
+    def __init__(self, record: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.record = record
         self.done = threading.Event()
         self.lead = False  # set when woken to write the next batch rather than with a result
         self.entry: AuditEntry | None = None
         self.error: AuditWriteError | None = None
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+
+    def wake(self) -> None:
+        """The batch holding this record is committed (or failed)."""
+        if self.future is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        else:
+            self.done.set()
+
+    def promote(self, log: AuditLog) -> None:
+        """This record heads the queue: write the next batch (a coroutine has no thread to do it
+        with, so one is started for it)."""
+        if self.future is not None:
+            threading.Thread(target=log._lead, name="audit-group-commit", daemon=True).start()
+        else:
+            self.lead = True
+            self.done.set()
+
+    def result(self) -> AuditEntry:
+        if self.error is not None:
+            AUDIT_FAILURES.inc()
+            raise AuditWriteError(str(self.error)) from self.error  # one exception object per caller
+        assert self.entry is not None
+        return self.entry
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def entry_from_row(row: Any) -> AuditEntry:
@@ -204,11 +236,28 @@ class AuditLog:
             if lead:
                 self._lead()
         AUDIT_APPEND_LATENCY.observe(time.perf_counter() - started)
-        if pending.error is not None:
+        return pending.result()
+
+    async def append_async(self, record: dict[str, Any]) -> AuditEntry:
+        """``append`` for coroutines: the same queue and batches, but waiting for the commit does
+        not hold a thread (the batch is written on a thread of its own). Returns once the record is
+        committed; AuditWriteError as ``append``."""
+        started = time.perf_counter()
+        try:
+            pending = _Pending(self._prepare(record), asyncio.get_running_loop())
+        except AuditWriteError:
             AUDIT_FAILURES.inc()
-            raise AuditWriteError(str(pending.error)) from pending.error  # one exception object per caller
-        assert pending.entry is not None
-        return pending.entry
+            raise
+        with self._queue_lock:
+            self._queue.append(pending)
+            lead = not self._writing
+            self._writing = True
+        if lead:
+            pending.promote(self)
+        assert pending.future is not None
+        await asyncio.shield(pending.future)  # a cancelled caller must not cancel the batch's commit
+        AUDIT_APPEND_LATENCY.observe(time.perf_counter() - started)
+        return pending.result()
 
     def _lead(self) -> None:
         """Write what is queued (at most max_batch), then hand the lead to the first record that
@@ -220,12 +269,11 @@ class AuditLog:
         finally:
             with self._queue_lock:
                 if self._queue:
-                    self._queue[0].lead = True
-                    self._queue[0].done.set()
+                    self._queue[0].promote(self)
                 else:
                     self._writing = False
             for item in batch:
-                item.done.set()
+                item.wake()
 
     def _write_batch(self, batch: list[_Pending]) -> None:
         try:

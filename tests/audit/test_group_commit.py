@@ -88,3 +88,19 @@ def test_group_commit_can_be_switched_off(engine: Engine, key: Any, make: Any) -
     entries = _hammer(log, make)
     assert sorted(e.seq for e in entries) == list(range(1, WRITERS * PER_WRITER + 1))
     assert log.verify().ok
+
+
+async def test_async_appends_share_batches_with_threads_and_wait_for_their_commit(log: AuditLog, make: Any) -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    threaded = [loop.run_in_executor(None, log.append, make(user=f"thread{i}")) for i in range(8)]
+    coroutines = [log.append_async(make(user=f"async{i}")) for i in range(40)]
+    entries = await asyncio.gather(*coroutines, *threaded)
+    assert sorted(e.seq for e in entries) == list(range(1, 49))
+    with log.engine.connect() as conn:
+        stored = dict(conn.execute(sa.select(audit_record.c.seq, audit_record.c.hash)).all())
+    assert all(stored[e.seq] == e.hash for e in entries)  # each was committed when its await returned
+    assert log.verify().ok
+    with pytest.raises(AuditWriteError):
+        await log.append_async({"seq": 1})  # reserved keys are refused before queueing
