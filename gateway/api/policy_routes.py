@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.disclosure import audited
+from gateway.api.disclosure import audited, commit_then
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
@@ -158,8 +158,10 @@ async def diff(query: DiffQuery, request: Request) -> Response:
 
 @router.post("/reload")
 async def reload(request: Request) -> Response:
-    """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests."""
-    require_capability(request, "manages_policies")
+    """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests.
+    The version is published in the database, so every gateway process serves it within
+    ``policy_poll_seconds`` plus compile time (gateway/policy/publication.py)."""
+    ig_officer = require_capability(request, "manages_policies")
     holder = request.app.state.gateway.policies
     candidate = await _candidate_or_refusal(request)
     if isinstance(candidate, Response):
@@ -168,7 +170,23 @@ async def reload(request: Request) -> Response:
               for r in await run_in_threadpool(run_tests, candidate) if not r.passed]
     if failed:
         return _json({"ok": False, "in_force": holder.version, "failed_tests": failed}, 422)
-    result, error = await run_in_threadpool(holder.try_reload)
+    result, error = await run_in_threadpool(lambda: _reload(holder, ig_officer.user))
     if error is not None:
         return _json({"ok": False, "in_force": holder.version, "problems": _problems(error)}, 422)
-    return _json({"ok": True, "changed": result.changed, "version": result.version, "previous": result.previous})
+    body = {"ok": True, "changed": result.changed, "version": result.version, "previous": result.previous}
+    if not result.changed:
+        return _json(body)
+    # A publication is an audit record too: who put which version live, replacing which.
+    record = {"type": "policy-publication", "request_id": request.state.request_id,
+              "requester": {"user": ig_officer.user, "name": ig_officer.name, "role": ig_officer.role,
+                            "org": ig_officer.org},
+              "purpose": ig_officer.purpose, "interaction": "policy.publish", "policy_version": result.version,
+              "previous_policy_version": result.previous, "outcome": "published", "status": 200}
+    return await run_in_threadpool(commit_then, request, record, _json(body))
+
+
+def _reload(holder: Any, user: str) -> tuple[Any, PolicyError | None]:
+    try:
+        return holder.reload(by=user), None
+    except PolicyError as exc:
+        return None, exc

@@ -97,9 +97,14 @@ async def test_a_passing_edit_goes_live_on_reload(client: httpx.AsyncClient, set
     roles = policy_copy / "roles.yaml"
     roles.write_text(roles.read_text().replace("Admin and clerical staff", "Admin and clerical staff (reviewed)"))
     before = gateway.policies.version
-    reloaded = (await client.post("/policy/reload", headers=ig)).json()
+    response = await client.post("/policy/reload", headers=ig)
+    reloaded = response.json()
     assert reloaded["ok"] and reloaded["changed"] and reloaded["previous"] == before
     assert gateway.policies.version == reloaded["version"] != before
+    # The publication is itself an audit record: who put which version live, replacing which.
+    entry = gateway.audit.entry(int(response.headers["X-Audit-Sequence"]))
+    assert entry is not None and entry.record["type"] == "policy-publication"
+    assert entry.record["policy_version"] == reloaded["version"] and entry.record["previous_policy_version"] == before
 
 
 def test_simulation_is_exactly_what_the_api_would_serve(gateway: Gateway, loaded: Loaded) -> None:
