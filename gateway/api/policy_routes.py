@@ -6,6 +6,7 @@ content to the IG officer, so it is audited like any other disclosure.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,14 +15,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.disclosure import audited, commit_then
+from gateway.api.respond import caller, commit_then, undecided_record
+from gateway.api.responses import fhir_response
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
+from gateway.disclosure import relabel
+from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyError
 from gateway.policy.conditions import Facts
 from gateway.policy.explain import explain
+from gateway.policy.diff import diff_policies
 from gateway.policy.igtests import run_tests
+from gateway.requester import Requester
 
 router = APIRouter(prefix="/policy")
 
@@ -105,24 +111,32 @@ class SimulateQuery(BaseModel):
     nhs_number: str
     team: str | None = None
     justification: str | None = None
+    candidate: bool = False  # decide under the policy on disk (what a reload would put live), not the live one
 
 
 @router.post("/simulate")
 def simulate(query: SimulateQuery, request: Request) -> Response:
-    from gateway.ig import UnknownPatient, simulate_everything
-    from gateway.requester import Requester
-
     ig_officer = require_capability(request, "manages_policies")
     gw = request.app.state.gateway
     subject = Requester(user="simulation", name="policy simulation", role=query.role, org=query.org,
                         purpose=query.purpose, justification=query.justification, team=query.team)
     try:
-        bundle, filtered = simulate_everything(gw.policies.engine, gw.store, subject, query.nhs_number)
+        engine = _candidate(request) if query.candidate else None
+        bundle, d = simulate_everything(gw.disclosure, subject, query.nhs_number, engine=engine)
+    except PolicyError as exc:
+        return _json({"ok": False, "in_force": gw.policies.version, "problems": _problems(exc)}, 422)
     except UnknownPatient as exc:
         raise NotFound(str(exc)) from exc
-    # What the IG officer sees is real record content: audited, with the simulated requester named.
-    return audited(request, ig_officer, f"policy.simulate as {query.role}/{query.purpose}@{query.org}", bundle,
-                   filtered=filtered)
+    # What the IG officer sees is real record content: audited as such, naming both the officer and
+    # the requester simulated, with the decisions the simulation made.
+    record = d.record(caller(request, f"policy.simulate as {query.role}/{query.purpose}@{query.org}"),
+                      sent=d.decisions.released, outcome="simulated")
+    record.update(requester={"user": ig_officer.user, "name": ig_officer.name, "role": ig_officer.role,
+                             "org": ig_officer.org, "team": ig_officer.team},
+                  purpose=ig_officer.purpose, justification=ig_officer.justification,
+                  simulated_requester={"role": query.role, "org": query.org, "purpose": query.purpose,
+                                       "team": query.team})
+    return commit_then(request, record, fhir_response(request, bundle))
 
 
 class DiffQuery(BaseModel):
@@ -132,9 +146,6 @@ class DiffQuery(BaseModel):
 
 @router.post("/diff")
 async def diff(query: DiffQuery, request: Request) -> Response:
-    from gateway.ig import corpus_diff
-    from gateway.policy.diff import diff_policies
-
     require_capability(request, "manages_policies")
     gw = request.app.state.gateway
     candidate = await _candidate_or_refusal(request)
@@ -147,7 +158,7 @@ async def diff(query: DiffQuery, request: Request) -> Response:
          "facts": {n: v for n, v in zip(Facts._fields, c.facts) if v}, "old": c.old_effect, "new": c.new_effect}
         for c in combos]}
     if query.corpus:
-        result = await run_in_threadpool(lambda: corpus_diff(current, candidate, gw.store,
+        result = await run_in_threadpool(lambda: corpus_diff(gw.disclosure, current, candidate,
                                                              max_patients=query.max_patients))
         body["corpus"] = {"items": result.items_checked, "decisions": result.decisions_compared,
                           "counts": [{"role": r, "purpose": p, "relationship": rel, "old": o, "new": n, "items": c}
@@ -159,9 +170,8 @@ async def diff(query: DiffQuery, request: Request) -> Response:
 @router.post("/reload")
 async def reload(request: Request) -> Response:
     """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests.
-    The version is published in the database, so every gateway process serves it within
-    ``policy_poll_seconds`` plus compile time (gateway/policy/publication.py)."""
-    ig_officer = require_capability(request, "manages_policies")
+    The publication (who, when, old → new version) is an audit record."""
+    officer = require_capability(request, "manages_policies")
     holder = request.app.state.gateway.policies
     candidate = await _candidate_or_refusal(request)
     if isinstance(candidate, Response):
@@ -170,23 +180,17 @@ async def reload(request: Request) -> Response:
               for r in await run_in_threadpool(run_tests, candidate) if not r.passed]
     if failed:
         return _json({"ok": False, "in_force": holder.version, "failed_tests": failed}, 422)
-    result, error = await run_in_threadpool(lambda: _reload(holder, ig_officer.user))
+    result, error = await run_in_threadpool(lambda: holder.try_reload(by=officer.user))
     if error is not None:
         return _json({"ok": False, "in_force": holder.version, "problems": _problems(error)}, 422)
+    gw = request.app.state.gateway
+    if result.changed:
+        # The stored labels are a cache: bring them up to the new definitions in the background
+        # (reads derive labels under the live policy meanwhile, so nothing waits for this).
+        threading.Thread(target=relabel, args=(gw.store, holder.engine), name="relabel", daemon=True).start()
     body = {"ok": True, "changed": result.changed, "version": result.version, "previous": result.previous}
-    if not result.changed:
-        return _json(body)
-    # A publication is an audit record too: who put which version live, replacing which.
-    record = {"type": "policy-publication", "request_id": request.state.request_id,
-              "requester": {"user": ig_officer.user, "name": ig_officer.name, "role": ig_officer.role,
-                            "org": ig_officer.org},
-              "purpose": ig_officer.purpose, "interaction": "policy.publish", "policy_version": result.version,
-              "previous_policy_version": result.previous, "outcome": "published", "status": 200}
-    return await run_in_threadpool(commit_then, request, record, _json(body))
-
-
-def _reload(holder: Any, user: str) -> tuple[Any, PolicyError | None]:
-    try:
-        return holder.reload(by=user), None
-    except PolicyError as exc:
-        return None, exc
+    record = undecided_record(request, officer, interaction="policy.reload", outcome="published" if result.changed
+                              else "unchanged", status=200, policy_version=result.version, reason=None)
+    record["policy_change"] = {"previous": result.previous, "version": result.version,
+                               "directory": str(holder.directory)}
+    return commit_then(request, record, _json(body))

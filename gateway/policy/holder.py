@@ -64,9 +64,10 @@ class PolicyHolder:
             POLICY_SWAPS.inc("reload")
             return ReloadResult(engine.version != previous, engine.version, previous)
 
-    def try_reload(self, directory: Path | None = None) -> tuple[ReloadResult | None, PolicyError | None]:
+    def try_reload(self, directory: Path | None = None, *, by: str | None = None
+                   ) -> tuple[ReloadResult | None, PolicyError | None]:
         try:
-            return self.reload(directory), None
+            return self.reload(directory, by=by), None
         except PolicyError as exc:
             return None, exc
 

@@ -17,6 +17,7 @@ from gateway.policy import PolicyError, PolicyHolder
 from gateway.policy.loader import content_hash
 from gateway.policy.publication import PolicyPublications, policy_publication
 from gateway.store.database import make_engine, migrate
+from gateway.testing import fresh_postgres_database
 
 PG_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
 
@@ -26,15 +27,16 @@ def db(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyp
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'gw.sqlite'}")
         migrate(engine)
-    else:
-        if not PG_URL:
-            pytest.skip("GATEWAY_TEST_POSTGRES_URL is not set")
-        engine = make_engine(PG_URL)
+        yield engine
+        engine.dispose()
+        return
+    if not PG_URL:
+        pytest.skip("GATEWAY_TEST_POSTGRES_URL is not set")
+    with fresh_postgres_database() as url:
+        engine = make_engine(url)
         migrate(engine)
-        with engine.begin() as conn:
-            conn.execute(policy_publication.delete())
-    yield engine
-    engine.dispose()
+        yield engine
+        engine.dispose()
 
 
 def _process(db, pack: Path, tmp_path: Path, name: str) -> PolicyHolder:  # type: ignore[no-untyped-def]

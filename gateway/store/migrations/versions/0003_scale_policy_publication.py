@@ -1,15 +1,15 @@
 """policy publication: the live policy version (and its files) in the database
 
-Revision ID: 0002_scale_policy_pub
-Revises: 0001
+Revision ID: 0003_scale_policy_pub
+Revises: 0002_live_labels
 Create Date: 2026-11-30 05:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0002_scale_policy_pub'
-down_revision = '0001'
+revision = '0003_scale_policy_pub'
+down_revision = '0002_live_labels'
 branch_labels = None
 depends_on = None
 
