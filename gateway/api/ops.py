@@ -71,7 +71,7 @@ def register_gauges(gateway: object) -> None:
     REGISTRY.gauge("gateway_process_uptime_seconds", "seconds since this process started",
                    lambda: time.time() - STARTED)
     REGISTRY.gauge("gateway_policy_publication_seen", "newest policy publication id acted on by this process",
-                   lambda: float(policies._seen))
+                   lambda: float(policies.seen_publication))
 
 
 def count_ingest(format: str, summary: object) -> None:

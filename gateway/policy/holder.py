@@ -48,6 +48,11 @@ class PolicyHolder:
     def version(self) -> str:
         return self._engine.version
 
+    @property
+    def seen_publication(self) -> int:
+        """The newest publication id this process has acted on (0: none)."""
+        return self._seen
+
     def reload(self, directory: Path | None = None, *, by: str | None = None) -> ReloadResult:
         """Load ``directory`` (default: the current one); swap only if it loads and proves its
         invariants. Raises :class:`PolicyError` with the reasons otherwise — the old engine stays.
