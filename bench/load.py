@@ -11,6 +11,9 @@ are measured in alternating blocks so that drift on a shared machine hits both a
 
 Run: .venv/bin/python -m bench.load [--clients 1,16,64] [--seconds 4] [--rounds 2] [--workers N]
      [--database-url URL]   (default: a fresh SQLite file)
+     --split: instead, where a request's time goes — each request sequentially through the ASGI app
+     in this process, with the real audit append and with it replaced by a no-op, beside one
+     durable append alone (medians of 300)
 """
 from __future__ import annotations
 
@@ -155,6 +158,57 @@ class Server:
         self.process.wait(timeout=30)
 
 
+def split(database_url: str | None) -> None:
+    """The audit append's share of a request: the same requests with and without it."""
+    from bench.api import load_record
+    from gateway.api.app import create_app
+    from gateway.audit.model import AuditEntry
+    from gateway.services import build_gateway
+    from gateway.testing import auth_headers, settings_for
+
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp), database_url, audit_checkpoint_every=1000, policy_poll_seconds=0)
+        gw = build_gateway(settings)
+        patient_id, practice, _ = load_record(gw, extra_items=170)
+        condition = next(s for s in gw.store.compartment(patient_id) if s.resource_type == "Condition")
+        headers = auth_headers(settings, "gp", practice)
+        app = create_app(gw)
+        real = gw.audit.append
+
+        def no_op(record: dict) -> AuditEntry:  # type: ignore[type-arg]
+            return AuditEntry(seq=0, time=None, prev_hash="", hash="", record=record)  # type: ignore[arg-type]
+
+        async def median_ms(path: str, n: int = 300) -> float:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                times = []
+                for i in range(n + 30):
+                    start = time.perf_counter()
+                    response = await client.get(path, headers=headers)
+                    elapsed = time.perf_counter() - start
+                    assert response.status_code == 200, response.text[:200]
+                    if i >= 30:
+                        times.append(elapsed)
+            return statistics.median(times) * 1e3
+
+        engine = "SQLite" if not database_url else "PostgreSQL"
+        for name, path in (("read", f"/fhir/Condition/{condition.id}"),
+                           ("$everything", f"/fhir/Patient/{patient_id}/$everything")):
+            gw.audit.append = real  # type: ignore[method-assign]
+            full = asyncio.run(median_ms(path))
+            gw.audit.append = no_op  # type: ignore[method-assign]
+            without = asyncio.run(median_ms(path))
+            gw.audit.append = real  # type: ignore[method-assign]
+            start = time.perf_counter()
+            for _ in range(100):
+                real({"interaction": "probe"})
+            alone = (time.perf_counter() - start) * 10
+            print(f"{engine} {name:12} in-process median: full {full:.2f} ms; audit append replaced by a no-op "
+                  f"{without:.2f} ms; one durable append alone {alone:.2f} ms")
+        gw.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", default="1,16,64")
@@ -163,7 +217,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
     parser.add_argument("--only", choices=("read", "everything"), default=None)
+    parser.add_argument("--split", action="store_true", help="where a request's time goes (see above)")
     args = parser.parse_args()
+    if args.split:
+        configure("warning")
+        split(args.database_url)
+        return
     from bench.api import load_record
     from gateway.services import build_gateway
     from gateway.testing import auth_headers, settings_for
