@@ -123,6 +123,8 @@ class _Pending:
             self.done.set()
 
     def result(self) -> AuditEntry:
+        if self.error is None and self.entry is None:  # the writer died mid-batch: nothing is known committed
+            self.error = AuditWriteError("audit record not written: the batch writer stopped")
         if self.error is not None:
             AUDIT_FAILURES.inc()
             raise AuditWriteError(str(self.error)) from self.error  # one exception object per caller
