@@ -39,6 +39,7 @@ class PolicyHolder:
         self._seen = 0  # the newest publication id this process has acted on
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
+        self._listener: threading.Thread | None = None
 
     @property
     def engine(self) -> PolicyEngine:
@@ -123,7 +124,8 @@ class PolicyHolder:
         return True
 
     def start_polling(self, interval: float) -> None:
-        """Check the database for a newer publication every ``interval`` seconds (daemon thread)."""
+        """Check the database for a newer publication every ``interval`` seconds (daemon thread);
+        on PostgreSQL also LISTEN for the publish's NOTIFY, so that the swap starts at once."""
         if self.publications is None or interval <= 0 or self._poller is not None:
             return
         self._stop.clear()
@@ -137,9 +139,34 @@ class PolicyHolder:
 
         self._poller = threading.Thread(target=poll, name="policy-poller", daemon=True)
         self._poller.start()
+        if self.publications.engine.dialect.name == "postgresql":
+            self._listener = threading.Thread(target=self._listen, name="policy-listener", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        """PostgreSQL: LISTEN for the publish's NOTIFY and sync at once (the poll stays as the
+        fallback for a dropped connection or a missed notification)."""
+        import psycopg
+
+        assert self.publications is not None
+        url = self.publications.engine.url
+        conninfo = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
+                    "dbname": url.database}
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(autocommit=True, connect_timeout=5,
+                                     **{k: v for k, v in conninfo.items() if v is not None}) as conn:
+                    conn.execute("LISTEN gateway_policy")
+                    while not self._stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.sync()
+            except Exception as exc:  # reconnect after a pause; the poller covers the gap
+                log.warning("policy.listen_failed", error=str(exc))
+                self._stop.wait(5)
 
     def stop_polling(self) -> None:
         self._stop.set()
-        if self._poller is not None:
-            self._poller.join(timeout=5)
-            self._poller = None
+        for thread in (self._poller, self._listener):
+            if thread is not None:
+                thread.join(timeout=5)
+        self._poller = self._listener = None

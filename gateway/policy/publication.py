@@ -5,9 +5,10 @@ compiled engine. Putting a policy live — ``/policy/reload``, ``gateway policy 
 console's publish — appends a row here with the version (content hash) and the policy files
 themselves, so a process on another host needs no shared filesystem. Every process polls the
 newest row (one indexed query, ``policy_poll_seconds`` apart, default 1 s) and swaps its engine
-when the version differs; on PostgreSQL a ``NOTIFY gateway_policy`` also goes out on publish for
-listeners that want it sooner. A process therefore serves the new version at most
-``policy_poll_seconds`` + the time to compile it (≈ 0.2-0.5 s here) after the publishing commit.
+when the version differs; on PostgreSQL a ``NOTIFY gateway_policy`` also goes out on publish and
+every process LISTENs for it (PolicyHolder._listen), so the swap starts at once. A process
+therefore serves the new version at most ``policy_poll_seconds`` + the time to compile it
+(≈ 0.2-0.7 s here) after the publishing commit — on PostgreSQL, normally just the compile time.
 
 The newest row wins. A row is only ever written for a policy that loaded, proved its invariants
 (and, through ``/policy/reload``, passed its IG tests) in the publishing process; a receiving

@@ -110,3 +110,20 @@ def test_tampered_files_do_not_match_their_version(db, pack, tmp_path):  # type:
                      .values(files='{"roles.yaml": "roles: {}"}'))
     before = b.engine
     assert not b.sync() and b.engine is before
+
+
+def test_on_postgresql_a_notification_beats_the_poll(db, pack, tmp_path):  # type: ignore[no-untyped-def]
+    if db.dialect.name != "postgresql":
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    a, b = _process(db, pack, tmp_path, "a"), _process(db, pack, tmp_path, "b")
+    b.start_polling(60)  # the poll alone would take a minute
+    try:
+        time.sleep(1.0)  # the listener connects
+        _edit(a.directory)
+        published = time.monotonic()
+        a.reload()
+        while b.version != a.version:
+            assert time.monotonic() - published < 10, "the notification was not acted on"
+            time.sleep(0.02)
+    finally:
+        b.stop_polling()
