@@ -55,9 +55,13 @@ def create_app(gateway: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Pick up policy versions published by other processes (gateway/policy/publication.py).
-        gateway.policies.start_polling(gateway.settings.policy_poll_seconds)
+        # (Benchmarks swap in fixed-engine holders without publication: nothing to poll then.)
+        start, stop = (getattr(gateway.policies, name, None) for name in ("start_polling", "stop_polling"))
+        if start is not None:
+            start(gateway.settings.policy_poll_seconds)
         yield
-        gateway.policies.stop_polling()
+        if stop is not None:
+            stop()
 
     app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None,
                   lifespan=lifespan)
