@@ -1,9 +1,17 @@
 """Audit benchmark: appends/s of the full AuditLog.append (serialised, hash-chained, indexed, durably
 committed, signed checkpoint every N) vs. a plain durable insert of the same rows, same run.
 
-Target: audit/plain ratio ≥ 0.5 on SQLite and PostgreSQL.
-Run: /work/venv/bin/python -m bench.audit [--records 2000] [--rounds 3] [--checkpoint-every 256]
+Part 1, one writer: audit/plain ratio, target ≥ 0.5 on SQLite and PostgreSQL.
+Part 2, group commit: audited disclosures/s with 1, 16 and 64 concurrent writers (threads of one
+gateway process, as the API's request threads are) against the plain durable insert one at a
+time, same run: target ≥ 10x at 64 writers. The plain insert with as many writers (each its own
+commit) and the audit log with group commit off are printed beside it, to show what sharing the
+commit buys.
+Run: .venv/bin/python -m bench.audit [--records 2000] [--rounds 3] [--checkpoint-every 256]
      [--postgres URL]   (default: $GATEWAY_TEST_POSTGRES_URL; a private schema is created and dropped)
+     [--concurrency 1,16,64] [--seconds 3]
+A PostgreSQL server started with fsync=off (scripts/postgres does, for tests) makes every
+commit cheap and hides what group commit is for: benchmark against a durable server.
 """
 from __future__ import annotations
 
@@ -149,6 +157,76 @@ for i in range(n):
 """
 
 
+def threaded_rate(append: Callable[[dict[str, Any]], Any], writers: int, seconds: float) -> float:
+    """Aggregate records/s of ``writers`` threads calling ``append`` for ``seconds``."""
+    import threading
+
+    start_line = threading.Barrier(writers + 1)
+    stop = threading.Event()
+    counts = [0] * writers
+
+    def writer(w: int) -> None:
+        start_line.wait()
+        i = 0
+        while not stop.is_set():
+            append(record(w * 10**6 + i))
+            i += 1
+        counts[w] = i
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+    for t in threads:
+        t.start()
+    start_line.wait()
+    begun = time.perf_counter()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - begun)
+
+
+def measure_group(engine: Engine, levels: list[int], seconds: float, every: int) -> dict[str, Any]:
+    """Part 2: the one-at-a-time plain insert, then each concurrency level for plain, audit and
+    audit without group commit — interleaved, so machine drift hits all alike."""
+    plain_meta.create_all(engine)
+    AUDIT_TABLES[0].metadata.create_all(engine, tables=AUDIT_TABLES)
+    key = Ed25519PrivateKey.generate()
+    grouped = AuditLog(engine, key, checkpoint_every=every)
+    single = AuditLog(engine, key, checkpoint_every=every, group_commit=False)
+    plain = plain_insert(engine)
+    engine.pool.dispose()
+    for _ in range(20):
+        plain(record(0))
+        grouped.append(record(0))
+    from gateway.metrics import AUDIT_BATCH_SIZE
+    # The baseline is sampled before every level and the best sample kept: drift (other load on
+    # the machine) can then only make the ratio look worse, never better.
+    samples: list[float] = []
+    out: dict[str, Any] = {"levels": {}}
+    for n in levels:
+        samples.append(threaded_rate(plain, 1, seconds))
+        batches, before = AUDIT_BATCH_SIZE.count(), AUDIT_BATCH_SIZE._values.get((), [None, 0.0, 0])[1]
+        audit = threaded_rate(grouped.append, n, seconds)
+        recs = AUDIT_BATCH_SIZE._values.get((), [None, 0.0, 0])[1] - before
+        mean_batch = recs / max(1, AUDIT_BATCH_SIZE.count() - batches)
+        out["levels"][n] = {"plain": threaded_rate(plain, n, seconds), "audit": audit, "batch": mean_batch,
+                            "no_group": threaded_rate(single.append, n, seconds) if n > 1 else audit}
+    out["baseline"] = max(samples)
+    # Where the time goes: one thread writing batches directly (no queueing, no other threads).
+    prepared = [AuditLog._prepare(record(i)) for i in range(512)]
+    for size in (1, 64):
+        count = 128 if size == 1 else 512
+        begun = time.perf_counter()
+        for i in range(0, count, size):
+            with grouped._serialised(pg_lock=False) as conn:
+                grouped._append_batch_locked(conn, prepared[i:i + size])
+        out[f"us_batch{size}"] = (time.perf_counter() - begun) / count * 1e6
+    result = grouped.verify()
+    if not result.ok:
+        raise SystemExit(f"chain broken: {result.reason}")
+    return out
+
+
 def concurrent_rate(url: str, schema: str, writers: int, n: int, tmp: Path) -> float:
     """Aggregate appends/s of ``writers`` processes appending to one chain at once."""
     import subprocess
@@ -167,12 +245,12 @@ def concurrent_rate(url: str, schema: str, writers: int, n: int, tmp: Path) -> f
 
 
 @contextmanager
-def postgres_schema(url: str) -> Iterator[Engine]:
+def postgres_schema(url: str, **kwargs: Any) -> Iterator[Engine]:
     schema = f"bench_audit_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(url)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    engine = sa.create_engine(url, connect_args={"options": f"-csearch_path={schema}"}, **kwargs)
     try:
         yield engine
     finally:
@@ -189,26 +267,68 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=256)
     parser.add_argument("--postgres", default=os.environ.get("GATEWAY_TEST_POSTGRES_URL"))
     parser.add_argument("--writers", type=int, default=4, help="processes for the concurrent run (0: skip)")
+    parser.add_argument("--concurrency", default="1,16,64", help="writer threads for the group-commit part ('': skip)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per group-commit measurement")
+    parser.add_argument("--skip-single", action="store_true", help="only the group-commit part")
     args = parser.parse_args()
+    levels = [int(n) for n in args.concurrency.split(",") if n.strip()]
+    groups: list[tuple[str, dict[str, Any]]] = []
     results: list[tuple[str, float, float, float, float | None]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         # The gateway's own SQLite engine: WAL + synchronous=FULL, so every commit is durable.
         url = f"sqlite:///{tmp / 'bench.sqlite'}"
-        engine = make_engine(url)
-        row = measure(engine, args.records, args.rounds, args.checkpoint_every)
-        together = concurrent_rate(url, "", args.writers, args.records // args.writers, tmp) if args.writers else None
-        results.append(("sqlite", *row, together))
+        pool = {"pool_size": max(levels, default=1) + 2, "max_overflow": 8}
+        engine = make_engine(url, **pool)
+        if not args.skip_single:
+            row = measure(engine, args.records, args.rounds, args.checkpoint_every)
+            together = (concurrent_rate(url, "", args.writers, args.records // args.writers, tmp)
+                        if args.writers else None)
+            results.append(("sqlite", *row, together))
         engine.dispose()
+        if levels:
+            engine = make_engine(f"sqlite:///{tmp / 'group.sqlite'}", **pool)
+            groups.append(("sqlite", measure_group(engine, levels, args.seconds, args.checkpoint_every)))
+            engine.dispose()
         if args.postgres:
-            with postgres_schema(args.postgres) as engine:
-                row = measure(engine, args.records, args.rounds, args.checkpoint_every)
-                schema = str(engine.dialect.default_schema_name or "")
-                with engine.connect() as conn:
-                    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
-                together = (concurrent_rate(args.postgres, schema, args.writers, args.records // args.writers, tmp)
-                            if args.writers else None)
-                results.append(("postgresql", *row, together))
+            with postgres_schema(args.postgres, **pool) as engine:
+                if not args.skip_single:
+                    row = measure(engine, args.records, args.rounds, args.checkpoint_every)
+                    with engine.connect() as conn:
+                        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+                        fsync = conn.execute(sa.text("SHOW fsync")).scalar_one()
+                    together = (concurrent_rate(args.postgres, schema, args.writers, args.records // args.writers,
+                                                tmp) if args.writers else None)
+                    results.append((f"postgresql (fsync={fsync})", *row, together))
+            if levels:
+                with postgres_schema(args.postgres, **pool) as engine:
+                    with engine.connect() as conn:
+                        fsync = conn.execute(sa.text("SHOW fsync")).scalar_one()
+                    groups.append((f"postgresql (fsync={fsync})",
+                                   measure_group(engine, levels, args.seconds, args.checkpoint_every)))
+    if groups:
+        print(f"group commit: audited disclosures/s with N concurrent writer threads, {args.seconds:g} s each, vs the "
+              f"plain durable insert one at a time (same run); target ≥ 10x at {max(levels)} writers")
+        for backend, g in groups:
+            base = g["baseline"]
+            print(f"{backend}: plain durable insert, 1 writer = {base:.0f}/s (best of {len(levels)} samples)")
+            print(f"  {'writers':>8}{'audit/s':>10}{'x plain 1':>11}{'mean batch':>12}{'plain/s':>10}"
+                  f"{'audit/s, no group commit':>26}")
+            for n, v in g["levels"].items():
+                print(f"  {n:>8}{v['audit']:>10.0f}{v['audit'] / base:>11.1f}{v['batch']:>12.1f}{v['plain']:>10.0f}"
+                      f"{v['no_group']:>26.0f}")
+            top = g["levels"][max(levels)]
+            ratio = top["audit"] / base
+            print(f"  at {max(levels)} writers: {ratio:.1f}x the one-at-a-time rate: "
+                  f"{'met' if ratio >= 10 else 'MISSED'} (target ≥ 10x); "
+                  f"{top['audit'] / top['plain']:.1f}x the plain insert committing each row with as many writers")
+            ceiling = g["us_batch1"] / g["us_batch64"]
+            print(f"  where the time goes (one thread, no queueing): a record in its own transaction "
+                  f"{g['us_batch1']:.0f} us, in a batch of 64 {g['us_batch64']:.0f} us/record — batching removes the "
+                  f"per-transaction cost (lock, round trips, durable commit) and leaves per-record CPU (canonical JSON, "
+                  f"hash, index rows, the database's inserts): on this machine the gain is bounded near {ceiling:.1f}x")
+    if not results:
+        return
     print(f"audit append vs plain durable insert: {args.records} records x {args.rounds} rounds (median), "
           f"checkpoint every {args.checkpoint_every}, one process")
     print(f"{'backend':<12}{'plain/s':>10}{'audit/s':>10}{'ratio':>8}  {'target ≥ 0.5':<14}"

@@ -48,17 +48,37 @@ def _gateway(settings: Settings | None = None):  # type: ignore[no-untyped-def]
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8080,
+          workers: Annotated[int, typer.Option(help="worker processes (one per core); they share the database, "
+                                                    "one audit chain and the published policy")] = 1) -> None:
     """Serve the FHIR API."""
     import uvicorn
 
     from gateway.api.app import create_app
 
+    if workers > 1:
+        # Migrate, create keys and publish the policy once, here; each worker then only connects.
+        _gateway().close()
+        uvicorn.run("gateway.api.asgi:create", factory=True, workers=workers, host=host, port=port,
+                    log_config=None, access_log=False)
+        return
     app = create_app(_gateway())
     # The ~180k objects of startup (models, compiled policy) are never garbage: keep the cyclic
     # collector from rescanning them on every full collection (pauses of several ms per request).
     gc.freeze()
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def init() -> None:
+    """Prepare a deployment once, before starting its processes: migrate the schema, create the
+    development keys (not in production mode: mount real ones) and publish the policy."""
+    gw = _gateway()
+    s = gw.settings
+    sys.stdout.write(orjson.dumps({"database": gw.engine.url.render_as_string(hide_password=True),
+                                   "policy_version": gw.policies.version, "audit_key": s.audit_key,
+                                   "jwks": s.jwks}).decode() + "\n")
+    gw.close()
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -95,6 +115,9 @@ def ingest(
         # One batch for all the files (small files share transactions), read one at a time.
         total = gw.ingestor.ingest_files(format, read_files(files),
                                          on_input=lambda origin, summary: progress.advance(task))
+    from gateway.api.ops import count_ingest
+
+    count_ingest(format, total)
     _print_summary(total, json_summary)
     raise typer.Exit(0)
 

@@ -13,6 +13,7 @@ from gateway.ingest.pipeline import Ingestor
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.registry import load_adapters
 from gateway.policy import PolicyHolder
+from gateway.policy.publication import PolicyPublications
 from gateway.settings import Settings
 from gateway.store import ResourceStore, make_engine, migrate
 
@@ -31,6 +32,9 @@ class Gateway:
     disclosure: DisclosureService
 
     def close(self) -> None:
+        stop = getattr(self.policies, "stop_polling", None)  # benchmarks swap in fixed-engine holders
+        if stop is not None:
+            stop()
         self.engine.dispose()
 
 
@@ -41,7 +45,10 @@ def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway
     if not settings.production:
         ensure_dev_keys(settings)
     store = ResourceStore(engine)
-    policies = PolicyHolder(Path(settings.policy_dir))
+    publications = (PolicyPublications(engine, Path(settings.policy_cache_dir))
+                    if settings.policy_publication else None)
+    policies = PolicyHolder(Path(settings.policy_dir), publications=publications)
+    policies.start_from_database()
     audit = AuditLog(engine, signing_key=load_or_create_signing_key(Path(settings.audit_key)),
                      checkpoint_every=settings.audit_checkpoint_every)
     quarantine, review = Quarantine(engine), MatchReview(engine)

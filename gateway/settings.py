@@ -4,6 +4,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -20,6 +21,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", env_file=".env", extra="ignore")
 
     database_url: str = "sqlite:///gateway.sqlite"
+    # A file holding the database URL (a mounted secret: compose, Kubernetes); wins over database_url.
+    database_url_file: str | None = None
     policy_dir: Path = shipped_policy_dir()
     # Token verification: a JWKS file (or URL) with the public keys of trusted issuers.
     jwks: str = str(Path("var") / "jwks.json")
@@ -34,10 +37,25 @@ class Settings(BaseSettings):
     audit_key: str = str(Path("var") / "audit-ed25519.pem")
     audit_checkpoint_every: int = 256
     audit_retention_days: int | None = None
+    # Cross-process policy publication (gateway/policy/publication.py): the version in force lives in
+    # the database; every process checks for a newer one this often (0: never) and swaps it in.
+    policy_publication: bool = True
+    policy_poll_seconds: float = 1.0
+    policy_cache_dir: str = str(Path("var") / "policy-cache")
+    # OpenTelemetry spans per request (needs an SDK and exporter configured by the operator; the API
+    # alone records nothing). Off by default.
+    tracing: bool = False
     production: bool = False
     max_body_bytes: int = 20 * 1024 * 1024
     base_url: str = "http://localhost:8080/fhir"
     log_level: str = "info"
+
+
+    @model_validator(mode="after")
+    def _read_secret_files(self) -> Settings:
+        if self.database_url_file:
+            self.database_url = Path(self.database_url_file).read_text(encoding="utf-8").strip()
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -28,6 +28,7 @@ def settings_for(directory: Path, database_url: str | None = None, **overrides: 
         jwks=str(directory / "jwks.json"),
         signing_jwks=str(directory / "signing-jwks.json"),
         audit_key=str(directory / "audit-ed25519.pem"),
+        policy_cache_dir=str(directory / "policy-cache"),
         **overrides,  # type: ignore[arg-type]
     )
 

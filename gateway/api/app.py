@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, policy_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, ops, policy_routes, smart
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
@@ -49,15 +52,30 @@ def _audited_error(request: Request, error: FhirError) -> Response:
 
 
 def create_app(gateway: Gateway) -> FastAPI:
-    app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None)
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Pick up policy versions published by other processes (gateway/policy/publication.py).
+        # (Benchmarks swap in fixed-engine holders without publication: nothing to poll then.)
+        start, stop = (getattr(gateway.policies, name, None) for name in ("start_polling", "stop_polling"))
+        if start is not None:
+            start(gateway.settings.policy_poll_seconds)
+        yield
+        if stop is not None:
+            stop()
+
+    app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None,
+                  lifespan=lifespan)
     app.state.gateway = gateway
+    ops.register_gauges(gateway)
+    app.include_router(ops.router)
     app.include_router(smart.router)
     app.include_router(ingest_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(policy_routes.router)
     app.include_router(fhir_routes.router)
 
-    app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes)
+    app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
+                       tracing=gateway.settings.tracing)
 
     @app.exception_handler(FhirError)
     def fhir_error(request: Request, exc: FhirError) -> Response:

@@ -6,6 +6,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.ops import count_ingest
 from gateway.api.errors import BadRequest, PayloadTooLarge, operation_outcome
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
@@ -29,6 +30,7 @@ async def ingest(format: str, request: Request) -> Response:
     origin = f"http:{requester.org}:{request.state.request_id}"
     summary = await run_in_threadpool(lambda: gw.ingestor.ingest_bytes(format, bytes(body), origin,
                                                                        sender=requester.org))
+    count_ingest(format, summary)
     if summary.messages == 0 and summary.quarantined:
         # Nothing could be taken (unparseable, or not the sender's to send): say why; the bytes are in quarantine.
         return FhirJSONResponse(operation_outcome([("error", "structure", f"{p.location}: {p.reason}")

@@ -3,6 +3,7 @@ body-size bound checked before anything reads the body. (Plain ASGI rather than 
 BaseHTTPMiddleware, which pipes every response body through an extra stream.)"""
 from __future__ import annotations
 
+import time
 import uuid
 
 import orjson
@@ -12,14 +13,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.api.errors import operation_outcome
 from gateway.logging import get_logger
+from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = get_logger("gateway.api")
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, tracing: bool = False) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.tracer = None
+        if tracing:
+            try:
+                from opentelemetry import trace
+
+                self.tracer = trace.get_tracer("gateway")
+            except ImportError:  # optional: tracing asked for but the API is not installed
+                log.warning("tracing.unavailable", reason="opentelemetry-api is not installed")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +53,20 @@ class RequestContext:
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        started = time.perf_counter()
+        try:
+            if self.tracer is not None:
+                with self.tracer.start_as_current_span(f"{scope['method']} {scope['path']}") as span:
+                    span.set_attribute("gateway.request_id", request_id)
+                    await self.app(scope, receive, send_with_id)
+                    span.set_attribute("http.status_code", status)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            # The route template, never the raw path: ids would make one series per record.
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            HTTP_REQUESTS.inc(scope["method"], route, str(status))
+            HTTP_LATENCY.observe(time.perf_counter() - started, scope["method"], route)
         log.info("http.request", method=scope["method"], path=scope["path"], status=status)
 
     @staticmethod

@@ -180,7 +180,7 @@ async def reload(request: Request) -> Response:
               for r in await run_in_threadpool(run_tests, candidate) if not r.passed]
     if failed:
         return _json({"ok": False, "in_force": holder.version, "failed_tests": failed}, 422)
-    result, error = await run_in_threadpool(holder.try_reload)
+    result, error = await run_in_threadpool(lambda: holder.try_reload(by=officer.user))
     if error is not None:
         return _json({"ok": False, "in_force": holder.version, "problems": _problems(error)}, 422)
     gw = request.app.state.gateway

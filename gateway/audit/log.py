@@ -3,9 +3,17 @@
 Appends are serialised across processes (PostgreSQL: a transaction-scoped advisory lock;
 SQLite: BEGIN IMMEDIATE), so the head read inside the transaction is the true predecessor and
 the database assigns seq = head + 1 — one contiguous chain however many gateways write. On
-PostgreSQL the chain step is one statement (pg_append), to keep the lock short."""
+PostgreSQL the chain step is one statement (pg_append), to keep the lock short.
+
+Within a process, appends are group-committed: concurrent callers share one transaction and one
+durable commit (see ``append``), which is what lets throughput grow with concurrency while each
+response still waits for its own record."""
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -34,6 +42,7 @@ from gateway.audit.model import (
 from gateway.audit.signing import public_key_pem, sign
 from gateway.audit.tables import audit_checkpoint, audit_patient, audit_record
 from gateway.audit.verify import verify_lines
+from gateway.metrics import AUDIT_APPEND_LATENCY, AUDIT_BATCH_SIZE, AUDIT_FAILURES, DECISIONS
 
 # pg_advisory_xact_lock key: any constant unlikely to collide with other advisory locks.
 _PG_LOCK_KEY = 0x6761_7564_6974  # "gaudit"
@@ -47,6 +56,87 @@ _INSERT_RECORD = audit_record.insert()
 _INSERT_PATIENTS = audit_patient.insert()
 
 
+class _FileLock:
+    """Serialise SQLite audit writers: threads by a mutex, processes by flock on ``<db>.audit-lock``
+    (blocking, so a waiter runs as soon as the holder commits). A no-op lock for in-memory
+    databases and where flock is unavailable."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._mutex = threading.Lock()
+        self._fd: int | None = None
+        self._path: str | None = None
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            self._path = database + ".audit-lock"
+
+    def acquire(self) -> None:
+        self._mutex.acquire()
+        if self._path is None:
+            return
+        try:
+            import fcntl
+
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            self._path = None  # no flock here (or the directory is read-only): SQLite's lock alone
+
+    def release(self) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                import fcntl
+
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._mutex.release()
+
+
+class _Pending:
+    """One caller's record waiting in the group-commit queue: a thread blocked on ``done``, or (from
+    ``append_async``) a coroutine awaiting ``future`` on its event loop."""
+    __slots__ = ("record", "done", "lead", "entry", "error", "loop", "future")
+
+    def __init__(self, record: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.record = record
+        self.done = threading.Event()
+        self.lead = False  # set when woken to write the next batch rather than with a result
+        self.entry: AuditEntry | None = None
+        self.error: AuditWriteError | None = None
+        self.loop = loop
+        self.future: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+
+    def wake(self) -> None:
+        """The batch holding this record is committed (or failed)."""
+        if self.future is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future)
+        else:
+            self.done.set()
+
+    def promote(self, log: AuditLog) -> None:
+        """This record heads the queue: write the next batch (a coroutine has no thread to do it
+        with, so one is started for it)."""
+        if self.future is not None:
+            threading.Thread(target=log._lead, name="audit-group-commit", daemon=True).start()
+        else:
+            self.lead = True
+            self.done.set()
+
+    def result(self) -> AuditEntry:
+        if self.error is None and self.entry is None:  # the writer died mid-batch: nothing is known committed
+            self.error = AuditWriteError("audit record not written: the batch writer stopped")
+        if self.error is not None:
+            AUDIT_FAILURES.inc()
+            raise AuditWriteError(str(self.error)) from self.error  # one exception object per caller
+        assert self.entry is not None
+        return self.entry
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def entry_from_row(row: Any) -> AuditEntry:
     record = orjson.loads(row.body)
     return AuditEntry(seq=row.seq, time=utc(row.time), prev_hash=row.prev_hash, hash=row.hash,
@@ -55,10 +145,16 @@ def entry_from_row(row: Any) -> AuditEntry:
 
 class AuditLog:
     def __init__(self, engine: Engine, signing_key: Ed25519PrivateKey | None = None,
-                 checkpoint_every: int = 256) -> None:
+                 checkpoint_every: int = 256, *, group_commit: bool = True, max_batch: int = 256) -> None:
         self.engine = engine
         self.signing_key = signing_key
         self.checkpoint_every = checkpoint_every
+        self.group_commit = group_commit
+        self.max_batch = max(1, max_batch)
+        self._queue_lock = threading.Lock()
+        self._queue: list[_Pending] = []
+        self._writing = False  # a caller is writing a batch; later callers queue for the next one
+        self._sqlite_lock = _FileLock(engine)
 
     # -- transactions -----------------------------------------------------------------------
     @contextmanager
@@ -73,13 +169,23 @@ class AuditLog:
                 if pg_lock:
                     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
             elif dialect == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                # Writers of other processes queue on a file lock that wakes them the moment it is
+                # free; SQLite's own busy handler sleeps in steps of up to 100 ms instead.
+                self._sqlite_lock.acquire()
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # take the write lock before reading the head
+                except BaseException:
+                    self._sqlite_lock.release()
+                    raise
             try:
                 yield conn
                 conn.commit()
             except BaseException:
                 conn.rollback()
                 raise
+            finally:
+                if dialect == "sqlite":
+                    self._sqlite_lock.release()
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
@@ -107,43 +213,140 @@ class AuditLog:
 
     # -- append -------------------------------------------------------------------------------
     def append(self, record: dict[str, Any]) -> AuditEntry:
-        """Chain, index and durably commit one record; AuditWriteError on any failure."""
+        """Chain, index and durably commit one record; AuditWriteError on any failure.
+
+        Group commit: callers on other threads that arrive while a batch is being written queue
+        up, and the next batch writes all of them in one transaction (one lock, one durable
+        commit). Each call still returns only once its own record is committed; if the batch
+        fails, every caller in it gets AuditWriteError."""
+        started = time.perf_counter()
+        try:
+            pending = _Pending(self._prepare(record))
+        except AuditWriteError:
+            AUDIT_FAILURES.inc()
+            raise
+        if not self.group_commit:
+            self._write_batch([pending])
+        else:
+            with self._queue_lock:
+                self._queue.append(pending)
+                lead = not self._writing
+                self._writing = True
+            if not lead:
+                pending.done.wait()
+                lead = pending.lead  # woken to write the next batch, not with a result
+            if lead:
+                self._lead()
+        AUDIT_APPEND_LATENCY.observe(time.perf_counter() - started)
+        return pending.result()
+
+    async def append_async(self, record: dict[str, Any]) -> AuditEntry:
+        """``append`` for coroutines: the same queue and batches, but waiting for the commit does
+        not hold a thread (the batch is written on a thread of its own). Returns once the record is
+        committed; AuditWriteError as ``append``."""
+        started = time.perf_counter()
+        try:
+            pending = _Pending(self._prepare(record), asyncio.get_running_loop())
+        except AuditWriteError:
+            AUDIT_FAILURES.inc()
+            raise
+        with self._queue_lock:
+            self._queue.append(pending)
+            lead = not self._writing
+            self._writing = True
+        if lead:
+            pending.promote(self)
+        assert pending.future is not None
+        await asyncio.shield(pending.future)  # a cancelled caller must not cancel the batch's commit
+        AUDIT_APPEND_LATENCY.observe(time.perf_counter() - started)
+        return pending.result()
+
+    def _lead(self) -> None:
+        """Write what is queued (at most max_batch), then hand the lead to the first record that
+        queued meanwhile, so that this caller returns as soon as its own batch is durable."""
+        with self._queue_lock:
+            batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+        try:
+            self._write_batch(batch)
+        finally:
+            with self._queue_lock:
+                if self._queue:
+                    self._queue[0].promote(self)
+                else:
+                    self._writing = False
+            for item in batch:
+                item.wake()
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
         try:
             with self._serialised(pg_lock=False) as conn:
-                return self._append_locked(conn, record)
-        except AuditWriteError:
-            raise
-        except Exception as exc:  # fail closed: the caller answers 503
-            raise AuditWriteError(f"audit record not written: {exc}") from exc
+                entries = self._append_batch_locked(conn, [p.record for p in batch])
+        except Exception as exc:  # fail closed: every caller of the batch answers 503
+            error = exc if isinstance(exc, AuditWriteError) else AuditWriteError(f"audit record not written: {exc}")
+            for item in batch:
+                item.error = error
+            return
+        AUDIT_BATCH_SIZE.observe(len(batch))
+        for item, entry in zip(batch, entries):
+            item.entry = entry
+            for effect, items in (entry.record.get("items") or {}).items():
+                if items:
+                    DECISIONS.inc(str(effect), amount=len(items))
 
-    def _append_locked(self, conn: Connection, record: dict[str, Any]) -> AuditEntry:
+    @staticmethod
+    def _prepare(record: dict[str, Any]) -> dict[str, Any]:
         record = normalise(record)
         if not isinstance(record, dict) or RESERVED_KEYS & record.keys():
             raise AuditWriteError(f"record must be an object without {sorted(RESERVED_KEYS)}")
         record.setdefault("time", now_iso())
-        done = (pg_append.append(conn, _PG_LOCK_KEY, record, index_row(record), patient_rows(0, record))
-                if conn.dialect.name == "postgresql" else None)
+        return record
+
+    def _append_locked(self, conn: Connection, record: dict[str, Any]) -> AuditEntry:
+        return self._append_batch_locked(conn, [self._prepare(record)])[0]
+
+    def _append_batch_locked(self, conn: Connection, records: list[dict[str, Any]]) -> list[AuditEntry]:
+        """Extend the chain by ``records`` (prepared) inside the caller's serialised transaction."""
+        postgres = conn.dialect.name == "postgresql"
+        # One record: the one-statement append (the lock is held for one round trip and the commit).
+        # A batch: lock + head in one round trip, chained here, the rows in a second one.
+        done = (pg_append.append_many(conn, _PG_LOCK_KEY, [(r, index_row(r), patient_rows(0, r)) for r in records])
+                if postgres and len(records) == 1 else None)
+        head = pg_append.head_locked(conn, _PG_LOCK_KEY) if postgres and done is None else None
+        entries: list[AuditEntry] = []
         if done is not None:
-            seq, prev_hash, digest, _ = done
-            entry = {**record, "seq": seq}
-            if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
-                raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+            for record, (seq, prev_hash, digest, _) in zip(records, done):
+                entry = {**record, "seq": seq}
+                if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
+                    raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+                entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
+                                          record=entry))
         else:
-            if conn.dialect.name == "postgresql":  # portable path: the lock may not be held yet
+            if head is None and postgres:  # portable path: the lock may not be held yet
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            head_seq, prev_hash = self._head(conn)
-            seq = head_seq + 1
-            entry = {**record, "seq": seq}
-            body = canonical(entry)
-            digest = link(prev_hash, body)
-            conn.execute(_INSERT_RECORD, {"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(),
-                                          **index_row(record)})
-            patients = patient_rows(seq, record)
-            if patients:
-                conn.execute(_INSERT_PATIENTS, patients)
-        if self.signing_key is not None and self.checkpoint_every > 0 and seq % self.checkpoint_every == 0:
-            self._checkpoint_locked(conn, "periodic")
-        return AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest, record=entry)
+            seq, prev_hash = head if head is not None else self._head(conn)
+            rows, patients = [], []
+            for record in records:
+                seq += 1
+                entry = {**record, "seq": seq}
+                body = canonical(entry)
+                digest = link(prev_hash, body)
+                rows.append({"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(),
+                             **index_row(record)})
+                patients.extend(patient_rows(seq, record))
+                entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
+                                          record=entry))
+                prev_hash = digest
+            if head is not None:
+                pg_append.insert_rows(conn, rows, patients)
+            else:
+                conn.execute(_INSERT_RECORD, rows)
+                if patients:
+                    conn.execute(_INSERT_PATIENTS, patients)
+        if self.signing_key is not None and self.checkpoint_every > 0:
+            for entry in entries:  # a periodic checkpoint at every multiple, as if appended one by one
+                if entry.seq % self.checkpoint_every == 0:
+                    self._checkpoint_locked(conn, "periodic", upto=entry.seq)
+        return entries
 
     # -- checkpoints -----------------------------------------------------------------------------
     def _key(self) -> Ed25519PrivateKey:

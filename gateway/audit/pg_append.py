@@ -51,6 +51,55 @@ SELECT seq, prev_hash, hash, body FROM ins
 """
 
 
+_HEAD = """
+WITH head AS (
+    SELECT seq, hash FROM audit_record ORDER BY seq DESC LIMIT 1
+)
+SELECT seq, hash FROM head
+UNION ALL
+SELECT * FROM (SELECT tree_size, body::jsonb ->> 'last_hash' FROM audit_checkpoint
+               WHERE kind = 'prune' AND NOT EXISTS (SELECT 1 FROM head)
+               ORDER BY tree_size DESC LIMIT 1) AS pruned
+UNION ALL
+SELECT 0, %(genesis)s WHERE NOT EXISTS (SELECT 1 FROM head)
+                        AND NOT EXISTS (SELECT 1 FROM audit_checkpoint WHERE kind = 'prune')
+"""
+_INSERT_RECORD = """
+INSERT INTO audit_record (seq, time, request_id, user_id, org, role, purpose, outcome, categories, needs_review,
+                          prev_hash, hash, body)
+VALUES (%(seq)s, %(time)s, %(request_id)s, %(user_id)s, %(org)s, %(role)s, %(purpose)s, %(outcome)s,
+        %(categories)s, %(needs_review)s, %(prev_hash)s, %(hash)s, %(body)s)
+"""
+_INSERT_PATIENT = """
+INSERT INTO audit_patient (seq, position, patient_id, nhs_number)
+VALUES (%(seq)s, %(position)s, %(patient_id)s, %(nhs_number)s)
+"""
+
+
+def head_locked(conn: Connection, lock_key: int) -> tuple[int, str] | None:
+    """Take the append lock and read the head (the newest record, else the newest prune
+    checkpoint, else genesis) in one round trip. None when the driver is not psycopg 3."""
+    raw = conn.connection.driver_connection
+    if not isinstance(raw, psycopg.Connection):
+        return None
+    with raw.pipeline():
+        raw.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
+        cursor = raw.execute(_HEAD, {"genesis": GENESIS_HASH})
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the head query returned no row")
+    return int(row[0]), str(row[1])
+
+
+def insert_rows(conn: Connection, rows: list[dict[str, Any]], patients: list[dict[str, Any]]) -> None:
+    """A batch's chained rows (hashed by the gateway) in one pipelined round trip."""
+    raw = conn.connection.driver_connection
+    with raw.pipeline(), raw.cursor() as cursor:
+        cursor.executemany(_INSERT_RECORD, rows)
+        if patients:
+            cursor.executemany(_INSERT_PATIENT, patients)
+
+
 def split_body(record: dict[str, Any]) -> tuple[str, str] | None:
     """The canonical body of ``record`` with seq added, split where the seq value goes."""
     sentinel = "\x00" + uuid.uuid4().hex  # cannot occur in a record by chance
@@ -66,18 +115,36 @@ def append(conn: Connection, lock_key: int, record: dict[str, Any], index: dict[
 
     Returns (seq, prev_hash, hash, body); None when the record cannot be split or the driver is
     not psycopg 3 — the caller then takes the portable path."""
-    split = split_body(record)
+    done = append_many(conn, lock_key, [(record, index, patients)])
+    return None if done is None else done[0]
+
+
+def append_many(conn: Connection, lock_key: int,
+                items: list[tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]]
+                ) -> list[tuple[int, str, str, str]] | None:
+    """A group commit's chain steps: the lock and one append statement per record, sent together
+    in one pipeline (one round trip). Each statement sees the rows the earlier ones inserted (same
+    transaction), so the batch extends the chain in order. None when a record cannot be split or
+    the driver is not psycopg 3 — the caller then takes the portable path for the whole batch."""
     raw = conn.connection.driver_connection
-    if split is None or not isinstance(raw, psycopg.Connection):
+    if not isinstance(raw, psycopg.Connection):
         return None
-    rows = [{"position": p["position"], "patient_id": p["patient_id"], "nhs_number": p["nhs_number"]}
-            for p in patients]
-    params = {"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
-              "patients": orjson.dumps(rows).decode(), **index}
+    params = []
+    for record, index, patients in items:
+        split = split_body(record)
+        if split is None:
+            return None
+        rows = [{"position": p["position"], "patient_id": p["patient_id"], "nhs_number": p["nhs_number"]}
+                for p in patients]
+        params.append({"genesis": GENESIS_HASH, "prefix": split[0], "suffix": split[1],
+                       "patients": orjson.dumps(rows).decode(), **index})
     with raw.pipeline():
         raw.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key,))
-        cursor = raw.execute(_APPEND, params)
-    row = cursor.fetchone()
-    if row is None:
-        raise RuntimeError("the append statement returned no row")
-    return int(row[0]), str(row[1]), str(row[2]), str(row[3])
+        cursors = [raw.cursor().execute(_APPEND, p) for p in params]
+    done = []
+    for cursor in cursors:
+        row = cursor.fetchone()
+        if row is None:
+            raise RuntimeError("the append statement returned no row")
+        done.append((int(row[0]), str(row[1]), str(row[2]), str(row[3])))
+    return done

@@ -2,3 +2,4 @@
 import gateway.audit.tables  # noqa: F401
 import gateway.ingest.tables  # noqa: F401
 import gateway.store.tables  # noqa: F401
+import gateway.policy.publication  # noqa: F401

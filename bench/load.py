@@ -1,0 +1,280 @@
+"""Concurrency benchmark: single-resource reads and $everything at 1, 16 and 64 concurrent keep-alive
+clients, the full path (auth → policy → redaction → audit group commit → response) against a bare
+route that reads the same record from the same store (no auth, no policy, no audit), same run.
+
+Targets: full/bare ≥ 0.8 in requests/s, and full-path p99 ≤ 4 × p50, at every level.
+
+Both servers run as `gateway serve --workers N` does (uvicorn, N worker processes; N = the cores
+of this machine unless --workers says otherwise) on 127.0.0.1. The load comes from one asyncio
+process of plain HTTP/1.1 keep-alive connections (no client library in the way); the two servers
+are measured in alternating blocks so that drift on a shared machine hits both alike.
+
+Run: .venv/bin/python -m bench.load [--clients 1,16,64] [--seconds 4] [--rounds 2] [--workers N]
+     [--database-url URL]   (default: a fresh SQLite file)
+     --split: instead, where a request's time goes — each request sequentially through the ASGI app
+     in this process, with the real audit append and with it replaced by a no-op, beside one
+     durable append alone (medians of 300)
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+from gateway.logging import configure
+
+ENV_DIR, ENV_DB = "BENCH_LOAD_DIR", "BENCH_LOAD_DATABASE_URL"
+
+
+# -- the two served apps (uvicorn imports these by name in each worker) ----------------------------
+def _settings():  # type: ignore[no-untyped-def]
+    from gateway.testing import settings_for
+
+    return settings_for(Path(os.environ[ENV_DIR]), os.environ.get(ENV_DB) or None, audit_checkpoint_every=1000,
+                        policy_poll_seconds=0)
+
+
+def full_app():  # type: ignore[no-untyped-def]
+    from gateway.api.app import create_app
+    from gateway.services import build_gateway
+
+    configure("warning")  # a log line per request would be a cost the bare route does not pay
+    app = create_app(build_gateway(_settings(), run_migrations=False))
+    gc.freeze()
+    return app
+
+
+def bare_app():  # type: ignore[no-untyped-def]
+    from fastapi import FastAPI
+
+    from gateway.api.responses import FhirJSONResponse
+    from gateway.store import ResourceStore, make_engine
+
+    configure("warning")
+    store = ResourceStore(make_engine(_settings().database_url))
+    app = FastAPI()
+
+    @app.get("/fhir/{resource_type}/{rid}")
+    def read(resource_type: str, rid: str) -> FhirJSONResponse:
+        stored = store.get(resource_type, rid)
+        return FhirJSONResponse(orjson.Fragment(stored.raw) if stored is not None else {})
+
+    @app.get("/fhir/Patient/{patient_id}/$everything")
+    def everything(patient_id: str) -> FhirJSONResponse:
+        entries = [{"fullUrl": f"http://x/fhir/{s.ref}", "resource": orjson.Fragment(s.raw),
+                    "search": {"mode": "match"}} for s in store.compartment(patient_id)]
+        return FhirJSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+                                 "entry": entries})
+
+    # The full app's own route order would send $everything to {resource_type}/{rid}: put it first.
+    app.router.routes.sort(key=lambda r: "$everything" not in getattr(r, "path", ""))
+    gc.freeze()
+    return app
+
+
+# -- the load generator ---------------------------------------------------------------------------
+async def _connection(port: int, request: bytes, stop_at: float, latencies: list[float], errors: list[str]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            if status != 200:
+                errors.append(head[:12].decode())
+    finally:
+        writer.close()
+
+
+async def _drive(port: int, path: str, headers: dict[str, str], clients: int, seconds: float
+                 ) -> tuple[float, list[float], list[str]]:
+    request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+    latencies: list[float] = []
+    errors: list[str] = []
+    start = time.perf_counter()
+    await asyncio.gather(*(_connection(port, request, start + seconds, latencies, errors) for _ in range(clients)))
+    return len(latencies) / (time.perf_counter() - start), latencies, errors
+
+
+def drive(port: int, path: str, headers: dict[str, str], clients: int, seconds: float
+          ) -> tuple[float, list[float], list[str]]:
+    return asyncio.run(_drive(port, path, headers, clients, seconds))
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+# -- orchestration --------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, factory: str, directory: Path, database_url: str | None, workers: int) -> None:
+        self.port = _free_port()
+        env = {**os.environ, ENV_DIR: str(directory), ENV_DB: database_url or ""}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
+
+    def wait(self, path: str, headers: dict[str, str]) -> None:
+        import httpx
+
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}{path}", headers=headers, timeout=30).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server on port {self.port} did not start")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def split(database_url: str | None) -> None:
+    """The audit append's share of a request: the same requests with and without it."""
+    from bench.api import load_record
+    from gateway.api.app import create_app
+    from gateway.audit.model import AuditEntry
+    from gateway.services import build_gateway
+    from gateway.testing import auth_headers, settings_for
+
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp), database_url, audit_checkpoint_every=1000, policy_poll_seconds=0)
+        gw = build_gateway(settings)
+        patient_id, practice, _ = load_record(gw, extra_items=170)
+        condition = next(s for s in gw.store.compartment(patient_id) if s.resource_type == "Condition")
+        headers = auth_headers(settings, "gp", practice)
+        app = create_app(gw)
+        real = gw.audit.append
+
+        def no_op(record: dict) -> AuditEntry:  # type: ignore[type-arg]
+            return AuditEntry(seq=0, time=None, prev_hash="", hash="", record=record)  # type: ignore[arg-type]
+
+        async def median_ms(path: str, n: int = 300) -> float:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+                times = []
+                for i in range(n + 30):
+                    start = time.perf_counter()
+                    response = await client.get(path, headers=headers)
+                    elapsed = time.perf_counter() - start
+                    assert response.status_code == 200, response.text[:200]
+                    if i >= 30:
+                        times.append(elapsed)
+            return statistics.median(times) * 1e3
+
+        engine = "SQLite" if not database_url else "PostgreSQL"
+        for name, path in (("read", f"/fhir/Condition/{condition.id}"),
+                           ("$everything", f"/fhir/Patient/{patient_id}/$everything")):
+            gw.audit.append = real  # type: ignore[method-assign]
+            full = asyncio.run(median_ms(path))
+            gw.audit.append = no_op  # type: ignore[method-assign]
+            without = asyncio.run(median_ms(path))
+            gw.audit.append = real  # type: ignore[method-assign]
+            start = time.perf_counter()
+            for _ in range(100):
+                real({"interaction": "probe"})
+            alone = (time.perf_counter() - start) * 10
+            print(f"{engine} {name:12} in-process median: full {full:.2f} ms; audit append replaced by a no-op "
+                  f"{without:.2f} ms; one durable append alone {alone:.2f} ms")
+        gw.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="1,16,64")
+    parser.add_argument("--seconds", type=float, default=4.0, help="per block")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating blocks per variant and level")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
+    parser.add_argument("--only", choices=("read", "everything"), default=None)
+    parser.add_argument("--split", action="store_true", help="where a request's time goes (see above)")
+    args = parser.parse_args()
+    if args.split:
+        configure("warning")
+        split(args.database_url)
+        return
+    from bench.api import load_record
+    from gateway.services import build_gateway
+    from gateway.testing import auth_headers, settings_for
+
+    configure("warning")
+    levels = [int(c) for c in args.clients.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        settings = settings_for(directory, args.database_url, audit_checkpoint_every=1000)
+        gw = build_gateway(settings)
+        patient_id, practice, size = load_record(gw, extra_items=170)
+        condition = next(s for s in gw.store.compartment(patient_id) if s.resource_type == "Condition")
+        headers = auth_headers(settings, "gp", practice)
+        gw.close()
+        paths = {"read": f"/fhir/Condition/{condition.id}", "everything": f"/fhir/Patient/{patient_id}/$everything"}
+        full = Server("bench.load:full_app", directory, args.database_url, args.workers)
+        bare = Server("bench.load:bare_app", directory, args.database_url, args.workers)
+        try:
+            full.wait(paths["read"], headers)
+            bare.wait(paths["read"], {})
+            print(f"concurrency: {args.workers} worker processes per server, {os.cpu_count()} cores; "
+                  f"{'SQLite' if not args.database_url else 'PostgreSQL'}; $everything of {size} resources; "
+                  f"{args.rounds} x {args.seconds:g} s blocks per variant and level, alternating")
+            print(f"{'request':<11}{'clients':>8} | {'full req/s':>10}{'p50 ms':>8}{'p99 ms':>8} | "
+                  f"{'bare req/s':>10}{'p50 ms':>8}{'p99 ms':>8} | {'ratio':>6}{'p99/p50':>8}  targets (≥0.8, ≤4)")
+            for name, path in paths.items():
+                if args.only and name != args.only:
+                    continue
+                for _, port, hdrs in ((full, full.port, headers), (bare, bare.port, {})):  # warm up
+                    drive(port, path, hdrs, 4, 1.0)
+                for clients in levels:
+                    got: dict[str, tuple[list[float], list[float], list[str]]] = {"full": ([], [], []),
+                                                                                 "bare": ([], [], [])}
+                    for _ in range(args.rounds):
+                        for variant, port, hdrs in (("full", full.port, headers), ("bare", bare.port, {})):
+                            rate, lat, errors = drive(port, path, hdrs, clients, args.seconds)
+                            got[variant][0].append(rate)
+                            got[variant][1].extend(lat)
+                            got[variant][2].extend(errors)
+                    fr, br = statistics.median(got["full"][0]), statistics.median(got["bare"][0])
+                    f50, f99 = pct(got["full"][1], 0.5), pct(got["full"][1], 0.99)
+                    b50, b99 = pct(got["bare"][1], 0.5), pct(got["bare"][1], 0.99)
+                    ratio, spread = fr / br, f99 / f50
+                    verdict = ("met" if ratio >= 0.8 else "MISSED") + "/" + ("met" if spread <= 4 else "MISSED")
+                    errors = got["full"][2] + got["bare"][2]
+                    print(f"{name:<11}{clients:>8} | {fr:>10.0f}{f50 * 1e3:>8.1f}{f99 * 1e3:>8.1f} | "
+                          f"{br:>10.0f}{b50 * 1e3:>8.1f}{b99 * 1e3:>8.1f} | {ratio:>6.2f}{spread:>8.1f}  {verdict}"
+                          + (f"  ({len(errors)} non-200: {sorted(set(errors))[:3]})" if errors else ""))
+        finally:
+            full.close()
+            bare.close()
+
+
+if __name__ == "__main__":
+    main()
