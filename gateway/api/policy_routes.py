@@ -193,4 +193,4 @@ async def reload(request: Request) -> Response:
                               else "unchanged", status=200, policy_version=result.version, reason=None)
     record["policy_change"] = {"previous": result.previous, "version": result.version,
                                "directory": str(holder.directory)}
-    return commit_then(request, record, _json(body))
+    return await run_in_threadpool(commit_then, request, record, _json(body))  # a durable commit: off the loop
