@@ -233,6 +233,10 @@ class PolicyEngine:
         redacted = [g for _, o in decided if o.effect == "redact" for g in o.redacts]
         notices: list[Notice] = []
         removed: list[str] = []
+        for cat, o in decided:  # a rule's own redaction says what went, like a field group's
+            if o.effect == "redact" and any(sel.present_in(item) for sel in o.selectors):
+                notices.append(make_notice(o.redacts[0] if o.redacts else cat, item, patient, o.messages,
+                                           redacted=True))
 
         def withhold(name: str, fields: tuple[Any, ...], outcomes: list[tuple[str, Outcome]]) -> None:
             nonlocal rule_ids, obligations

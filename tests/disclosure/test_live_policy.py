@@ -334,3 +334,21 @@ def test_nobody_browses_the_population(demo: Demo) -> None:
     found = demo.client.get("/fhir/Patient", headers=gp, params={
         "identifier": f"https://fhir.nhs.uk/Id/nhs-number|{person.nhs_number}"})
     assert found.status_code == 200 and found.json()["total"] == 1
+
+
+def test_a_rules_own_redaction_comes_with_a_notice(tmp_path: Path) -> None:
+    import shutil
+
+    policy = tmp_path / "policies"
+    shutil.copytree(Path(__file__).parents[2] / "consent_policies", policy)
+    (policy / "rules" / "98_redact.yaml").write_text(
+        "rules:\n  - id: t.no_notes\n    effect: redact\n    fields: [Observation.note]\n"
+        "    when:\n      roles: [district_nurse]\n      categories: [clinical_summary]\n")
+    engine = PolicyEngine.load(policy)
+    obs = {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "BP"},
+           "note": [{"text": "seen with daughter"}]}
+    context = PatientContext("p1", care_team=(CareTeamMember("caseload-holder", "RX1", name="Anne Ward",
+                                                             phone="0161 555 0101"),))
+    d = engine.decide(requester("district_nurse", "RX1"), context, Item(obs, engine.categorize(obs), "P81001"))
+    assert d.effect == "redact" and "Observation.note" in d.redact
+    assert d.redactions and d.redactions[0].redacted
