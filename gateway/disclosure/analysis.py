@@ -88,11 +88,18 @@ def _treatment(entry: Entry | None) -> str:
 
 
 def _describe(stored: StoredResource) -> str:
+    """"Flag “Key safe code”": the item's type and the first words that name it."""
     content = stored.content
-    label = next((c.get("text") or next((x.get("display") for x in c.get("coding") or [] if x.get("display")), None)
-                  for key in ("code", "type") for c in ([content.get(key)] if isinstance(content.get(key), dict)
-                                                        else content.get(key) or []) if isinstance(c, dict)), None)
-    return f"{stored.resource_type} “{label}”" if label else stored.ref
+    for key in ("code", "type"):
+        value = content.get(key)
+        for concept in value if isinstance(value, list) else [value]:
+            if not isinstance(concept, dict):
+                continue
+            label = concept.get("text") or next((c.get("display") for c in concept.get("coding") or []
+                                                 if isinstance(c, dict) and c.get("display")), None)
+            if label:
+                return f"{stored.resource_type} “{label}”"
+    return stored.ref
 
 
 def _decide(service: DisclosureService, engine: PolicyEngine, requester: Requester, patient_id: str,

@@ -139,14 +139,7 @@ class Disclosure:
             items[bucket[effect]].append(item)
         categories = list(dict.fromkeys(c for bucket_items in items.values() for i in bucket_items
                                         for c in i.get("categories", ())))
-        patients = dict(self.patients)
-        patients.update(d.patient_nhs)
-        for pid in [p for p in patients if p.startswith("nhs:")]:
-            if any(v == patients[pid] for k, v in patients.items() if k != pid):
-                del patients[pid]  # the same person, found by id
-        refs = [{"id": None if pid.startswith("nhs:") else pid,
-                 "nhs_number": nhs if nhs is not None else self.service.nhs_number_of(pid)}
-                for pid, nhs in sorted(patients.items())]
+        refs = _patient_refs(self.patients, d.patient_nhs, self.service.nhs_number_of)
         obligations = set(self.request.obligations) | d.obligations if outcome != "refused" else set()
         r = self.requester
         return {
@@ -171,6 +164,18 @@ class Disclosure:
             "reason": reason,
             "obligations": sorted(obligations),
         }
+
+
+def _patient_refs(asked: dict[str, str | None], decided: dict[str, str | None],
+                  nhs_number_of: Any) -> list[dict[str, str | None]]:
+    """Every patient the request concerned: those it named (a refusal's too) and those decided.
+    A person named only by NHS number ("nhs:<number>") is dropped once found by id."""
+    by_id = {**{k: v for k, v in asked.items() if not k.startswith("nhs:")}, **decided}
+    found = {nhs for nhs in by_id.values() if nhs}
+    refs = [{"id": pid, "nhs_number": nhs if nhs is not None else nhs_number_of(pid)} for pid, nhs in sorted(by_id.items())]
+    refs += [{"id": None, "nhs_number": nhs} for key, nhs in sorted(asked.items())
+             if key.startswith("nhs:") and nhs not in found]
+    return refs
 
 
 def _warnings(stored: StoredResource) -> list[tuple[str | None, str, str]]:
@@ -202,8 +207,6 @@ class DisclosureService:
         return self.audit.append(record)
 
     def nhs_number_of(self, patient_id: str) -> str | None:
-        if patient_id.startswith("nhs:"):
-            return patient_id[4:]
         patient = self.store.get("Patient", patient_id)
         if patient is None:
             return None

@@ -352,3 +352,43 @@ def test_a_rules_own_redaction_comes_with_a_notice(tmp_path: Path) -> None:
     d = engine.decide(requester("district_nurse", "RX1"), context, Item(obs, engine.categorize(obs), "P81001"))
     assert d.effect == "redact" and "Observation.note" in d.redact
     assert d.redactions and d.redactions[0].redacted
+
+
+# -- hidden means hidden -----------------------------------------------------------------------------
+
+async def test_a_hidden_item_is_named_nowhere(client, gateway, settings) -> None:  # type: ignore[no-untyped-def]
+    """An HIV diagnosis (restricted: hidden from all but the recording practice) leaves no trace for a
+    district nurse: not in the record, its Provenance, the GP's problem List, an encounter's reason,
+    nor in how a read of it is answered."""
+    import dataclasses
+
+    from adapters.synthetic.gp_connect import gp_connect_bundle
+    from adapters.synthetic.people import invent_people
+    from gateway.testing import auth_headers
+
+    person = dataclasses.replace(invent_people(1, seed=11)[0], conditions=("86406008", "38341003"))
+    gateway.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), "hiv.json")
+    [patient] = gateway.store.find_by_identifier("Patient", "https://fhir.nhs.uk/Id/nhs-number", person.nhs_number)
+    engine = gateway.policies.engine
+    hidden = [s for s in gateway.store.compartment(patient.id) if "restricted" in engine.categorize(s.content)
+              and s.resource_type != "Provenance"]
+    assert hidden, "the invented record must hold the restricted diagnosis"
+    assert any(h.id in s.raw for h in hidden for s in gateway.store.compartment(patient.id)
+               if s.resource_type in ("Provenance", "List", "Encounter")), "nothing names it: the test proves little"
+    nurse = auth_headers(settings, "paramedic", "X99999", "emergency", justification="collapsed")
+    bundle = (await client.get(f"/fhir/Patient/{patient.id}/$everything", headers=nurse)).json()
+    assert bundle["entry"]
+    for rtype in ("Provenance", "List", "Encounter", "Condition"):
+        searched = await client.get(f"/fhir/{rtype}", params={"patient": patient.id}, headers=nurse)
+        assert searched.status_code == 200, rtype
+        for h in hidden:
+            assert h.id not in searched.text, rtype
+    text = orjson.dumps(bundle).decode()
+    for h in hidden:
+        assert h.id not in text
+        # Asking for it is answered exactly as asking for an id that does not exist.
+        asked = await client.get(f"/fhir/{h.ref}", headers=nurse)
+        missing = await client.get(f"/fhir/{h.resource_type}/{'0' * len(h.id)}", headers=nurse)
+        assert asked.status_code == missing.status_code == 404
+        assert asked.json()["issue"][0]["diagnostics"].replace(h.id, "X") == \
+            missing.json()["issue"][0]["diagnostics"].replace("0" * len(h.id), "X")
