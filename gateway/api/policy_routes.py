@@ -8,22 +8,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.bodies import body_doc, json_body
 from gateway.api.disclosure import audited
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
+from gateway.api.security import require
 from gateway.policy import PolicyEngine, PolicyError
 from gateway.policy.conditions import Facts
 from gateway.policy.explain import explain
 from gateway.policy.igtests import run_tests
 
-router = APIRouter(prefix="/policy")
+# Authenticated and authorised before anything of the request is read (docs/security.md).
+router = APIRouter(prefix="/policy", dependencies=[Depends(require("manages_policies"))])
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -84,8 +87,8 @@ class ExplainQuery(BaseModel):
     facts: dict[str, bool] = Field(default_factory=dict)  # relationship, objection, consent_permits, ...
 
 
-@router.post("/explain")
-def explain_decision(query: ExplainQuery, request: Request) -> Response:
+@router.post("/explain", openapi_extra=body_doc(ExplainQuery))
+def explain_decision(request: Request, query: ExplainQuery = json_body(ExplainQuery)) -> Response:
     require_capability(request, "manages_policies")
     unknown = set(query.facts) - set(Facts._fields)
     if unknown:
@@ -107,8 +110,8 @@ class SimulateQuery(BaseModel):
     justification: str | None = None
 
 
-@router.post("/simulate")
-def simulate(query: SimulateQuery, request: Request) -> Response:
+@router.post("/simulate", openapi_extra=body_doc(SimulateQuery))
+def simulate(request: Request, query: SimulateQuery = json_body(SimulateQuery)) -> Response:
     from gateway.ig import UnknownPatient, simulate_everything
     from gateway.requester import Requester
 
@@ -130,8 +133,8 @@ class DiffQuery(BaseModel):
     max_patients: int | None = None
 
 
-@router.post("/diff")
-async def diff(query: DiffQuery, request: Request) -> Response:
+@router.post("/diff", openapi_extra=body_doc(DiffQuery))
+async def diff(request: Request, query: DiffQuery = json_body(DiffQuery)) -> Response:
     from gateway.ig import corpus_diff
     from gateway.policy.diff import diff_policies
 

@@ -5,6 +5,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
+import gateway.replay  # noqa: F401  (until gateway/store/all_tables.py imports it)
 import gateway.store.all_tables  # noqa: F401
 from gateway.store import make_engine, migrate
 
