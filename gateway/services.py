@@ -11,6 +11,7 @@ from gateway.auth import TokenVerifier, ensure_dev_keys
 from gateway.ingest.pipeline import Ingestor
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.registry import load_adapters
+from gateway.ingest.sources import SourceRegistry
 from gateway.policy import PolicyHolder
 from gateway.settings import Settings
 from gateway.store import ResourceStore, make_engine, migrate
@@ -44,4 +45,5 @@ def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway
                      checkpoint_every=settings.audit_checkpoint_every)
     quarantine, review = Quarantine(engine), MatchReview(engine)
     ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.engine.categorize(r, h), load_adapters())
+    ingestor.sources = SourceRegistry.load(settings.sources)
     return Gateway(settings, engine, store, policies, audit, TokenVerifier(settings), quarantine, review, ingestor)

@@ -31,6 +31,7 @@ class Work:
     store_refused: str | None = None  # the database refused this message's rows (it is quarantined)
     failed: tuple[str, str] | None = None  # (location, reason) when an adapter failed on the whole message
     stale: list[tuple[str, str]] = field(default_factory=list)  # (reference, source id) of ignored old versions
+    sender: str | None = None  # who pushed the bytes (HTTP: the token's org); None: the operator's own CLI
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
