@@ -145,6 +145,26 @@ def token(
         raise typer.Exit(2) from exc
 
 
+@app.command()
+def init(
+    production: Annotated[bool, typer.Option("--production", help="a production signing key (also when "
+                                             "GATEWAY_PRODUCTION=true)")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="a new signing key even if one exists")] = False,
+) -> None:
+    """Create the keys the gateway needs: the access-token signing key (its public half added to the
+    trusted JWKS) and the audit checkpoint key. A production key's kid starts with `gw-`; development
+    keys (`dev-`, made on the fly outside production) are refused in production mode."""
+    from gateway.audit import load_or_create_signing_key
+    from gateway.auth import DEV_KID_PREFIX, PROD_KID_PREFIX, create_signing_key
+
+    settings = get_settings()
+    prefix = PROD_KID_PREFIX if production or settings.production else DEV_KID_PREFIX
+    made = create_signing_key(settings, prefix, replace=replace)
+    load_or_create_signing_key(Path(settings.audit_key))
+    err.print(f"signing key: {'created' if made else 'kept the existing one'} ({settings.signing_jwks}); "
+              f"audit key: {settings.audit_key}")
+
+
 def _print_json(rows: list[dict]) -> None:
     sys.stdout.write(orjson.dumps(rows, default=str).decode() + "\n")
 

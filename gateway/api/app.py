@@ -8,7 +8,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, policy_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, policy_routes, smart
 from gateway.api.middleware import RequestContext
 from gateway.api.disclosure import audit_record, commit_then
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
@@ -45,11 +45,13 @@ def _audited_error(request: Request, error: FhirError, filtered: object | None =
 def create_app(gateway: Gateway) -> FastAPI:
     app = FastAPI(title="Care record-sharing gateway", version="0.1.0", docs_url="/docs", redoc_url=None)
     app.state.gateway = gateway
-    app.include_router(smart.router)
-    app.include_router(ingest_routes.router)
-    app.include_router(audit_routes.router)
-    app.include_router(policy_routes.router)
-    app.include_router(fhir_routes.router)
+    # The OpenAPI document declares every answer: success bodies, and an OperationOutcome for every error.
+    errors = openapi.error_responses()
+    app.include_router(smart.router, responses={**errors, **openapi.json_success()})
+    app.include_router(ingest_routes.router, responses={**errors, **openapi.json_success()})
+    app.include_router(audit_routes.router, responses={**errors, **openapi.json_success()})
+    app.include_router(policy_routes.router, responses={**errors, **openapi.json_success(), **openapi.policy_refusals()})
+    app.include_router(fhir_routes.router, responses={**errors, **openapi.fhir_success()})
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes)
 

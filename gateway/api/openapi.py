@@ -1,0 +1,74 @@
+"""What the OpenAPI document says every route may answer: its success body and, for every 4xx/5xx,
+a FHIR OperationOutcome — so schema-driven testing (schemathesis, tests/security) checks real answers."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Issue(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    severity: str
+    code: str
+    diagnostics: str | None = None
+
+
+class OperationOutcome(BaseModel):
+    """FHIR R4 OperationOutcome, as every error of this gateway is written."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"required": ["resourceType", "issue"]})
+    resourceType: str = "OperationOutcome"
+    issue: list[Issue]
+
+
+RESOURCE = {"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}},
+            "additionalProperties": True}
+JSON_OBJECT = {"type": "object", "additionalProperties": True}
+_ERRORS = {
+    400: "Bad request: a parameter, body or header is malformed or not supported",
+    401: "No valid bearer token",
+    403: "The policy, the caller's capability or the token's patient scope refuses the request",
+    404: "Not known (or not visible to this caller: the two are answered alike)",
+    405: "Method not allowed",
+    406: "Cannot answer in an accepted format",
+    410: "Deleted",
+    413: "Request body too large",
+    414: "URL too long",
+    415: "Unsupported media type",
+    422: "Processable but refused (validation, policy checks, nothing ingestable)",
+    500: "Internal error (the request id identifies it in the logs)",
+    503: "Unavailable: the answer could not be audited, so nothing was released",
+}
+
+
+def _oo_content() -> dict[str, Any]:
+    ref = {"$ref": "#/components/schemas/OperationOutcome"}
+    return {"application/fhir+json": {"schema": ref}, "application/json": {"schema": ref},
+            "application/fhir+xml": {"schema": {"type": "string"}}}
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for include_router: every error status as an OperationOutcome."""
+    return {status: {"description": text, "model": OperationOutcome, "content": _oo_content()}
+            for status, text in _ERRORS.items()}
+
+
+def fhir_success() -> dict[int | str, dict[str, Any]]:
+    """The FHIR routes answer 200 with a resource (a Bundle for searches), JSON or XML, or 304."""
+    return {200: {"description": "A FHIR resource or Bundle", "content": {
+        "application/fhir+json": {"schema": RESOURCE}, "application/fhir+xml": {"schema": {"type": "string"}}}},
+            304: {"description": "Not modified (conditional read)"}}
+
+
+def json_success() -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": "A JSON object", "content": {"application/json": {"schema": JSON_OBJECT},
+                                                              "application/fhir+json": {"schema": RESOURCE}}}}
+
+
+def policy_refusals() -> dict[int | str, dict[str, Any]]:
+    """/policy answers 422 with the problems that keep a candidate policy from going live."""
+    return {422: {"description": "The candidate policy does not load, breaks an invariant or fails its tests "
+                                 "(or an OperationOutcome for a refused request)",
+                  "content": {"application/json": {"schema": JSON_OBJECT},
+                              "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}}}
