@@ -81,8 +81,8 @@ def _signing_key(settings: Settings) -> dict[str, Any]:
         jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise AuthError(f"no signing key at {settings.signing_jwks}: run `gateway init`") from exc
-    if settings.production and (is_dev_kid(jwk.get("kid")) or not jwk.get("kid")):
-        raise AuthError("the signing key is a development key; production needs `gateway init --production`")
+    if settings.production and not str(jwk.get("kid", "")).startswith(PROD_KID_PREFIX):
+        raise AuthError("the signing key is not a production key (kid 'gw-...'); run `gateway init --production`")
     return jwk
 
 
