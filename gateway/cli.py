@@ -55,7 +55,9 @@ def serve(host: str = "127.0.0.1", port: int = 8080) -> None:
     # The ~180k objects of startup (models, compiled policy) are never garbage: keep the cyclic
     # collector from rescanning them on every full collection (pauses of several ms per request).
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    from gateway.api.server import http_protocol
+
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, http=http_protocol())
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
@@ -286,7 +288,10 @@ def demo(
 
         from gateway.api.app import create_app
 
-        uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False)
+        from gateway.api.server import http_protocol
+
+        uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False,
+                    http=http_protocol())
 
 
 if __name__ == "__main__":
