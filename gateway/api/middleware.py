@@ -45,6 +45,10 @@ class RequestContext:
         if len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
             await self._refuse(send, request_id, 414, "too-costly", f"URL longer than {MAX_URL_BYTES} bytes")
             return
+        if "\x00" in scope["path"] or b"%00" in (scope.get("query_string") or b"").lower():
+            # No FHIR id, parameter or value contains NUL, and PostgreSQL text cannot hold one.
+            await self._refuse(send, request_id, 400, "invalid", "NUL characters are not allowed in the URL")
+            return
         length = headers.get("content-length", "")
         if length.isascii() and length.isdigit() and int(length) > self.max_body_bytes:
             await self._too_large(send, request_id)

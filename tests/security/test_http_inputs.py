@@ -56,6 +56,14 @@ async def test_injection_shaped_paths(client, gateway, two: Two, path) -> None: 
     assert response.status_code < 500 and (response.status_code == 200 or _is_outcome(response)), response.text[:300]
 
 
+@pytest.mark.parametrize("url", ["/fhir/Patient/%00", "/fhir/Patient?identifier=%00", "/fhir/Condition?patient=a%00b",
+                                 "/audit/records?user=%00"])
+async def test_nul_characters_are_a_400_on_every_engine(client, gateway, two: Two, url) -> None:  # type: ignore[no-untyped-def]
+    # PostgreSQL text cannot hold NUL: on PostgreSQL these were 500s.
+    response = await client.get(url, headers=_gp(gateway, two))
+    assert response.status_code == 400 and _is_outcome(response), response.text[:300]
+
+
 @pytest.mark.parametrize("fmt", ["gp-connect", "hl7v2", "social-care", "cld", "opt-out"])
 async def test_oversized_pushes_are_a_413(client, gateway, fmt) -> None:  # type: ignore[no-untyped-def]
     gateway.settings.max_body_bytes = 10_000
