@@ -108,6 +108,23 @@ class SimulateQuery(BaseModel):
     nhs_number: str
     team: str | None = None
     justification: str | None = None
+    # Record content is shown only when asked for, with a reason; that look is audited at high level.
+    show_content: bool = False
+    reason: str | None = None
+
+
+def _summary(bundle: dict[str, Any], filtered: Any, engine: PolicyEngine) -> dict[str, Any]:
+    """What a simulation shows by default: per item its id, categories, effect and rule ids — no content."""
+    items = [{"ref": item["ref"], "effect": effect, "categories": item.get("categories", []),
+              "rule_ids": item.get("rule_ids", []), **({"fields": item["fields"]} if "fields" in item else {})}
+             for effect, bucket in (("release", "released"), ("redact", "redacted"), ("notice", "noticed"),
+                                    ("hide", "hidden"))
+             for item in filtered.audit_items.get(bucket, [])]
+    body: dict[str, Any] = {"policy_version": engine.version, "items": items,
+                            "counts": {k: len(v) for k, v in filtered.audit_items.items()}}
+    if bundle.get("resourceType") == "OperationOutcome":  # the request stage refused the simulated caller
+        body["refused"] = [i.get("diagnostics") for i in bundle.get("issue", [])]
+    return body
 
 
 @router.post("/simulate", openapi_extra=body_doc(SimulateQuery))
@@ -116,6 +133,8 @@ def simulate(request: Request, query: SimulateQuery = json_body(SimulateQuery)) 
     from gateway.requester import Requester
 
     ig_officer = require_capability(request, "manages_policies")
+    if query.show_content and not (query.reason or "").strip():
+        raise BadRequest("show_content needs a reason: showing record content to IG staff is audited with it")
     gw = request.app.state.gateway
     subject = Requester(user="simulation", name="policy simulation", role=query.role, org=query.org,
                         purpose=query.purpose, justification=query.justification, team=query.team)
@@ -123,9 +142,14 @@ def simulate(request: Request, query: SimulateQuery = json_body(SimulateQuery)) 
         bundle, filtered = simulate_everything(gw.policies.engine, gw.store, subject, query.nhs_number)
     except UnknownPatient as exc:
         raise NotFound(str(exc)) from exc
-    # What the IG officer sees is real record content: audited, with the simulated requester named.
-    return audited(request, ig_officer, f"policy.simulate as {query.role}/{query.purpose}@{query.org}", bundle,
-                   filtered=filtered)
+    interaction = f"policy.simulate as {query.role}/{query.purpose}@{query.org}"
+    if not query.show_content:
+        # Ids, categories, effects and rule ids only: still audited (it names the person's items).
+        return audited(request, ig_officer, interaction + " (summary)", _summary(bundle, filtered, gw.policies.engine),
+                       filtered=filtered)
+    # Real record content, with the stated reason: audited at high level, the simulated requester named.
+    return audited(request, ig_officer, interaction + " (content)", bundle, filtered=filtered,
+                   reason=query.reason, obligations={"audit_level:high"})
 
 
 class DiffQuery(BaseModel):

@@ -61,3 +61,24 @@ async def test_an_authorised_body_error_is_still_a_400_operation_outcome(client,
                                           "content-type": "application/json"})
     assert response.status_code == 400, response.text
     assert "purpose" in response.json()["issue"][0]["diagnostics"]
+
+
+# -- /policy/simulate shows record content only with a stated reason ---------------------------------
+async def test_simulate_shows_ids_categories_effects_and_rules_by_default(client, gateway, loaded) -> None:  # type: ignore[no-untyped-def]
+    ig = auth_headers(gateway.settings, "ig_officer", "X26", user="IG-1")
+    query = {"role": "gp", "purpose": "direct_care", "org": loaded.person.practice_ods,
+             "nhs_number": loaded.person.nhs_number}
+    summary = await client.post("/policy/simulate", headers=ig, json=query)
+    assert summary.status_code == 200, summary.text
+    body = summary.json()
+    assert body["items"] and {"ref", "effect", "categories", "rule_ids"} <= set(body["items"][0])
+    assert loaded.person.family not in summary.text and loaded.person.given not in summary.text
+    assert not any(f"\"{code}\"" in summary.text for code in loaded.person.conditions)  # no clinical codes
+    no_reason = await client.post("/policy/simulate", headers=ig, json=query | {"show_content": True})
+    assert no_reason.status_code == 400
+    content = await client.post("/policy/simulate", headers=ig,
+                                json=query | {"show_content": True, "reason": "IG case 12: GP view check"})
+    assert content.status_code == 200 and loaded.person.family in content.text
+    record = gateway.audit.entry(int(content.headers["x-audit-sequence"])).record
+    assert record["reason"] == "IG case 12: GP view check" and "audit_level:high" in record["obligations"]
+    assert record["requester"]["user"] == "IG-1"
