@@ -37,6 +37,7 @@ import orjson
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import invent_people
 from gateway.logging import configure
+from gateway.disclosure import DisclosureService
 from gateway.services import Gateway, build_gateway
 from gateway.store.tables import ResourceRow
 from gateway.testing import auth_headers, settings_for
@@ -107,7 +108,9 @@ def serve(mode: str, directory: Path, database_url: str | None, port: int) -> No
     else:
         gw = build_gateway(settings_for(directory, database_url, audit_checkpoint_every=1000), run_migrations=False)
         if mode == "release-all":
-            gw = Gateway(**{**gw.__dict__, "policies": _Fixed(ReleaseAllEngine(gw.policies.engine))})
+            fixed = _Fixed(ReleaseAllEngine(gw.policies.engine))
+            gw = Gateway(**{**gw.__dict__, "policies": fixed,
+                            "disclosure": DisclosureService(gw.store, fixed, gw.audit)})
         app = create_app(gw)
     gc.freeze()  # as `gateway serve` does (startup objects out of the collector's scans)
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False)
@@ -147,30 +150,31 @@ class Server:
 
 def breakdown(gw: Gateway, patient_id: str, token: str, n: int) -> None:
     """The $everything route's steps, timed in this process on the same record (medians of ``n``)."""
-    from gateway.api.bundles import searchset
-    from gateway.api.enforcement import ContextCache, enforce
     from gateway.audit.canonical import normalise
+    from gateway.disclosure import Caller, searchset
     from gateway.fhir_json import materialised
 
     requester = gw.verifier.verify(token)
     steps: dict[str, list[float]] = {name: [] for name in (
-        "load the compartment (SQL + rows)", "policy enforcement (208 decisions, memoised)",
+        "load the compartment (SQL + rows)", "disclosure (labels, 208 decisions memoised, notices)",
         "build the Bundle", "serialise the Bundle (orjson)", "audit append (hash chain, durable commit)")}
-    bare_body = materialised(searchset("http://x/fhir", "p", [], enforce(
-        gw.policies.engine, requester, ContextCache(gw.store), gw.store.compartment(patient_id)),
-        offset=0, count=None))
+    bare_body = materialised(searchset("http://x/fhir", "p", [], [
+        *gw.disclosure.open(requester).decide(gw.store.compartment(patient_id))], offset=0, count=None)[0])
     bare: list[float] = []
     for i in range(n + 10):
         marks = [time.perf_counter()]
         compartment = gw.store.compartment(patient_id)
         marks.append(time.perf_counter())
-        filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), compartment, compartment)
+        d = gw.disclosure.open(requester, patient_id=patient_id)
+        released = d.decide(compartment, compartment)
+        outcome = d.notice_outcome()
         marks.append(time.perf_counter())
-        bundle = searchset("http://x/fhir", f"Patient/{patient_id}/$everything", [], filtered, offset=0, count=None)
+        bundle, sent = searchset("http://x/fhir", f"Patient/{patient_id}/$everything", [], released, offset=0,
+                                 count=None, outcome=outcome)
         marks.append(time.perf_counter())
         orjson.dumps(bundle)
         marks.append(time.perf_counter())
-        gw.audit.append(normalise({"interaction": "bench", "items": filtered.audit_items}))
+        gw.disclosure.commit(normalise(d.record(Caller("bench"), sent=sent)))
         marks.append(time.perf_counter())
         start = time.perf_counter()
         orjson.dumps(bare_body)

@@ -26,8 +26,10 @@ out = Console()
 def _mount_tools() -> None:
     # The policy and audit tools live beside their engines; mounted here so `gateway` is one command.
     from gateway.audit.commands import app as audit_app
+    from gateway.corpus_commands import mount
     from gateway.policy.commands import app as policy_app
 
+    mount(policy_app)
     app.add_typer(policy_app, name="policy", help="Check, test, explain, simulate and diff consent policies")
     app.add_typer(audit_app, name="audit", help="Verify, export, search and prove the disclosure audit log")
 

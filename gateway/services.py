@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.audit import AuditLog, load_or_create_signing_key
 from gateway.auth import TokenVerifier, ensure_dev_keys
+from gateway.disclosure import DisclosureService
 from gateway.ingest.pipeline import Ingestor
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.registry import load_adapters
@@ -28,6 +29,7 @@ class Gateway:
     quarantine: Quarantine
     review: MatchReview
     ingestor: Ingestor
+    disclosure: DisclosureService
 
     def close(self) -> None:
         self.engine.dispose()
@@ -44,6 +46,7 @@ def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway
     audit = AuditLog(engine, signing_key=load_or_create_signing_key(Path(settings.audit_key)),
                      checkpoint_every=settings.audit_checkpoint_every)
     quarantine, review = Quarantine(engine), MatchReview(engine)
-    ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.engine.categorize(r, h), load_adapters())
+    ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.engine.label(r, h), load_adapters())
     ingestor.sources = SourceRegistry.load(settings.sources)
-    return Gateway(settings, engine, store, policies, audit, TokenVerifier(settings), quarantine, review, ingestor)
+    return Gateway(settings, engine, store, policies, audit, TokenVerifier(settings), quarantine, review, ingestor,
+                   DisclosureService(store, policies, audit))

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, policy_routes, smart
 from gateway.api.middleware import RequestContext
-from gateway.api.disclosure import audit_record, commit_then
+from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.responses import fhir_response
 from gateway.logging import get_logger
@@ -25,17 +25,23 @@ def _error_response(request: Request, error: FhirError) -> Response:
     return fhir_response(request, error.outcome(), error.status, error.headers)
 
 
-def _audited_error(request: Request, error: FhirError, filtered: object | None = None) -> Response:
-    """Refusals and errors on record routes are audited like disclosures (DESIGN invariant 3)."""
+def _audited_error(request: Request, error: FhirError) -> Response:
+    """Refusals and errors on record routes are audited like disclosures (docs/architecture.md, invariant 3):
+    under the request's own policy snapshot and decisions when it got that far."""
     if not request.url.path.startswith(AUDITED_PREFIXES) or request.url.path in UNAUDITED or isinstance(
             error, ServiceUnavailable):
         return _error_response(request, error)
-    gateway: Gateway = request.app.state.gateway
-    record = audit_record(
-        request, requester=getattr(request.state, "requester", None),
-        interaction=f"{request.method} {request.url.path}", outcome="refused" if error.status in (401, 403) else "error",
-        status=error.status, policy_version=gateway.policies.engine.version, filtered=filtered,  # type: ignore[arg-type]
-        rule_ids=tuple(getattr(request.state, "request_rule_ids", ()) or ()), reason=error.diagnostics)
+    outcome = "refused" if error.status in (401, 403) else "error"
+    interaction = f"{request.method} {request.url.path}"
+    disclosure = getattr(request.state, "disclosure", None)
+    if disclosure is not None:
+        record = disclosure.record(caller(request, interaction), outcome=outcome, status=error.status,
+                                   reason=error.diagnostics)
+    else:
+        gateway: Gateway = request.app.state.gateway
+        record = undecided_record(request, getattr(request.state, "requester", None), interaction=interaction,
+                                  outcome=outcome, status=error.status, policy_version=gateway.policies.engine.version,
+                                  reason=error.diagnostics)
     try:
         return commit_then(request, record, _error_response(request, error))
     except ServiceUnavailable as unavailable:
@@ -58,10 +64,6 @@ def create_app(gateway: Gateway) -> FastAPI:
     @app.exception_handler(FhirError)
     def fhir_error(request: Request, exc: FhirError) -> Response:
         return _audited_error(request, exc)
-
-    @app.exception_handler(fhir_routes._Withheld)
-    def withheld(request: Request, exc: fhir_routes._Withheld) -> Response:
-        return _audited_error(request, exc.error, exc.filtered)
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(request: Request, exc: RequestValidationError) -> Response:

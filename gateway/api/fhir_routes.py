@@ -1,4 +1,4 @@
-"""FHIR R4 REST routes under /fhir. Thin: fetch candidates, hand them to enforcement, audit, respond."""
+"""FHIR R4 REST routes under /fhir. Thin: fetch candidates → disclose → respond (gateway/disclosure)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,15 +10,15 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from starlette.concurrency import run_in_threadpool
+
 from gateway.api import search
-from gateway.api.bundles import searchset
 from gateway.api.capability import capability_statement
-from gateway.api.disclosure import audited
-from gateway.api.enforcement import ContextCache, Filtered, Released, enforce
 from gateway.api.errors import BadRequest, Forbidden, Gone, NotAcceptable, NotFound, UnsupportedMediaType
+from gateway.api.respond import send
 from gateway.api.responses import FHIR_JSON, FHIR_XML, fhir_response, negotiated_format
-from gateway.api.security import authorize
-from gateway.requester import Requester
+from gateway.api.security import disclosure
+from gateway.disclosure import Disclosure, Released, searchset
 from gateway.store import StoredResource, search_params
 
 async def negotiate(request: Request) -> None:  # async: no thread hop for a header check
@@ -68,7 +68,7 @@ def metadata(request: Request) -> Response:
 
 
 @router.get("/Patient/{patient_id}/$everything")
-def everything(patient_id: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
+def everything(patient_id: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
     gw = _gateway(request)
     params = list(request.query_params.multi_items())
     query = search.parse("Patient", [(k, v) for k, v in params if k in ("_count", "_offset", "_since")],
@@ -81,21 +81,18 @@ def everything(patient_id: str, request: Request, requester: Requester = Depends
         patient = gw.store.get("Patient", patient_id)
         raise (Gone if patient else NotFound)(f"Patient/{patient_id} is not known")
     candidates = [s for s in compartment if since is None or s.last_updated >= since]
-    contexts = ContextCache(gw.store)
-    filtered = enforce(gw.policies.engine, requester, contexts, candidates, compartment)
-    bundle = searchset(base_url(request), f"Patient/{patient_id}/$everything", params, filtered,
-                       offset=query.offset, count=query.count)
-    return audited(request, requester, "Patient/$everything", bundle, filtered=filtered,
-                   rule_ids=request.state.request_rule_ids, obligations=request.state.request_obligations)
+    released = d.decide(candidates, compartment)
+    bundle, sent = searchset(base_url(request), f"Patient/{patient_id}/$everything", params, released,
+                             offset=query.offset, count=query.count, outcome=d.notice_outcome())
+    return send(request, d, "Patient/$everything", bundle, sent=sent)
 
 
 @router.get("/{resource_type}/{rid}/_history/{vid}")
-def vread(resource_type: str, rid: str, vid: str, request: Request,
-          requester: Requester = Depends(authorize)) -> Response:
+def vread(resource_type: str, rid: str, vid: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
     _check_type(resource_type)
     gw = _gateway(request)
     current = gw.store.get(resource_type, rid)
-    if current is None or not (vid.isascii() and vid.isdigit()):
+    if current is None or not (vid.isascii() and vid.isdigit()) or len(vid) > 9:
         raise NotFound(f"{resource_type}/{rid}/_history/{vid} is not known")
     version = gw.store.get_version(resource_type, rid, int(vid))
     if version is None:
@@ -103,83 +100,82 @@ def vread(resource_type: str, rid: str, vid: str, request: Request,
     raw, deleted = version
     if deleted:
         raise Gone(f"{resource_type}/{rid} version {vid} was deleted")
-    stored = dataclasses.replace(current, raw=raw, version_id=int(vid))
-    return _release_one(request, requester, stored, "vread")
+    return _release_one(request, d, _as_version(current, raw, int(vid)), "vread")
+
+
+def _as_version(current: StoredResource, raw: str, version_id: int) -> StoredResource:
+    """An older version's text: its labels are unknown until the disclosure service derives them."""
+    if version_id == current.version_id:
+        return current
+    return dataclasses.replace(current, raw=raw, version_id=version_id, labels_version=None)
 
 
 @router.get("/{resource_type}/{rid}/_history")
-def history(resource_type: str, rid: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
+def history(resource_type: str, rid: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
     _check_type(resource_type)
     gw = _gateway(request)
     current = gw.store.get(resource_type, rid)
     if current is None:
         raise NotFound(f"{resource_type}/{rid} is not known")
     versions = gw.store.history(resource_type, rid)
-    candidates = [dataclasses.replace(current, raw=raw, version_id=v, deleted=d) for v, _, d, raw in versions if not d]
-    filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
-    bundle = {"resourceType": "Bundle", "type": "history", "total": len(filtered.released),
-              "entry": [{"fullUrl": f"{base_url(request)}/{resource_type}/{rid}", "resource": r.body()}
-                        for r in filtered.released]}
-    return audited(request, requester, "history-instance", bundle, filtered=filtered,
-                   rule_ids=request.state.request_rule_ids)
+    candidates = [_as_version(current, raw, v) for v, _, deleted, raw in versions if not deleted]
+    released = d.decide(candidates)
+    url = f"{base_url(request)}/{resource_type}/{rid}"
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "history", "total": len(released)}
+    if released:
+        bundle["entry"] = [{"fullUrl": url, "resource": r.body(),
+                            "request": {"method": "PUT" if r.stored.version_id > 1 else "POST",
+                                        "url": f"{resource_type}/{rid}" if r.stored.version_id > 1 else resource_type},
+                            "response": {"status": "200" if r.stored.version_id > 1 else "201",
+                                         "etag": f'W/"{r.stored.version_id}"'}}
+                           for r in released]
+    return send(request, d, "history-instance", bundle, sent=released)
 
 
 @router.get("/{resource_type}/{rid}")
-def read(resource_type: str, rid: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
+def read(resource_type: str, rid: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
     _check_type(resource_type)
     stored = _gateway(request).store.get(resource_type, rid)
     if stored is None:
         raise NotFound(f"{resource_type}/{rid} is not known")
     if stored.deleted:
         raise Gone(f"{resource_type}/{rid} has been deleted")
-    return _release_one(request, requester, stored, "read")
+    return _release_one(request, d, stored, "read")
 
 
-def _release_one(request: Request, requester: Requester, stored: StoredResource, interaction: str) -> Response:
-    gw = _gateway(request)
-    filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), [stored])
-    if not filtered.released:
+def _release_one(request: Request, d: Disclosure, stored: StoredResource, interaction: str) -> Response:
+    released = d.decide([stored])
+    if not released:
         # Withheld: a notice says whom to ask; a hidden item is indistinguishable from a missing one.
-        if filtered.notices:
-            raise _Withheld(filtered, filtered.notices[0].message)
-        raise _Withheld(filtered, None)
-    released: Released = filtered.released[0]
-    etag = f'W/"{released.stored.version_id}"'
-    headers = {"ETag": etag, "Last-Modified": format_datetime(released.stored.last_updated.astimezone(UTC),
-                                                               usegmt=True)}
+        # The app's error handler audits the refusal with this request's decisions.
+        lines = d.notice_lines()
+        if lines:
+            raise Forbidden(lines[0].text)
+        raise NotFound(f"{stored.resource_type}/{stored.id} is not known")
+    item: Released = released[0]
+    etag = f'W/"{item.stored.version_id}"'
+    headers = {"ETag": etag, "Last-Modified": format_datetime(item.stored.last_updated.astimezone(UTC), usegmt=True)}
     if request.headers.get("if-none-match") == etag:
-        return audited(request, requester, interaction, {}, filtered=filtered, status=304, headers=headers,
-                       rule_ids=request.state.request_rule_ids)
-    return audited(request, requester, interaction, released.body(), filtered=filtered, headers=headers,
-                   rule_ids=request.state.request_rule_ids, obligations=request.state.request_obligations)
-
-
-class _Withheld(Exception):
-    """Raised by a read whose item the policy withholds; the app's handler audits and answers it."""
-
-    def __init__(self, filtered: Filtered, message: str | None) -> None:
-        self.filtered = filtered
-        self.error = Forbidden(message) if message else NotFound("not known")
+        return send(request, d, interaction, {}, sent=released, status=304, headers=headers, not_modified=True)
+    return send(request, d, interaction, item.body(), sent=released, headers=headers)
 
 
 @router.get("/{resource_type}")
-def search_type(resource_type: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
-    return _search(request, requester, resource_type, list(request.query_params.multi_items()))
+def search_type(resource_type: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
+    return _search(request, d, resource_type, list(request.query_params.multi_items()))
 
 
 @router.post("/{resource_type}/_search")
-async def search_post(resource_type: str, request: Request, requester: Requester = Depends(authorize)) -> Response:
+async def search_post(resource_type: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/x-www-form-urlencoded":
         raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
     form = await request.form()
     params = list(request.query_params.multi_items()) + [(k, str(v)) for k, v in form.multi_items()]
-    from starlette.concurrency import run_in_threadpool
-
-    return await run_in_threadpool(_search, request, requester, resource_type, params)
+    return await run_in_threadpool(_search, request, d, resource_type, params)
 
 
-def _search(request: Request, requester: Requester, resource_type: str, params: list[tuple[str, str]]) -> Response:
+def _search(request: Request, d: Disclosure, resource_type: str, params: list[tuple[str, str]]) -> Response:
     _check_type(resource_type)
     gw = _gateway(request)
     query = search.parse(resource_type, params, strict=_strict(request))
@@ -187,21 +183,22 @@ def _search(request: Request, requester: Requester, resource_type: str, params: 
         raise BadRequest(f"searching {resource_type} needs a patient (or subject) parameter, or _id")
     candidates = gw.store.search(resource_type, ids=query.ids, tokens=query.tokens, dates=query.dates,
                                  patient_ids=query.patient_ids, sort=query.sort)
-    filtered = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
+    matches = d.decide(candidates)
     if query.elements:
-        for r in filtered.released:
+        for r in matches:
             r.edited = _elements(r.resource, query.elements)
-    includes = _includes(request, requester, query, filtered)
+    page = matches[query.offset: query.offset + query.count] if query.count is not None else matches[query.offset:]
+    includes = _includes(request, d, query, page)
     # The links name only the parameters the search applied (FHIR R4 search 3.1.1.4): an ignored one is left out.
     applied = [(k, v) for k, v in params if k not in query.ignored]
-    bundle = searchset(base_url(request), resource_type, applied, filtered, offset=query.offset, count=query.count,
-                       includes=includes, summary_count=query.summary_count)
-    return audited(request, requester, f"search-type {resource_type}", bundle, filtered=filtered,
-                   rule_ids=request.state.request_rule_ids, obligations=request.state.request_obligations)
+    bundle, sent = searchset(base_url(request), resource_type, applied, matches, offset=query.offset,
+                             count=query.count, includes=includes, outcome=d.notice_outcome(),
+                             summary_count=query.summary_count)
+    return send(request, d, f"search-type {resource_type}", bundle, sent=sent)
 
 
-def _includes(request: Request, requester: Requester, query: search.SearchQuery, filtered: Filtered) -> list[Released]:
-    """_include / _revinclude: follow the references of INCLUDES, through the same policy."""
+def _includes(request: Request, d: Disclosure, query: search.SearchQuery, page: list[Released]) -> list[Released]:
+    """_include / _revinclude of the page's matches, decided by the same disclosure."""
     if not query.include and not query.revinclude:
         return []
     gw = _gateway(request)
@@ -211,27 +208,22 @@ def _includes(request: Request, requester: Requester, query: search.SearchQuery,
         paths = [p for s, n, p, _ in search_params.INCLUDES if s == source and n == param.split(":")[0]]
         if not paths:
             raise BadRequest(f"_include {spec!r} is not supported")
-        for released in filtered.released:
+        for released in page:
             for path in paths:
                 for ref in search_params.walk(released.resource, path + ".reference"):
                     if isinstance(ref, str) and ref.count("/") == 1:
                         wanted.append(tuple(ref.split("/")))  # type: ignore[arg-type]
-    matched = {(r.stored.resource_type, r.stored.id) for r in filtered.released}
+    matched = {(r.stored.resource_type, r.stored.id) for r in page}
     candidates = [s for s in gw.store.get_many(set(wanted)) if (s.resource_type, s.id) not in matched]
     for spec in query.revinclude:
         source, _, param = spec.partition(":")
         paths = [p for s, n, p, _ in search_params.INCLUDES if s == source and n == param]
         if not paths:
             raise BadRequest(f"_revinclude {spec!r} is not supported")
-        patient_ids = sorted({r.stored.patient_id or r.stored.id for r in filtered.released})
+        patient_ids = sorted({r.stored.patient_id or r.stored.id for r in page})
         targets = {f"{t}/{i}" for t, i in matched}
         for s in gw.store.search(source, patient_ids=patient_ids):
             refs = {ref for path in paths for ref in search_params.walk(s.content, path + ".reference")}
             if refs & targets:
                 candidates.append(s)
-    extra = enforce(gw.policies.engine, requester, ContextCache(gw.store), candidates)
-    for bucket, items in extra.audit_items.items():
-        filtered.audit_items[bucket].extend(items)
-    filtered.notices.extend(extra.notices)
-    filtered.obligations.update(extra.obligations)
-    return extra.released
+    return d.decide(candidates)

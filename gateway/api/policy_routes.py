@@ -6,6 +6,7 @@ content to the IG officer, so it is audited like any other disclosure.
 """
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -15,15 +16,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.bodies import body_doc, json_body
-from gateway.api.disclosure import audited
+from gateway.api.respond import caller, commit_then, undecided_record
+from gateway.api.responses import fhir_response
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
 from gateway.api.security import require
+from gateway.disclosure import relabel
+from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyError
 from gateway.policy.conditions import Facts
 from gateway.policy.explain import explain
+from gateway.policy.diff import diff_policies
 from gateway.policy.igtests import run_tests
+from gateway.requester import Requester
 
 # Authenticated and authorised before anything of the request is read (docs/security.md).
 router = APIRouter(prefix="/policy", dependencies=[Depends(require("manages_policies"))])
@@ -108,20 +114,21 @@ class SimulateQuery(BaseModel):
     nhs_number: str
     team: str | None = None
     justification: str | None = None
+    candidate: bool = False  # decide under the policy on disk (what a reload would put live), not the live one
     # Record content is shown only when asked for, with a reason; that look is audited at high level.
     show_content: bool = False
     reason: str | None = None
 
 
-def _summary(bundle: dict[str, Any], filtered: Any, engine: PolicyEngine) -> dict[str, Any]:
+def _summary(record: dict[str, Any], bundle: dict[str, Any]) -> dict[str, Any]:
     """What a simulation shows by default: per item its id, categories, effect and rule ids — no content."""
-    items = [{"ref": item["ref"], "effect": effect, "categories": item.get("categories", []),
+    items = [{"ref": item.get("ref"), "effect": effect, "categories": item.get("categories", []),
               "rule_ids": item.get("rule_ids", []), **({"fields": item["fields"]} if "fields" in item else {})}
              for effect, bucket in (("release", "released"), ("redact", "redacted"), ("notice", "noticed"),
                                     ("hide", "hidden"))
-             for item in filtered.audit_items.get(bucket, [])]
-    body: dict[str, Any] = {"policy_version": engine.version, "items": items,
-                            "counts": {k: len(v) for k, v in filtered.audit_items.items()}}
+             for item in record["items"].get(bucket, [])]
+    body: dict[str, Any] = {"policy_version": record.get("policy_version"), "items": items,
+                            "counts": {k: len(v) for k, v in record["items"].items()}}
     if bundle.get("resourceType") == "OperationOutcome":  # the request stage refused the simulated caller
         body["refused"] = [i.get("diagnostics") for i in bundle.get("issue", [])]
     return body
@@ -129,9 +136,6 @@ def _summary(bundle: dict[str, Any], filtered: Any, engine: PolicyEngine) -> dic
 
 @router.post("/simulate", openapi_extra=body_doc(SimulateQuery))
 def simulate(request: Request, query: SimulateQuery = json_body(SimulateQuery)) -> Response:
-    from gateway.ig import UnknownPatient, simulate_everything
-    from gateway.requester import Requester
-
     ig_officer = require_capability(request, "manages_policies")
     if query.show_content and not (query.reason or "").strip():
         raise BadRequest("show_content needs a reason: showing record content to IG staff is audited with it")
@@ -139,17 +143,27 @@ def simulate(request: Request, query: SimulateQuery = json_body(SimulateQuery)) 
     subject = Requester(user="simulation", name="policy simulation", role=query.role, org=query.org,
                         purpose=query.purpose, justification=query.justification, team=query.team)
     try:
-        bundle, filtered = simulate_everything(gw.policies.engine, gw.store, subject, query.nhs_number)
+        engine = _candidate(request) if query.candidate else None
+        bundle, d = simulate_everything(gw.disclosure, subject, query.nhs_number, engine=engine)
+    except PolicyError as exc:
+        return _json({"ok": False, "in_force": gw.policies.version, "problems": _problems(exc)}, 422)
     except UnknownPatient as exc:
         raise NotFound(str(exc)) from exc
-    interaction = f"policy.simulate as {query.role}/{query.purpose}@{query.org}"
+    # Audited either way, naming both the officer and the requester simulated, with the decisions the
+    # simulation made. By default the answer is ids, categories, effects and rule ids; record content
+    # only with a stated reason, audited with it at high level.
+    shown = "content" if query.show_content else "summary"
+    record = d.record(caller(request, f"policy.simulate ({shown}) as {query.role}/{query.purpose}@{query.org}"),
+                      sent=d.decisions.released, outcome="simulated")
+    record.update(requester={"user": ig_officer.user, "name": ig_officer.name, "role": ig_officer.role,
+                             "org": ig_officer.org, "team": ig_officer.team},
+                  purpose=ig_officer.purpose, justification=ig_officer.justification,
+                  simulated_requester={"role": query.role, "org": query.org, "purpose": query.purpose,
+                                       "team": query.team})
     if not query.show_content:
-        # Ids, categories, effects and rule ids only: still audited (it names the person's items).
-        return audited(request, ig_officer, interaction + " (summary)", _summary(bundle, filtered, gw.policies.engine),
-                       filtered=filtered)
-    # Real record content, with the stated reason: audited at high level, the simulated requester named.
-    return audited(request, ig_officer, interaction + " (content)", bundle, filtered=filtered,
-                   reason=query.reason, obligations={"audit_level:high"})
+        return commit_then(request, record, FhirJSONResponse(_summary(record, bundle), media_type="application/json"))
+    record.update(reason=query.reason, obligations=sorted({*record.get("obligations", []), "audit_level:high"}))
+    return commit_then(request, record, fhir_response(request, bundle))
 
 
 class DiffQuery(BaseModel):
@@ -159,9 +173,6 @@ class DiffQuery(BaseModel):
 
 @router.post("/diff", openapi_extra=body_doc(DiffQuery))
 async def diff(request: Request, query: DiffQuery = json_body(DiffQuery)) -> Response:
-    from gateway.ig import corpus_diff
-    from gateway.policy.diff import diff_policies
-
     require_capability(request, "manages_policies")
     gw = request.app.state.gateway
     candidate = await _candidate_or_refusal(request)
@@ -174,7 +185,7 @@ async def diff(request: Request, query: DiffQuery = json_body(DiffQuery)) -> Res
          "facts": {n: v for n, v in zip(Facts._fields, c.facts) if v}, "old": c.old_effect, "new": c.new_effect}
         for c in combos]}
     if query.corpus:
-        result = await run_in_threadpool(lambda: corpus_diff(current, candidate, gw.store,
+        result = await run_in_threadpool(lambda: corpus_diff(gw.disclosure, current, candidate,
                                                              max_patients=query.max_patients))
         body["corpus"] = {"items": result.items_checked, "decisions": result.decisions_compared,
                           "counts": [{"role": r, "purpose": p, "relationship": rel, "old": o, "new": n, "items": c}
@@ -185,8 +196,9 @@ async def diff(request: Request, query: DiffQuery = json_body(DiffQuery)) -> Res
 
 @router.post("/reload")
 async def reload(request: Request) -> Response:
-    """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests."""
-    require_capability(request, "manages_policies")
+    """Put the directory's policy live — only if it loads, proves its invariants and passes its own IG tests.
+    The publication (who, when, old → new version) is an audit record."""
+    officer = require_capability(request, "manages_policies")
     holder = request.app.state.gateway.policies
     candidate = await _candidate_or_refusal(request)
     if isinstance(candidate, Response):
@@ -198,4 +210,14 @@ async def reload(request: Request) -> Response:
     result, error = await run_in_threadpool(holder.try_reload)
     if error is not None:
         return _json({"ok": False, "in_force": holder.version, "problems": _problems(error)}, 422)
-    return _json({"ok": True, "changed": result.changed, "version": result.version, "previous": result.previous})
+    gw = request.app.state.gateway
+    if result.changed:
+        # The stored labels are a cache: bring them up to the new definitions in the background
+        # (reads derive labels under the live policy meanwhile, so nothing waits for this).
+        threading.Thread(target=relabel, args=(gw.store, holder.engine), name="relabel", daemon=True).start()
+    body = {"ok": True, "changed": result.changed, "version": result.version, "previous": result.previous}
+    record = undecided_record(request, officer, interaction="policy.reload", outcome="published" if result.changed
+                              else "unchanged", status=200, policy_version=result.version, reason=None)
+    record["policy_change"] = {"previous": result.previous, "version": result.version,
+                               "directory": str(holder.directory)}
+    return commit_then(request, record, _json(body))

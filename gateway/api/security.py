@@ -7,9 +7,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from adapters.base import NHS_NUMBER_SYSTEM
 from gateway.api.errors import Forbidden, Unauthorized
+from adapters.base import NHS_NUMBER_SYSTEM
 from gateway.auth import AuthError, PatientScopeError, TokenVerifier, check_patient_scope
+from gateway.disclosure import Disclosure, Refused
 from gateway.requester import Requester
 
 
@@ -37,8 +38,25 @@ def authenticate(request: Request) -> Requester:
     return requester
 
 
-async def authorize(request: Request) -> Requester:
-    """FastAPI dependency for every record-reading route: who is calling, and may they proceed at all.
+def _patient_named(request: Request) -> tuple[str | None, str | None]:
+    """The patient a record request names before anything is fetched (for the record of a refusal)."""
+    params, path = request.query_params, request.path_params
+    if path.get("patient_id"):
+        return str(path["patient_id"]), None
+    if path.get("resource_type") == "Patient" and path.get("rid"):
+        return str(path["rid"]), None
+    for name in ("patient", "subject", "_id" if path.get("resource_type") == "Patient" else ""):
+        if name and params.get(name):
+            return params[name].rsplit("/", 1)[-1], None
+    ident = params.get("identifier", "")
+    if ident.startswith(NHS_NUMBER_SYSTEM + "|"):
+        return None, ident.split("|", 1)[1]
+    return None, None
+
+
+async def disclosure(request: Request) -> Disclosure:
+    """FastAPI dependency for every record-reading route: who is calling, the policy snapshot this
+    request is decided under, and whether it may proceed at all (the disclosure service's request check).
 
     Async, so the route's one worker thread is the request's only thread hop: a token seen before
     is a look-up; only its first sight (signature check, perhaps a JWKS fetch) takes a thread."""
@@ -46,18 +64,21 @@ async def authorize(request: Request) -> Requester:
     verifier = request.app.state.gateway.verifier
     requester = verifier.remembered(token) or await run_in_threadpool(_verify, verifier, token)
     request.state.requester = requester
-    decision = request.app.state.gateway.policies.engine.check_request(requester)
-    request.state.request_rule_ids = decision.rule_ids
-    request.state.request_obligations = decision.obligations
-    if not decision.allowed:
-        raise Forbidden(decision.reason or f"role {requester.role!r} may not use the FHIR API for this purpose")
-    if requester.patient:
+    patient_id, nhs_number = _patient_named(request)
+    try:
+        opened = request.app.state.gateway.disclosure.open(requester, patient_id=patient_id, nhs_number=nhs_number)
+    except Refused as refused:
+        request.state.disclosure = refused.disclosure
+        reason = refused.disclosure.request.reason
+        raise Forbidden(reason or f"role {requester.role!r} may not use the FHIR API for this purpose") from None
+    request.state.disclosure = opened
+    if requester.patient:  # refused under the opened disclosure, so the refusal is audited with it
         params = list(request.query_params.multi_items())
         if request.method == "POST" and request.url.path.endswith("/_search") and request.headers.get(
                 "content-type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
             params += [(k, str(v)) for k, v in (await request.form()).multi_items()]  # cached for the route
         await run_in_threadpool(enforce_patient_scope, request, requester, params)
-    return requester
+    return opened
 
 
 def own_patient_ids(request: Request, requester: Requester) -> frozenset[str]:

@@ -26,7 +26,8 @@ from gateway.store import ResourceStore
 
 Step = Callable[[Work], Work]
 Input = tuple[str, bytes]  # (origin, raw bytes) of one input: a file, an HTTP body, a quarantined entry
-Categorize = Callable[[dict[str, Any], dict[str, Any] | None], tuple[str, ...]]
+# A resource and its adapter's hints -> (categories, the hash of the category definitions used).
+Categorize = Callable[[dict[str, Any], dict[str, Any] | None], tuple[tuple[str, ...], str]]
 log = get_logger("gateway.ingest")
 
 
@@ -105,7 +106,7 @@ def map_message(work: Work) -> Work:
 def make_labeller(categorize: Categorize) -> Step:
     def label(work: Work) -> Work:
         for labelled in work.records:
-            labelled.categories = tuple(categorize(labelled.record.resource, labelled.record.hints))
+            labelled.categories, labelled.labels_version = categorize(labelled.record.resource, labelled.record.hints)
         return work
 
     return label

@@ -39,7 +39,9 @@ def make_upserter(store: ResourceStore):  # type: ignore[no-untyped-def]
                     resource, patient_id=work.patient_id, categories=labelled.categories,
                     holder_org=record.hints.get("holder_org", record.source_system),
                     holder_team=record.hints.get("team"), source_system=record.source_system,
-                    source_id=record.source_id, source_updated=record.source_updated, connection=conn)
+                    source_id=record.source_id, source_updated=record.source_updated,
+                    labels_version=labelled.labels_version, label_section=record.hints.get("section"),
+                    connection=conn)
                 if record.hints.get("provenance"):
                     continue
                 work.count(result.outcome)
@@ -66,7 +68,8 @@ def stage(work: Work, writer: BulkWriter) -> Work:
             resource, patient_id=work.patient_id, categories=labelled.categories,
             holder_org=record.hints.get("holder_org", record.source_system),
             holder_team=record.hints.get("team"), source_system=record.source_system,
-            source_id=record.source_id, source_updated=record.source_updated)
+            source_id=record.source_id, source_updated=record.source_updated,
+            labels_version=labelled.labels_version, label_section=record.hints.get("section"))
         if record.hints.get("provenance"):
             continue
         work.count(result.outcome)
@@ -103,7 +106,8 @@ def _fold_identifiers(store: ResourceStore, patient_id: str | None, incoming: di
             R.c.resource_type == "Patient", R.c.id == patient_id)).one()
         store.upsert(merged, patient_id=patient_id, categories=existing.categories, holder_org=existing.holder_org,
                      holder_team=existing.holder_team, source_system=source.source_system,
-                     source_id=source.source_id, source_updated=source.source_updated, connection=conn)
+                     source_id=source.source_id, source_updated=source.source_updated,
+                     labels_version=existing.labels_version, label_section=existing.label_section, connection=conn)
 
 
 def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
@@ -116,7 +120,8 @@ def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incomin
         writer.upsert(merged, patient_id=patient_id, categories=tuple(existing.categories.split()),
                       holder_org=existing.holder_org, holder_team=existing.holder_team,
                       source_system=existing.source_system, source_id=existing.source_id,
-                      source_updated=existing.source_updated)
+                      source_updated=existing.source_updated, labels_version=existing.labels_version,
+                      label_section=existing.label_section)
 
 
 def keeping_folded_identifiers(incoming: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any]:

@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 @dataclass
 class Labelled:
     record: MappedRecord
-    categories: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()  # as the policy in force at ingest labels it: a cache (docs/architecture.md)
+    labels_version: str | None = None  # the hash of the category definitions that made ``categories``
 
 
 @dataclass

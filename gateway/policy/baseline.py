@@ -19,6 +19,10 @@ class ReleaseAllEngine:
     def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
         return self._categorizer.categorize(resource, hints) if self._categorizer is not None else ()
 
+    @property
+    def labels_version(self) -> str:
+        return str(getattr(self._categorizer, "labels_version", "release-all"))
+
     def check_request(self, requester: Requester) -> RequestDecision:
         return _ALLOWED
 

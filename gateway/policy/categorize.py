@@ -2,7 +2,14 @@
 
 Compiled once per policy version into per-resource-type lists, so that labelling a resource is a
 few set intersections over tokens read from it once ("system|code" strings).
+
+Kinds and overlays (docs/policy.md): an item has one *kind* — what it is — chosen by the most
+specific matcher that selects it (a code beats a security label or an extension, which beat a
+resource category, then a source section, then a bare resource type; kinds tied at the top are all
+kept, and decided most-restrictively). *Overlays* (mental health, restricted, safeguarding ...) mark
+sensitivity on top of the kind and are always kept. An item no matcher selects gets the fallback.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,6 +55,26 @@ def read_tokens(resource: dict[str, Any], hints: dict[str, Any] | None, section_
     )
 
 
+# How specific each matcher key is: the most specific key a matcher names is its rank.
+SPECIFICITY: dict[str, int] = {"codes": 5, "security_labels": 4, "extensions": 4, "categories": 3, "sections": 2,
+                               "resource_types": 1}
+
+
+def codings_in(value: Any) -> frozenset[str]:
+    """Every "system|code" of every Coding anywhere inside ``value`` (an element of a resource)."""
+    out: set[str] = set()
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            if "code" in node and ("system" in node or "display" in node) and not isinstance(node["code"], dict | list):
+                out.add(f"{node.get('system', '')}|{node['code']}")
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+    return frozenset(out)
+
+
 @dataclass(frozen=True)
 class Matcher:
     resource_types: frozenset[str] | None = None
@@ -63,6 +90,10 @@ class Matcher:
         sets = {k: frozenset(map(str, v)) for k, v in data.items() if k != "unless"}
         return cls(**sets, unless=tuple(cls.from_data(u) for u in data.get("unless") or []))
 
+    @property
+    def rank(self) -> int:
+        return max((r for key, r in SPECIFICITY.items() if getattr(self, key) is not None), default=0)
+
     def matches(self, t: Tokens) -> bool:
         if self.resource_types is not None and t.resource_type not in self.resource_types:
             return False
@@ -76,22 +107,38 @@ class Matcher:
 
 class Categorizer:
     def __init__(self, matchers: list[tuple[str, Matcher]], section_extension: str | None,
-                 fallback: str | None) -> None:
+                 fallback: str | None, overlays: frozenset[str] = frozenset()) -> None:
         self._section_extension = section_extension
         self._fallback = fallback
+        self.overlays = overlays
         self._any = [(c, m) for c, m in matchers if m.resource_types is None]
         self._by_type: dict[str, list[tuple[str, Matcher]]] = {}
         for cat, m in matchers:
             for rt in m.resource_types or ():
                 self._by_type.setdefault(rt, []).append((cat, m))
         self._order = {c: i for i, (c, _) in enumerate(matchers)}
+        # Overlays an element's own codes bring (element categories: docs/policy.md).
+        self._code_overlays = [(c, m) for c, m in matchers if c in overlays and m.codes is not None]
 
     def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
         t = read_tokens(resource, hints, self._section_extension)
-        found: set[str] = set()
+        kinds: dict[str, int] = {}
+        overlays: set[str] = set()
         for cat, m in self._by_type.get(t.resource_type, []) + self._any:
-            if cat not in found and m.matches(t):
-                found.add(cat)
-        if not found and self._fallback:
-            return (self._fallback,)
+            if m.matches(t):
+                if cat in self.overlays:
+                    overlays.add(cat)
+                else:
+                    kinds[cat] = max(kinds.get(cat, 0), m.rank)
+        if not kinds and not overlays:
+            return (self._fallback,) if self._fallback else ()
+        top = max(kinds.values(), default=0)
+        found = {c for c, r in kinds.items() if r == top} | overlays
         return tuple(sorted(found, key=lambda c: self._order.get(c, 0)))
+
+    def element_overlays(self, resource_type: str, codes: frozenset[str]) -> tuple[str, ...]:
+        """The overlays the codes inside one element select (e.g. an encounter reason coded as HIV)."""
+        if not codes:
+            return ()
+        t = Tokens(resource_type, codes, frozenset(), frozenset(), frozenset(), frozenset())
+        return tuple(sorted({c for c, m in self._code_overlays if m.matches(t)}, key=lambda c: self._order.get(c, 0)))

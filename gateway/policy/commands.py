@@ -1,10 +1,12 @@
-"""`gateway policy ...`: IG tooling on the command line (check, test, explain, diff).
+"""`gateway policy ...`: IG tooling on the command line (check, test, explain, diff; `simulate` and
+`diff --corpus` read the stored records and live in gateway/corpus_commands.py).
 
 Each command is a thin shell over a plain function in this package; a policy that does not load
 or a failing test exits non-zero.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +20,9 @@ from gateway.policy.errors import PolicyError
 
 app = typer.Typer(help="Check, test, explain and diff consent policies.", no_args_is_help=True)
 console = Console()
+# `diff --corpus` decides the stored records, which this package cannot reach (it sits below the
+# store and the disclosure service): `gateway.cli` plugs in gateway/corpus_commands.py's printer.
+corpus_diff: Callable[[PolicyEngine, PolicyEngine, int | None], bool] | None = None
 
 
 def _default_dir() -> Path:
@@ -153,81 +158,12 @@ def diff(old: Annotated[Path, typer.Argument(help="policy directory in force")],
         console.print(t)
     corpus_changed = False
     if corpus:
-        corpus_changed = _print_corpus_diff(a, b, max_patients)
+        if corpus_diff is None:
+            console.print("[red]--corpus needs the gateway's store: run it as `gateway policy diff`[/red]")
+            raise typer.Exit(2)
+        corpus_changed = corpus_diff(a, b, max_patients)
     if not changes and not req_changes and not corpus_changed:
         console.print("[green]no decision changes[/green]")
     console.print(f"{a.version} -> {b.version}", style="dim")
     if fail_on_change and (changes or req_changes or corpus_changed):
         raise typer.Exit(3)
-
-
-def _print_corpus_diff(old: PolicyEngine, new: PolicyEngine, max_patients: int | None) -> bool:
-    from gateway.ig import corpus_diff
-    from gateway.services import build_gateway
-    from gateway.settings import Settings
-
-    gw = build_gateway(Settings())
-    try:
-        result = corpus_diff(old, new, gw.store, max_patients=max_patients)
-    finally:
-        gw.close()
-    console.print(f"stored corpus: {result.items_checked} items, {result.decisions_compared} decisions compared")
-    if not result.counts:
-        return False
-    t = Table(title="stored items whose effect changes")
-    for col in ("role", "purpose", "relationship", "old", "new", "items"):
-        t.add_column(col)
-    for (role, purpose, related, old_e, new_e), n in sorted(result.counts.items()):
-        t.add_row(role, purpose, "yes" if related else "no", old_e, new_e, str(n))
-    console.print(t)
-    listed = Table(title=f"first {len(result.examples)} changed items")
-    for col in ("role", "purpose", "relationship", "item", "old", "new", "new rules"):
-        listed.add_column(col, overflow="fold")
-    for e in result.examples:
-        listed.add_row(e["role"], e["purpose"], "yes" if e["relationship"] else "no", e["item"], e["old"], e["new"],
-                       ", ".join(e["new_rules"]))
-    console.print(listed)
-    return True
-
-
-@app.command()
-def simulate(role: Annotated[str, typer.Option(help="gateway role")],
-             purpose: Annotated[str, typer.Option(help="purpose of use")],
-             org: Annotated[str, typer.Option(help="the requester's ODS code")],
-             nhs_number: Annotated[str, typer.Option(help="the patient")],
-             team: Annotated[str | None, typer.Option()] = None,
-             justification: Annotated[str | None, typer.Option()] = None,
-             policy: Annotated[Path | None, typer.Option(help="policy directory (default: the one in force)")] = None,
-             summary: Annotated[bool, typer.Option(help="a table of effects instead of the FHIR Bundle")] = False) -> None:
-    """Exactly what ROLE at ORG for PURPOSE would get from $everything for this patient (nothing is served)."""
-    import sys
-
-    import orjson
-
-    from gateway.ig import UnknownPatient, simulate_everything
-    from gateway.requester import Requester
-    from gateway.services import build_gateway
-    from gateway.settings import Settings
-
-    engine = _load(policy)
-    gw = build_gateway(Settings())
-    requester = Requester(user="simulation", name="policy simulation", role=role, org=org, purpose=purpose,
-                          justification=justification, team=team)
-    try:
-        bundle, filtered = simulate_everything(engine, gw.store, requester, nhs_number)
-    except UnknownPatient as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    finally:
-        gw.close()
-    if not summary:
-        sys.stdout.write(orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n")
-        return
-    t = Table(title=f"{role} / {purpose} at {org}: $everything of {nhs_number} under {engine.version[:19]}")
-    for col in ("effect", "item", "categories", "rules", "fields"):
-        t.add_column(col, overflow="fold")
-    for effect, items in filtered.audit_items.items():
-        for item in items:
-            t.add_row(effect, item["ref"], ", ".join(item["categories"]), ", ".join(item["rule_ids"]),
-                      ", ".join(item.get("fields", [])))
-    console.print(t)

@@ -6,8 +6,11 @@ sees them all at once.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from gateway.policy.categorize import Categorizer, Matcher
 from gateway.policy.conditions import Condition
@@ -15,7 +18,7 @@ from gateway.policy.errors import PolicyProblem
 from gateway.policy.loader import Document, RawPolicy, path_text
 from gateway.policy.rules import Rule
 from gateway.policy.selectors import Selector, SelectorError, compile_selector
-from gateway.policy.vocabulary import CategoryDef, PurposeDef, RoleDef, Vocabulary
+from gateway.policy.vocabulary import CategoryDef, ElementGroup, PurposeDef, RoleDef, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -99,8 +102,10 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
         if not d.get("match") and parent is None:
             p.add(cats_doc, ("categories", name), "a top-level category needs at least one matcher")
         parent_default = data["categories"].get(parent, {}).get("default") if parent else None
+        if d.get("overlay") and parent is not None:
+            p.add(cats_doc, ("categories", name, "overlay"), "a field group cannot be an overlay")
         categories[name] = CategoryDef(name, d.get("description", ""), d.get("default", parent_default or "notice"),
-                                       parent, tuple(selectors))
+                                       parent, tuple(selectors), bool(d.get("overlay")))
         matchers += [(name, Matcher.from_data(m)) for m in d.get("match", ())]
     fallback = data.get("fallback_category")
     if fallback is not None and fallback not in categories:
@@ -109,8 +114,39 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
     for c in categories.values():
         if c.part_of:
             groups[c.part_of] = groups.get(c.part_of, ()) + (c,)
+    overlays = frozenset(c.name for c in categories.values() if c.overlay)
+    if fallback in overlays:
+        p.add(cats_doc, ("fallback_category",), f"the fallback {fallback!r} must be a kind, not an overlay")
     return Vocabulary(roles, purposes, categories, groups,
-                      Categorizer(matchers, data.get("section_extension"), fallback), fallback)
+                      Categorizer(matchers, data.get("section_extension"), fallback, overlays), fallback,
+                      _elements(cats_doc, categories, p), _categories_version(data))
+
+
+def _categories_version(data: dict[str, Any]) -> str:
+    """What labelling depends on (categories.yaml's content, not its comments), as a short hash."""
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _elements(doc: Document, categories: dict[str, CategoryDef], p: _Problems) -> dict[str, tuple[ElementGroup, ...]]:
+    by_type: dict[str, tuple[ElementGroup, ...]] = {}
+    for name, d in (doc.data.get("elements") or {}).items():
+        base = ("elements", name)
+        target = categories.get(d["category"])
+        if target is None:
+            p.add(doc, base + ("category",), f"unknown category {d['category']!r}")
+            continue
+        if target.part_of is not None or target.overlay:
+            p.add(doc, base + ("category",), f"{d['category']!r} is not a kind (an element carries a kind's content)")
+        selectors = []
+        for i, text in enumerate(d["fields"]):
+            try:
+                selectors.append(compile_selector(text))
+            except SelectorError as exc:
+                p.add(doc, base + ("fields", i), str(exc))
+        group = ElementGroup(name, d.get("description", ""), d["category"], tuple(selectors))
+        for rtype in dict.fromkeys(s.resource_type for s in selectors):
+            by_type[rtype] = by_type.get(rtype, ()) + (group,)
+    return by_type
 
 
 def _check_names(doc: Document, path: tuple[str | int, ...], cond: dict[str, Any], vocab: Vocabulary,

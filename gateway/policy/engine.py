@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.policy import facts as _facts
+from gateway.policy.categorize import codings_in
 from gateway.policy.compile import Compiled, Invariant, compile_policy
 from gateway.policy.conditions import FACT_NAMES, Facts, all_facts
 from gateway.policy.errors import PolicyError
@@ -20,13 +21,14 @@ from gateway.policy.model import (
     RESTRICTIVENESS,
     Candidate,
     ItemDecision,
+    Notice,
     PatientContext,
     RequestDecision,
 )
 from gateway.policy.notices import make_notice
 from gateway.policy.rules import Outcome, Rule, combine
 from gateway.policy.schema import validate
-from gateway.policy.vocabulary import Vocabulary
+from gateway.policy.vocabulary import ElementGroup, Vocabulary
 from gateway.requester import Requester
 
 
@@ -90,6 +92,15 @@ class PolicyEngine:
     # -- stage 0: labelling at ingest -------------------------------------------------------
     def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
         return self.vocabulary.categorizer.categorize(resource, hints)
+
+    def label(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[tuple[str, ...], str]:
+        """The categories and the version they were made under (what the store keeps beside them)."""
+        return self.categorize(resource, hints), self.labels_version
+
+    @property
+    def labels_version(self) -> str:
+        """Stored labels made under this hash are this policy's; any other must be derived again."""
+        return self.vocabulary.categories_version
 
     # -- vocabulary look-ups the gateway needs ------------------------------------------------
     def role_for_job_role(self, code: str) -> str | None:
@@ -173,14 +184,23 @@ class PolicyEngine:
         """All that :meth:`decide` reads from an item: for one requester and one patient context,
         items with equal keys get equal decisions, so a request may decide each key once.
 
-        decide() looks at the resource only for its type and for which field groups of its
-        categories are present; the holder organisation/team feed the facts and the notice. The key
-        is taken from the stored JSON text where that suffices (Selector.present_in), so most items
-        of a request are never parsed."""
+        decide() looks at the resource only for its type, for which field groups of its categories
+        are present, and for which element groups are present with which overlays; the holder
+        organisation/team feed the facts and the notice. The key is taken from the stored JSON text
+        where that suffices (Selector.present_in), so most items of a request are never parsed."""
         cats = stored.categories or ((self.vocabulary.fallback_category,) if self.vocabulary.fallback_category else ())
         groups = self.vocabulary.field_groups
         present = tuple(any(s.present_in(stored) for s in g.fields) for c in cats for g in groups.get(c, ()))
-        return stored.resource_type, cats, stored.holder_org, stored.holder_team, present
+        elements = tuple(self.element_categories(g, stored) for g in self.vocabulary.element_groups(stored.resource_type))
+        return stored.resource_type, cats, stored.holder_org, stored.holder_team, present, elements
+
+    def element_categories(self, group: ElementGroup, stored: Candidate) -> tuple[str, ...]:
+        """The categories of an element group present in the item (its kind and the overlays its own
+        codes bring); empty when the item has none of its elements."""
+        if not any(s.present_in(stored) for s in group.fields):
+            return ()
+        codes = frozenset().union(*(codings_in(s.selected(stored.content)) for s in group.fields))
+        return (group.category, *self.vocabulary.categorizer.element_overlays(stored.resource_type, codes))
 
     def decide(self, requester: Requester, patient: PatientContext, item: Candidate) -> ItemDecision:
         request = self.check_request(requester)
@@ -193,9 +213,13 @@ class PolicyEngine:
         if not cats:
             return ItemDecision("hide", ("uncategorised",))
         role, purpose = requester.role, requester.purpose
-        decided: list[tuple[str, Outcome]] = [
-            (c, self.outcome(role, purpose, c, self.facts_for(requester, patient, item, c, base), rtype)) for c in cats]
-        effect = max((o.effect for _, o in decided), key=RESTRICTIVENESS.__getitem__)
+
+        def decide_all(categories: tuple[str, ...]) -> list[tuple[str, Outcome]]:
+            return [(c, self.outcome(role, purpose, c, self.facts_for(requester, patient, item, c, base), rtype))
+                    for c in categories]
+
+        decided = decide_all(cats)
+        effect = _most_restrictive(decided)
         rule_ids = _unique(i for _, o in decided if o.effect == effect for i in o.rule_ids)
         obligations = frozenset().union(*(o.obligations for _, o in decided))
         if effect in ("notice", "hide"):
@@ -204,28 +228,46 @@ class PolicyEngine:
                 cat, o = next((c, o) for c, o in decided if o.effect == "notice")
                 notice = make_notice(cat, item, patient, o.messages)
             return ItemDecision(effect, rule_ids, notice=notice, obligations=obligations)
-        # Released (possibly with rule-level redaction): now the field groups present in the item.
+        # Released (possibly with rule-level redaction): now the field groups and element groups present.
         selectors = [s.text for _, o in decided if o.effect == "redact" for s in o.selectors]
         redacted = [g for _, o in decided if o.effect == "redact" for g in o.redacts]
-        notice = None
+        notices: list[Notice] = []
+        removed: list[str] = []
+
+        def withhold(name: str, fields: tuple[Any, ...], outcomes: list[tuple[str, Outcome]]) -> None:
+            nonlocal rule_ids, obligations
+            group_effect = _most_restrictive(outcomes)
+            obligations |= frozenset().union(*(o.obligations for _, o in outcomes))
+            if group_effect == "release":
+                return
+            rule_ids = _unique((*rule_ids, *(i for _, o in outcomes if o.effect == group_effect for i in o.rule_ids)))
+            if group_effect == "hide":  # hidden means hidden: gone without a label or a notice
+                removed.extend(s.text for s in fields)
+                return
+            chosen = next(o for _, o in outcomes if o.effect == group_effect)
+            selectors.extend(s.text for s in (chosen.selectors if group_effect == "redact" and chosen.selectors
+                                              else fields))
+            redacted.append(name)
+            cat = next(c for c, o in outcomes if o.effect == group_effect)
+            notices.append(make_notice(cat if cat != name else name, item, patient, chosen.messages, redacted=True))
+
         for cat, _ in decided:
             for group in self.vocabulary.field_groups.get(cat, ()):
                 if group.name in redacted or not any(s.present_in(item) for s in group.fields):
                     continue
-                o = self.outcome(role, purpose, group.name,
-                                 self.facts_for(requester, patient, item, group.name, base), rtype)
-                obligations |= o.obligations
-                if o.effect == "release":
-                    continue
-                selectors += [s.text for s in (o.selectors if o.effect == "redact" and o.selectors else group.fields)]
-                redacted.append(group.name)
-                rule_ids = _unique((*rule_ids, *o.rule_ids))
-                if o.effect == "notice" and notice is None:
-                    notice = make_notice(group.name, item, patient, o.messages)
+                withhold(group.name, group.fields, decide_all((group.name,)))
+        for element in self.vocabulary.element_groups(rtype):
+            element_cats = self.element_categories(element, item)
+            if element_cats:
+                withhold(element.name, element.fields, decide_all(element_cats))
         if selectors:
             return ItemDecision("redact", rule_ids, tuple(_unique(selectors)), tuple(_unique(redacted)),
-                                notice, obligations)
-        return ItemDecision("release", rule_ids, obligations=obligations)
+                                notices[0] if notices else None, obligations, tuple(notices), tuple(_unique(removed)))
+        return ItemDecision("release", rule_ids, obligations=obligations, removed=tuple(_unique(removed)))
+
+
+def _most_restrictive(decided: list[tuple[str, Outcome]]) -> str:
+    return max((o.effect for _, o in decided), key=RESTRICTIVENESS.__getitem__)
 
 
 def _unique(values: Any) -> tuple[str, ...]:

@@ -98,11 +98,17 @@ class Candidate(Stored, Protocol):
 
 @dataclass(frozen=True)
 class Notice:
+    """Something the caller does not get, and whom to ask: an item withheld, or fields removed from an
+    item sent (``redacted``). The disclosure service aggregates these per (category, holder)."""
+
     category: str
     holder_org: str | None
     holder_name: str | None
     contact: str | None
-    message: str  # human-readable line for the OperationOutcome issue
+    message: str  # human-readable line for one item (IG tests read it; responses aggregate)
+    holder_team: str | None = None
+    reasons: tuple[str, ...] = ()  # the deciding rules' messages ("the patient has recorded an objection")
+    redacted: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,8 +117,10 @@ class ItemDecision:
     rule_ids: tuple[str, ...]
     redact: tuple[str, ...] = ()  # field selectors removed when effect == "redact"
     redacted_categories: tuple[str, ...] = ()  # e.g. ("risk_flag.detail",)
-    notice: Notice | None = None
+    notice: Notice | None = None  # the withheld item's notice; for a redaction, its first redaction notice
     obligations: frozenset[str] = frozenset()  # "review", "audit_level:high"
+    redactions: tuple[Notice, ...] = ()  # one per field or element group removed with a notice
+    removed: tuple[str, ...] = ()  # selectors removed without trace (an element group decided `hide`)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ def holder(item: Candidate, patient: PatientContext) -> CareTeamMember | None:
     return None
 
 
-def make_notice(category: str, item: Candidate, patient: PatientContext, messages: tuple[str, ...]) -> Notice:
+def make_notice(category: str, item: Candidate, patient: PatientContext, messages: tuple[str, ...],
+                redacted: bool = False) -> Notice:
     member = holder(item, patient)
     where = ", ".join(x for x in (item.holder_team, item.holder_org) if x)
     if member is not None and member.name:
@@ -26,8 +27,11 @@ def make_notice(category: str, item: Candidate, patient: PatientContext, message
     contact = None
     if member is not None:
         contact = " / ".join(x for x in (member.phone, member.email) if x) or None
-    text = f"An item of category {category} is held by {name}"
+    text = (f"Fields of category {category} were removed from an item; they are held by {name}" if redacted
+            else f"An item of category {category} is held by {name}")
     text += f"; contact {contact}." if contact else "."
     for m in messages:
         text += " " + m[:1].upper() + m[1:] + ("" if m.endswith(".") else ".")
-    return Notice(category=category, holder_org=item.holder_org, holder_name=name, contact=contact, message=text)
+    person = member.name if member is not None and member.name else None
+    return Notice(category=category, holder_org=item.holder_org, holder_name=person, contact=contact, message=text,
+                  holder_team=item.holder_team, reasons=messages, redacted=redacted)

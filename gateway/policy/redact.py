@@ -50,22 +50,12 @@ def _selector(text: str) -> Selector:
 
 def apply_redaction(resource: dict[str, Any], decision: ItemDecision) -> dict[str, Any]:
     out: dict[str, Any] = orjson.loads(orjson.dumps(resource))
+    for text in decision.removed:  # hidden element groups: gone without a label (hidden means hidden)
+        _remove(out, _selector(text))
     if decision.effect != "redact" or not decision.redact:
         return out
-    required = REQUIRED.get(str(out.get("resourceType")), {})
     for text in decision.redact:
-        sel = _selector(text)
-        if not sel.remove(out):
-            continue
-        top = sel.steps[0].name
-        if len(sel.steps) == 1 and top in required and top not in out:
-            kind = required[top]
-            if kind == "primitive":
-                out["_" + top] = {"extension": [dict(DATA_ABSENT)]}
-            elif kind == "list":
-                out[top] = [{"extension": [dict(DATA_ABSENT)]}]
-            else:
-                out[top] = {"extension": [dict(DATA_ABSENT)]}
+        _remove(out, _selector(text))
     meta = out.setdefault("meta", {})
     security = meta.setdefault("security", [])
     if not any(s.get("code") == "REDACTED" and s.get("system") == REDACTED["system"] for s in security):
@@ -77,3 +67,19 @@ def apply_redaction(resource: dict[str, Any], decision: ItemDecision) -> dict[st
     if not tags:
         del meta["tag"]
     return out
+
+
+def _remove(out: dict[str, Any], sel: Selector) -> None:
+    """Remove what ``sel`` selects; a required element that goes becomes data-absent-reason `masked`."""
+    if not sel.remove(out):
+        return
+    required = REQUIRED.get(str(out.get("resourceType")), {})
+    top = sel.steps[0].name
+    if len(sel.steps) == 1 and top in required and top not in out:
+        kind = required[top]
+        if kind == "primitive":
+            out["_" + top] = {"extension": [dict(DATA_ABSENT)]}
+        elif kind == "list":
+            out[top] = [{"extension": [dict(DATA_ABSENT)]}]
+        else:
+            out[top] = {"extension": [dict(DATA_ABSENT)]}

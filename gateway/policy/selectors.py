@@ -72,6 +72,18 @@ class Selector:
         last = self.steps[-1]
         return any(_selected(p.get(last.name), last) for p in parents)
 
+    def selected(self, resource: dict[str, Any]) -> list[Any]:
+        """The selected elements themselves (e.g. to read the codes inside them)."""
+        if not self.applies_to(resource):
+            return []
+        last, out = self.steps[-1], []
+        for parent in self._parents(resource):
+            value = parent.get(last.name)
+            for v in value if isinstance(value, list) else ([value] if value is not None else []):
+                if last.keep(v):
+                    out.append(v)
+        return out
+
     def remove(self, resource: dict[str, Any]) -> bool:
         """Remove the selected elements in place (call on a copy). True if anything went."""
         if not self.applies_to(resource):

@@ -1,10 +1,10 @@
 """The compiled vocabulary of a policy pack: roles, purposes, categories (with field groups)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway.policy.categorize import Categorizer
-from gateway.policy.selectors import Selector
+from gateway.policy.selectors import ANY_TYPE, Selector
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,22 @@ class CategoryDef:
     default: str  # "notice" / "hide"
     part_of: str | None = None  # set for a field group
     fields: tuple[Selector, ...] = ()
+    overlay: bool = False  # sensitivity on top of an item's kind (docs/policy.md: kinds and overlays)
 
     @property
     def top(self) -> str:
         return self.part_of or self.name
+
+
+@dataclass(frozen=True)
+class ElementGroup:
+    """Elements of a resource that hold another category's content (a care-package provider in a
+    CareTeam, an encounter's reason): decided as ``category`` plus the overlays their own codes bring."""
+
+    name: str
+    description: str
+    category: str
+    fields: tuple[Selector, ...]
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,11 @@ class Vocabulary:
     field_groups: dict[str, tuple[CategoryDef, ...]]  # parent -> its field groups
     categorizer: Categorizer
     fallback_category: str | None
+    elements: dict[str, tuple[ElementGroup, ...]] = field(default_factory=dict)  # resource type -> its groups
+    categories_version: str = ""  # hash of the category definitions: stored labels made under another are stale
+
+    def element_groups(self, resource_type: str) -> tuple[ElementGroup, ...]:
+        return self.elements.get(resource_type, ()) + self.elements.get(ANY_TYPE, ())
 
     def role_for_job_role(self, code: str) -> str | None:
         return next((r.name for r in self.roles.values() if code in r.job_roles), None)

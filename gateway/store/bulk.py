@@ -40,7 +40,7 @@ Key = tuple[str, str]  # (resource type, id)
 # Statements are built once: executing a prepared Core statement with parameter lists skips the
 # per-call statement construction and cache-key generation that dominate ResourceStore.upsert.
 _ROW = (R.c.resource_type, R.c.id, R.c.version_id, R.c.content, R.c.source_updated, R.c.deleted, R.c.categories,
-        R.c.holder_org, R.c.holder_team, R.c.source_system, R.c.source_id)
+        R.c.holder_org, R.c.holder_team, R.c.source_system, R.c.source_id, R.c.labels_version, R.c.label_section)
 _LOAD = sa.select(*_ROW).where(
     # Two IN lists rather than a row-value IN: SQLite answers the row-value form by scanning the table,
     # while both engines look these up in the primary key. The few extra (type, id) pairs it may
@@ -73,6 +73,8 @@ class CurrentRow:
     holder_team: str | None
     source_system: str | None = None
     source_id: str | None = None
+    labels_version: str | None = None
+    label_section: str | None = None
 
     def parsed(self) -> dict[str, Any]:
         return orjson.loads(self.content)  # type: ignore[no-any-return]
@@ -128,7 +130,8 @@ class BulkWriter:
     @staticmethod
     def _current(row: Any) -> CurrentRow:  # a Row of _ROW
         return CurrentRow(row.version_id, row.content, utc(row.source_updated), row.deleted, row.categories,
-                          row.holder_org, row.holder_team, row.source_system, row.source_id)
+                          row.holder_org, row.holder_team, row.source_system, row.source_id, row.labels_version,
+                          row.label_section)
 
     def current(self, resource_type: str, rid: str) -> CurrentRow | None:
         key = (resource_type, rid)
@@ -176,6 +179,8 @@ class BulkWriter:
         source_system: str | None = None,
         source_id: str | None = None,
         source_updated: datetime | None = None,
+        labels_version: str | None = None,
+        label_section: str | None = None,
     ) -> UpsertResult:
         """Stage one upsert; the outcome is final once :meth:`flush` succeeds (see ResourceStore.upsert)."""
         rtype, rid = resource["resourceType"], resource["id"]
@@ -186,7 +191,9 @@ class BulkWriter:
         if existing is not None:
             if source_updated and existing.source_updated and source_updated < existing.source_updated:
                 return UpsertResult("stale", rtype, rid, existing.version_id)
-            if (not existing.deleted and existing.categories == joined
+            # Labels are a cache of the policy's view (re-derived on read when stale): only the
+            # content and the adapter's section hint make a new version.
+            if (not existing.deleted and existing.label_section == label_section
                     and without_meta(existing.parsed()) == without_meta(resource)):
                 return UpsertResult("unchanged", rtype, rid, existing.version_id)
             version = existing.version_id + 1
@@ -201,7 +208,8 @@ class BulkWriter:
             "version_id": version, "last_updated": now, "deleted": False, "patient_id": patient_id,
             "clinical_date": clinical_date(resource), "categories": joined, "holder_org": holder_org,
             "holder_team": holder_team, "source_system": source_system, "source_id": source_id,
-            "source_updated": source_updated, "content": content,
+            "source_updated": source_updated, "content": content, "labels_version": labels_version,
+            "label_section": label_section,
         }
         if key in self._inserts or existing is None:
             self._inserts[key] = {"resource_type": rtype, "id": rid, **values}
@@ -216,7 +224,7 @@ class BulkWriter:
                 rid, [t for t in before if t["param"] == "identifier"],
                 [t for t in tokens if t["param"] == "identifier"], content))
         self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team,
-                                       source_system, source_id)
+                                       source_system, source_id, labels_version, label_section)
         return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
 
     def flush(self) -> None:

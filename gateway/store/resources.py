@@ -39,6 +39,10 @@ class StoredResource:
     holder_org: str | None
     holder_team: str | None
     raw: str  # the resource's JSON exactly as stored (orjson's output, written once at ingest)
+    # ``categories`` are labels made under the category definitions that hash to ``labels_version``
+    # (None: unknown, e.g. an older version's text); the disclosure service re-labels any other.
+    labels_version: str | None = None
+    label_section: str | None = None  # the adapter's section hint, kept so labels can be re-derived
     _content: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -125,7 +129,7 @@ def index_tokens(resource: dict[str, Any]) -> list[dict[str, Any]]:
 # The columns a StoredResource is made of, in its field order: rows are unpacked by position, which
 # is several times cheaper than named access on a Row (it matters at ~200 rows per $everything).
 _COLUMNS = (R.c.resource_type, R.c.id, R.c.version_id, R.c.last_updated, R.c.deleted, R.c.patient_id,
-            R.c.categories, R.c.holder_org, R.c.holder_team, R.c.content)
+            R.c.categories, R.c.holder_org, R.c.holder_team, R.c.content, R.c.labels_version, R.c.label_section)
 
 
 def _rows_to_stored(rows: Iterable[Sequence[Any]]) -> list[StoredResource]:
@@ -134,14 +138,15 @@ def _rows_to_stored(rows: Iterable[Sequence[Any]]) -> list[StoredResource]:
     times: dict[Any, datetime] = {}
     labels: dict[str, tuple[str, ...]] = {}
     out = []
-    for rtype, rid, version, updated, deleted, patient_id, categories, org, team, content in rows:
+    for rtype, rid, version, updated, deleted, patient_id, categories, org, team, content, lv, section in rows:
         when = times.get(updated)
         if when is None:
             when = times[updated] = utc(updated) or datetime.now(UTC)
         cats = labels.get(categories)
         if cats is None:
             cats = labels[categories] = tuple(categories.split()) if categories else ()
-        out.append(StoredResource(rtype, rid, version, when, deleted, patient_id, cats, org, team, content))
+        out.append(StoredResource(rtype, rid, version, when, deleted, patient_id, cats, org, team, content, lv,
+                                  section))
     return out
 
 
@@ -179,6 +184,8 @@ class ResourceStore:
         source_system: str | None = None,
         source_id: str | None = None,
         source_updated: datetime | None = None,
+        labels_version: str | None = None,
+        label_section: str | None = None,
         connection: Connection | None = None,
     ) -> UpsertResult:
         """Insert or update; an older source version never overwrites a newer one (invariant 6)."""
@@ -186,13 +193,15 @@ class ResourceStore:
             with self.engine.begin() as conn:
                 return self.upsert(resource, patient_id=patient_id, categories=categories, holder_org=holder_org,
                                    holder_team=holder_team, source_system=source_system, source_id=source_id,
-                                   source_updated=source_updated, connection=conn)
+                                   source_updated=source_updated, labels_version=labels_version,
+                                   label_section=label_section, connection=conn)
         from gateway.store.bulk import BulkWriter  # one write path: a single upsert is a batch of one
 
         writer = BulkWriter(connection)
         result = writer.upsert(resource, patient_id=patient_id, categories=categories, holder_org=holder_org,
                                holder_team=holder_team, source_system=source_system, source_id=source_id,
-                               source_updated=source_updated)
+                               source_updated=source_updated, labels_version=labels_version,
+                               label_section=label_section)
         writer.flush()
         return result
 
@@ -293,6 +302,44 @@ class ResourceStore:
             rows = conn.execute(sa.select(*_COLUMNS).where(
                 sa.tuple_(R.c.resource_type, R.c.id).in_(refs), R.c.deleted.is_(False))).all()
         return _rows_to_stored(rows)
+
+    def source_keys(self, refs: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """"Type/id" -> (source system, source record id) of each stored resource named."""
+        pairs = [tuple(r.split("/", 1)) for r in refs if r.count("/") == 1]
+        if not pairs:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(R.c.resource_type, R.c.id, R.c.source_system, R.c.source_id).where(
+                sa.tuple_(R.c.resource_type, R.c.id).in_(pairs))).all()
+        return {f"{r.resource_type}/{r.id}": (r.source_system, r.source_id) for r in rows}
+
+    # -- labels (a cache of the policy's view: gateway/disclosure/labels.py) -------------------------
+    def labelled_otherwise(self, version: str, *, batch: int = 2000) -> Iterable[list[StoredResource]]:
+        """Current rows whose stored labels were made under other category definitions, in batches."""
+        after: tuple[str, str] = ("", "")
+        while True:
+            query = (sa.select(*_COLUMNS)
+                     .where(sa.or_(R.c.labels_version.is_(None), R.c.labels_version != version),
+                            R.c.deleted.is_(False),
+                            sa.tuple_(R.c.resource_type, R.c.id) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+                     .order_by(R.c.resource_type, R.c.id).limit(batch))
+            with self.engine.connect() as conn:
+                rows = _rows_to_stored(conn.execute(query).all())
+            if not rows:
+                return
+            yield rows
+            after = (rows[-1].resource_type, rows[-1].id)
+
+    def store_labels(self, updates: Sequence[tuple[str, str, int, tuple[str, ...]]], version: str) -> int:
+        """Write labels made under ``version``; a row that changed meanwhile keeps its own."""
+        if not updates:
+            return 0
+        statement = R.update().where(R.c.resource_type == sa.bindparam("k_type"), R.c.id == sa.bindparam("k_id"),
+                                     R.c.version_id == sa.bindparam("k_version"))
+        with self.engine.begin() as conn:
+            conn.execute(statement, [{"k_type": t, "k_id": i, "k_version": v, "categories": " ".join(c),
+                                      "labels_version": version} for t, i, v, c in updates])
+        return len(updates)
 
     def count(self) -> int:
         with self.engine.connect() as conn:

@@ -22,7 +22,12 @@ class ResourceRow(SQLModel, table=True):
     deleted: bool = False
     patient_id: str | None = Field(default=None, max_length=64)
     clinical_date: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
-    categories: str = ""  # space-separated data categories, labelled once at ingest by the policy pack
+    # Space-separated data categories as labelled by the policy whose category definitions hash to
+    # ``labels_version``: a cache. The disclosure service re-derives them from the content (and
+    # ``label_section``, the adapter's hint) whenever the live policy's definitions differ.
+    categories: str = ""
+    labels_version: str | None = Field(default=None, max_length=64)
+    label_section: str | None = Field(default=None, max_length=64)  # the source section an adapter named
     holder_org: str | None = Field(default=None, max_length=32)
     holder_team: str | None = Field(default=None, max_length=64)
     source_system: str | None = Field(default=None, max_length=128)

@@ -85,9 +85,9 @@ async def test_receptionist_everything_has_demographics_and_a_notice_but_no_cond
     assert issues and all(i["severity"] == "information" for i in issues)
     categories = {c["code"] for i in issues for c in i["details"]["coding"]}
     assert "clinical_summary" in categories
-    # the notice says who holds the record: the registered practice
-    assert any(loaded.person.practice_name in (i["details"]["text"] + i.get("diagnostics", "")) or
-               loaded.person.practice_ods in (i["details"]["text"] + i.get("diagnostics", "")) for i in issues)
+    # The record is her own practice's: the notice says so, and does not send her to ask her own practice.
+    own = [i for i in issues if "your own organisation" in i["details"]["text"]]
+    assert own and not any(loaded.person.practice_ods in i.get("diagnostics", "") for i in own)
 
 
 async def test_every_request_is_audited_once_including_refusals(

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.ig import corpus_diff, simulate_everything
+from gateway.disclosure.analysis import corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyHolder
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -20,7 +20,7 @@ def policy_copy(tmp_path: Path, gateway: Gateway) -> Path:
     """The gateway runs on a copy of the shipped pack that the test may edit."""
     target = tmp_path / "policies"
     shutil.copytree(gateway.policies.directory, target)
-    gateway.policies = PolicyHolder(target)
+    gateway.policies = gateway.disclosure.policies = PolicyHolder(target)
     return target
 
 
@@ -104,16 +104,15 @@ async def test_a_passing_edit_goes_live_on_reload(client: httpx.AsyncClient, set
 
 def test_simulation_is_exactly_what_the_api_would_serve(gateway: Gateway, loaded: Loaded) -> None:
     gp = requester("gp", loaded.person.practice_ods)
-    bundle, filtered = simulate_everything(gateway.policies.engine, gateway.store, gp, loaded.person.nhs_number)
-    assert filtered.audit_items["released"] and bundle["total"] == len(filtered.released)
-    refused, _ = simulate_everything(gateway.policies.engine, gateway.store, requester("auditor", "X26"),
-                                     loaded.person.nhs_number)
+    bundle, d = simulate_everything(gateway.disclosure, gp, loaded.person.nhs_number)
+    assert d.decisions.released and bundle["total"] == len(d.decisions.released)
+    refused, _ = simulate_everything(gateway.disclosure, requester("auditor", "X26"), loaded.person.nhs_number)
     assert refused["resourceType"] == "OperationOutcome"
 
 
 def test_identical_policies_diff_to_nothing(gateway: Gateway, loaded: Loaded) -> None:
     engine = gateway.policies.engine
     same = PolicyEngine.load(gateway.policies.directory)
-    result = corpus_diff(engine, same, gateway.store)
+    result = corpus_diff(gateway.disclosure, engine, same)
     assert result.items_checked > 20 and result.decisions_compared > result.items_checked
     assert not result.counts

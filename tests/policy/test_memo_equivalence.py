@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from adapters.synthetic.people import COMMUNITY_TRUST, COUNCIL
-from gateway.api.enforcement import ContextCache, Filtered, enforce
+from gateway.disclosure.enforce import ContextCache, Decisions
+from gateway.disclosure.enforce import enforce as _enforce
 from gateway.demo import prepare_demo
 from gateway.policy import PolicyEngine
 from gateway.policy.model import Candidate, ItemDecision, PatientContext
@@ -87,13 +88,19 @@ def _requesters(gw: Gateway, stored: list[StoredResource]) -> list[Requester]:
     return out
 
 
-def _same(a: Filtered, b: Filtered) -> None:
+def enforce(engine: Any, requester: Requester, contexts: ContextCache, items: list[StoredResource],
+            compartment: list[StoredResource] | None = None) -> Decisions:
+    decisions = Decisions()
+    decisions.released = _enforce(engine, requester, contexts, items, decisions, compartment)
+    return decisions
+
+
+def _same(a: Decisions, b: Decisions) -> None:
     assert a.released == b.released
     assert a.notices == b.notices
-    assert a.audit_items == b.audit_items
+    assert a.entries == b.entries
     assert a.obligations == b.obligations
-    assert (a.patient_ids, a.patient_nhs, a.relationship) == (b.patient_ids, b.patient_nhs, b.relationship)
-    assert a.categories == b.categories
+    assert (a.patient_nhs, a.relationship) == (b.patient_nhs, b.relationship)
 
 
 def test_the_demo_corpus_exercises_field_groups_and_every_effect(
@@ -119,8 +126,8 @@ def test_memoised_enforcement_equals_deciding_every_item(demo: tuple[Gateway, li
         memoised = enforce(engine, requester, ContextCache(gw.store), stored)
         unmemoised = enforce(plain, requester, ContextCache(gw.store), stored)
         _same(memoised, unmemoised)
-        effects.update(bucket for bucket, items in memoised.audit_items.items() if items)
-    assert effects == {"released", "redacted", "noticed", "hidden"}
+        effects.update(e["effect"] for e in memoised.entries.values())
+    assert effects == {"release", "redact", "notice", "hide"}
 
 
 def test_everything_route_shape_passes_the_compartment(demo: tuple[Gateway, list[StoredResource]]) -> None:

@@ -13,7 +13,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.api.enforcement import ContextCache, enforce
+from gateway.disclosure.enforce import ContextCache, Decisions, enforce
 from gateway.demo import prepare_demo
 from gateway.policy import PolicyEngine
 from gateway.policy.selectors import compile_selector
@@ -101,12 +101,13 @@ def test_the_shipped_field_groups_on_the_demo_corpus(tmp_path: Path) -> None:
         patient = patients[0]
         gp = next(m for m in ContextCache(gw.store).get(patient.id).care_team if m.role == "registered-gp-practice")
         compartment = gw.store.compartment(patient.id)
-        filtered = enforce(engine, Requester(user="u", name="n", role="gp", org=gp.org or "", purpose="direct_care"),
-                           ContextCache(gw.store), compartment, compartment)
-        assert len(filtered.released) > len(compartment) // 2
+        released_items = enforce(engine, Requester(user="u", name="n", role="gp", org=gp.org or "",
+                                                   purpose="direct_care"),
+                                 ContextCache(gw.store), compartment, Decisions(), compartment)
+        assert len(released_items) > len(compartment) // 2
         unparsed = [s for s in compartment if not s.parsed]
         assert len(unparsed) >= len(compartment) // 4, f"{len(unparsed)} of {len(compartment)} items left unparsed"
-        released = {r.stored.ref: r for r in filtered.released}
+        released = {r.stored.ref: r for r in released_items}
         # Released without parsing means released as stored: nothing was redacted from them.
         assert all(released[s.ref].edited is None for s in unparsed if s.ref in released)
     finally:

@@ -1,7 +1,7 @@
 """client assertion jti replay memory (SMART backend services)
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002_live_labels
 Create Date: 2026-11-30 05:30:00
 """
 from alembic import op
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 import sqlmodel
 
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002_live_labels'
 branch_labels = None
 depends_on = None
 

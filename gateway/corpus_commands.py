@@ -1,0 +1,98 @@
+"""`gateway policy simulate` and `gateway policy diff --corpus`: the IG tools that read stored records.
+
+They decide real records through the disclosure service (gateway/disclosure/analysis.py), so they
+sit above it; `gateway.cli` mounts them on the policy tools. A simulation prints record content,
+so it is an audit record like any disclosure, written before anything is printed.
+"""
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
+from gateway.disclosure.service import Caller
+from gateway.policy import commands as policy_commands
+from gateway.policy.engine import PolicyEngine
+from gateway.requester import Requester
+from gateway.services import build_gateway
+from gateway.settings import Settings
+
+console = Console()
+err = Console(stderr=True)  # where the data came from: never mixed into the printed Bundle
+
+
+def print_corpus_diff(old: PolicyEngine, new: PolicyEngine, max_patients: int | None) -> bool:
+    settings = Settings()
+    err.print(f"stored records: {settings.database_url}", style="dim")
+    gw = build_gateway(settings)
+    try:
+        result = corpus_diff(gw.disclosure, old, new, max_patients=max_patients)
+    finally:
+        gw.close()
+    console.print(f"stored corpus: {result.items_checked} items, {result.decisions_compared} decisions compared")
+    if not result.counts:
+        return False
+    t = Table(title="stored items whose treatment changes")
+    for col in ("role", "purpose", "relationship", "old", "new", "items"):
+        t.add_column(col)
+    for (role, purpose, related, old_e, new_e), n in sorted(result.counts.items()):
+        t.add_row(role, purpose, "yes" if related else "no", old_e, new_e, str(n))
+    console.print(t)
+    console.print(f"first {len(result.examples)} changed items:")
+    for e in result.examples:
+        console.print(f"  {e['words']}  [dim]({e['item']}; {', '.join(e['new_rules'])})[/dim]", highlight=False)
+    return True
+
+
+def simulate(role: Annotated[str, typer.Option(help="gateway role")],
+             purpose: Annotated[str, typer.Option(help="purpose of use")],
+             org: Annotated[str, typer.Option(help="the requester's ODS code")],
+             nhs_number: Annotated[str, typer.Option(help="the patient")],
+             team: Annotated[str | None, typer.Option()] = None,
+             justification: Annotated[str | None, typer.Option()] = None,
+             policy: Annotated[Path | None, typer.Option(help="policy directory (default: the one in force)")] = None,
+             operator: Annotated[str | None, typer.Option(help="who is looking (audit record; default: login)")] = None,
+             summary: Annotated[bool, typer.Option(help="a table of effects instead of the FHIR Bundle")] = False) -> None:
+    """Exactly what ROLE at ORG for PURPOSE would get from $everything for this patient (nothing is served;
+    the simulation itself is audited)."""
+    settings = Settings()
+    engine = PolicyEngine.load(policy) if policy is not None else None
+    gw = build_gateway(settings)
+    err.print(f"stored records: {settings.database_url}; policy: {policy or gw.policies.directory}", style="dim")
+    subject = Requester(user="simulation", name="policy simulation", role=role, org=org, purpose=purpose,
+                        justification=justification, team=team)
+    try:
+        bundle, d = simulate_everything(gw.disclosure, subject, nhs_number, engine=engine)
+        looker = operator or getpass.getuser()
+        record = d.record(Caller(f"policy.simulate (cli) as {role}/{purpose}@{org}", client="gateway policy simulate"),
+                          sent=d.decisions.released, outcome="simulated")
+        record["requester"] = {"user": looker, "name": looker, "role": "ig_officer", "org": None, "team": None}
+        record["simulated_requester"] = {"role": role, "org": org, "purpose": purpose, "team": team}
+        gw.disclosure.commit(record)
+    except UnknownPatient as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    finally:
+        gw.close()
+    if not summary:
+        sys.stdout.write(orjson.dumps(bundle, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    t = Table(title=f"{role} / {purpose} at {org}: $everything of {nhs_number} under {d.version[:19]}")
+    for col in ("effect", "item", "categories", "rules", "fields"):
+        t.add_column(col, overflow="fold")
+    for (ref, _), entry in d.decisions.entries.items():
+        t.add_row(entry["effect"], ref, ", ".join(entry["categories"]), ", ".join(entry["rule_ids"]),
+                  ", ".join(entry.get("fields", ())))
+    console.print(t)
+
+
+def mount(policy_app: typer.Typer) -> None:
+    policy_app.command()(simulate)
+    policy_commands.corpus_diff = print_corpus_diff
