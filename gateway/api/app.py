@@ -61,6 +61,18 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes)
 
+    def described_openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            from gateway.store.search_params import SEARCHABLE_TYPES
+
+            app.openapi_schema = openapi.describe_fhir(
+                get_openapi(title=app.title, version=app.version, routes=app.routes), list(SEARCHABLE_TYPES))
+        return app.openapi_schema
+
+    app.openapi = described_openapi  # type: ignore[method-assign]
+
     @app.exception_handler(FhirError)
     def fhir_error(request: Request, exc: FhirError) -> Response:
         return _audited_error(request, exc)

@@ -72,3 +72,33 @@ def policy_refusals() -> dict[int | str, dict[str, Any]]:
                                  "(or an OperationOutcome for a refused request)",
                   "content": {"application/json": {"schema": JSON_OBJECT},
                               "application/fhir+json": {"schema": {"$ref": "#/components/schemas/OperationOutcome"}}}}}
+
+
+_SEARCH_PARAMETERS: list[tuple[str, dict[str, Any]]] = [
+    ("patient", {"type": "string"}), ("subject", {"type": "string"}), ("_id", {"type": "string"}),
+    ("identifier", {"type": "string"}), ("code", {"type": "string"}), ("category", {"type": "string"}),
+    ("status", {"type": "string"}), ("date", {"type": "string"}), ("_lastUpdated", {"type": "string"}),
+    ("name", {"type": "string"}), ("birthdate", {"type": "string"}),
+    ("_count", {"type": "integer", "minimum": 0, "maximum": 1000}), ("_offset", {"type": "integer", "minimum": 0}),
+    ("_sort", {"type": "string", "enum": ["date", "-date", "_lastUpdated", "-_lastUpdated"]}),
+    ("_summary", {"type": "string", "enum": ["count", "false"]}), ("_elements", {"type": "string"}),
+    ("_include", {"type": "string"}), ("_revinclude", {"type": "string"}),
+    ("_format", {"type": "string", "enum": ["json", "xml", "application/fhir+json", "application/fhir+xml"]}),
+]
+
+
+def describe_fhir(schema: dict[str, Any], resource_types: list[str]) -> dict[str, Any]:
+    """Say what the generic FHIR routes take: the resource types served, and the search parameters
+    of ``GET /fhir/{resource_type}`` — so schema-driven tests send real searches, not only 404s."""
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/fhir/"):
+            continue
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                if parameter.get("name") == "resource_type":
+                    parameter["schema"] = {"type": "string", "enum": resource_types}
+            if path == "/fhir/{resource_type}" and method == "get":
+                operation.setdefault("parameters", []).extend(
+                    {"name": name, "in": "query", "required": False, "schema": param_schema}
+                    for name, param_schema in _SEARCH_PARAMETERS)
+    return schema
