@@ -24,6 +24,8 @@ def json_body(model: type[Model]) -> Any:
         if media and media != "application/json" and not media.endswith("+json"):
             raise UnsupportedMediaType("the body must be application/json")
         raw = await request.body()
+        if b"\\u0000" in raw:  # valid JSON, but no field of ours holds NUL (and PostgreSQL text cannot)
+            raise BadRequest("body: NUL characters are not allowed")
         try:
             return model.model_validate_json(raw or b"{}")
         except ValidationError as exc:

@@ -53,6 +53,30 @@ class RequestContext:
         if length.isascii() and length.isdigit() and int(length) > self.max_body_bytes:
             await self._too_large(send, request_id)
             return
+        if scope["method"] == "POST" and scope["path"].startswith("/fhir/") and headers.get(
+                "content-type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            # Search forms (POST _search) are small: read, refuse NUL as in URLs, and hand the bytes on.
+            body, more = b"", True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_body_bytes:
+                    await self._too_large(send, request_id)
+                    return
+            if b"\x00" in body or b"%00" in body:
+                await self._refuse(send, request_id, 400, "invalid", "NUL characters are not allowed in a form")
+                return
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if sent:
+                    return await receive()  # after the body: disconnects
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = replay
         status = 500
 
         async def send_with_id(message: Message) -> None:
