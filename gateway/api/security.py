@@ -7,7 +7,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from gateway.api.errors import Forbidden, Unauthorized
+from gateway.api.errors import Forbidden, NotFound, Unauthorized
 from adapters.base import NHS_NUMBER_SYSTEM
 from gateway.auth import AuthError, PatientScopeError, TokenVerifier, check_patient_scope
 from gateway.disclosure import Disclosure, Refused
@@ -133,8 +133,20 @@ def enforce_patient_scope(request: Request, requester: Requester, params: list[t
     if ids and not ids <= own_patient_ids(request, requester):
         raise Forbidden(f"this token is scoped to one patient (NHS number {requester.patient}); "
                         "it cannot be used for another person")
-    if request.url.path.rstrip("/") in ("/fhir/Patient", "/fhir/Patient/_search") and not ids and not nhs:
+    path = request.url.path.rstrip("/")
+    parts = path.split("/")  # ["", "fhir", Type, id, "_history", vid]
+    if path in ("/fhir/Patient", "/fhir/Patient/_search") and not ids and not nhs:
         raise Forbidden("a token scoped to one patient must name that patient (identifier or _id)")
+    if len(parts) == 3 or (len(parts) == 4 and parts[3] == "_search"):  # a search of another type
+        if parts[2] != "Patient" and not any(k.split(":", 1)[0] in ("patient", "subject") for k, _ in params):
+            raise Forbidden("a token scoped to one patient must name that patient (patient or subject)")
+    elif len(parts) >= 4 and parts[2] != "Patient" and parts[3] and not parts[3].startswith(("_", "$")):
+        # A read of one item by id: another person's item is answered exactly as a missing one.
+        stored = request.app.state.gateway.store.get(parts[2], parts[3])
+        if stored is not None and stored.patient_id is not None and \
+                stored.patient_id not in own_patient_ids(request, requester):
+            named = parts[2:] if len(parts) >= 6 else parts[2:4]  # as the routes word it: vread names the version
+            raise NotFound(f"{'/'.join(named)} is not known")
 
 
 def require(capability: str) -> Any:
