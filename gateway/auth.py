@@ -3,6 +3,16 @@
 Tokens carry the claims of docs/operations.md: ``sub``, ``name``, ``role``, ``org`` (ODS code),
 ``purpose_of_use``, optional ``justification`` and ``patient``. ``gateway token`` and the SMART
 token endpoint sign with a private JWK set; verification only ever needs the public JWKS.
+
+What a token must show before it names a Requester (docs/security.md, "Tokens"):
+
+- a signature by a key of the trusted JWKS, with an algorithm of :data:`ALGORITHMS`;
+- ``iss`` one of the configured issuers (``GATEWAY_TOKEN_ISSUER`` plus ``GATEWAY_TRUSTED_ISSUERS``) and
+  ``aud`` the gateway's own audience — both required, not merely checked when present;
+- ``exp`` and the claims of :data:`REQUIRED_CLAIMS`;
+- in production mode (``GATEWAY_PRODUCTION=true``) neither a development key (``kid`` starting with
+  :data:`DEV_KID_PREFIX`) nor a development token (claim :data:`DEV_CLAIM`, which ``gateway token`` and
+  the demo always set). A development key is never even loaded from the JWKS in production.
 """
 from __future__ import annotations
 
@@ -22,19 +32,35 @@ from gateway.settings import Settings
 
 ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 REQUIRED_CLAIMS = ("sub", "role", "org", "purpose_of_use")
+DEV_KID_PREFIX = "dev-"  # keys made by ensure_dev_keys; production refuses them and what they signed
+PROD_KID_PREFIX = "gw-"  # keys made by `gateway init --production`
+DEV_CLAIM = "gateway_dev"  # set on every development token (`gateway token`, the demo, tests)
 
 
 class AuthError(Exception):
     """The token is missing, malformed, expired, wrongly signed or lacks a required claim."""
 
 
+def is_dev_kid(kid: object) -> bool:
+    return isinstance(kid, str) and kid.startswith(DEV_KID_PREFIX)
+
+
 def ensure_dev_keys(settings: Settings) -> None:
-    """Create a development signing key (and its public JWKS) when none exists yet."""
-    signing, public = Path(settings.signing_jwks), Path(settings.jwks)
-    if signing.exists() and (public.exists() or settings.jwks.startswith("http")):
+    """Create a development signing key (and its public JWKS) when none exists yet. Never in production."""
+    if settings.production:
         return
+    create_signing_key(settings, DEV_KID_PREFIX)
+
+
+def create_signing_key(settings: Settings, prefix: str, *, replace: bool = False) -> bool:
+    """A new ES256 signing key (private JWK set) with its public half added to the trusted JWKS file;
+    ``prefix`` marks what it is (:data:`DEV_KID_PREFIX` or :data:`PROD_KID_PREFIX`). False when a key
+    already exists and ``replace`` is not set."""
+    signing, public = Path(settings.signing_jwks), Path(settings.jwks)
+    if not replace and signing.exists() and (public.exists() or settings.jwks.startswith("http")):
+        return False
     key = ec.generate_private_key(ec.SECP256R1())
-    kid = uuid.uuid4().hex[:16]
+    kid = prefix + uuid.uuid4().hex[:16]
     private_jwk = json.loads(ECAlgorithm.to_jwk(key)) | {"kid": kid, "alg": "ES256", "use": "sig"}
     public_jwk = json.loads(ECAlgorithm.to_jwk(key.public_key())) | {"kid": kid, "alg": "ES256", "use": "sig"}
     signing.parent.mkdir(parents=True, exist_ok=True)
@@ -44,14 +70,27 @@ def ensure_dev_keys(settings: Settings) -> None:
         public.parent.mkdir(parents=True, exist_ok=True)
         existing = json.loads(public.read_text())["keys"] if public.exists() else []
         public.write_text(json.dumps({"keys": [*existing, public_jwk]}, indent=2))
+    return True
+
+
+def _signing_key(settings: Settings) -> dict[str, Any]:
+    """The private JWK that signs access tokens; in production never a development key (and none is
+    created on the fly: `gateway init --production` makes one)."""
+    ensure_dev_keys(settings)
+    try:
+        jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise AuthError(f"no signing key at {settings.signing_jwks}: run `gateway init`") from exc
+    if settings.production and not str(jwk.get("kid", "")).startswith(PROD_KID_PREFIX):
+        raise AuthError("the signing key is not a production key (kid 'gw-...'); run `gateway init --production`")
+    return jwk
 
 
 def sign_token(settings: Settings, *, user: str, role: str, org: str, purpose: str, name: str | None = None,
                justification: str | None = None, patient: str | None = None, team: str | None = None,
-               client: str | None = None, lifetime: int | None = None) -> str:
+               client: str | None = None, lifetime: int | None = None, dev: bool = False) -> str:
     """Sign an access token with the gateway's key (the SMART token endpoint and `gateway token`)."""
-    ensure_dev_keys(settings)
-    jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
+    jwk = _signing_key(settings)
     key = jwt.PyJWK.from_dict(jwk)
     now = int(time.time())
     claims: dict[str, Any] = {
@@ -63,6 +102,8 @@ def sign_token(settings: Settings, *, user: str, role: str, org: str, purpose: s
                          ("client_id", client)):
         if value:
             claims[claim] = value
+    if dev:
+        claims[DEV_CLAIM] = True
     return jwt.encode(claims, key.key, algorithm=jwk.get("alg", "ES256"), headers={"kid": jwk["kid"]})
 
 
@@ -70,7 +111,30 @@ def mint_token(settings: Settings, **claims: Any) -> str:
     """A development token for `gateway token`: refused in production mode."""
     if settings.production:
         raise AuthError("development tokens are refused in production mode")
-    return sign_token(settings, **claims)
+    return sign_token(settings, **claims, dev=True)
+
+
+def accepted_issuers(settings: Settings) -> list[str]:
+    return list(dict.fromkeys([settings.token_issuer, *settings.trusted_issuers]))
+
+
+def check_patient_scope(requester: Requester, nhs_number: str | None = None, *,
+                        patient_nhs_numbers: Any = ()) -> None:
+    """A token that carries a ``patient`` claim is scoped to that person, whatever its role.
+
+    Call with the NHS number a request is about (or the NHS numbers of the Patient resources it
+    would touch); raises :class:`PatientScopeError` when the token is scoped to someone else. An
+    unscoped token (no ``patient`` claim) passes: the policy decides what it may see."""
+    if not requester.patient:
+        return
+    asked = [n for n in (nhs_number, *patient_nhs_numbers) if n]
+    if any(str(n) != requester.patient for n in asked):
+        raise PatientScopeError(f"this token is scoped to one patient (NHS number {requester.patient}); "
+                                "it cannot be used for another person")
+
+
+class PatientScopeError(AuthError):
+    """The request names a patient other than the one the token is scoped to."""
 
 
 class TokenVerifier:
@@ -89,7 +153,9 @@ class TokenVerifier:
                 data = httpx.get(source, timeout=5).json()
             else:
                 data = json.loads(Path(source).read_text())
-            self._keys = jwt.PyJWKSet.from_dict(data)
+            if self.settings.production:  # development keys are not trusted at all in production
+                data = {**data, "keys": [k for k in data.get("keys") or [] if not is_dev_kid(k.get("kid"))]}
+            self._keys = jwt.PyJWKSet.from_dict(data) if data.get("keys") else jwt.PyJWKSet([])
         return self._keys
 
     def _key_for(self, kid: str | None) -> jwt.PyJWK:
@@ -117,16 +183,25 @@ class TokenVerifier:
     def _verify(self, token: str) -> tuple[Requester, float]:
         try:
             header = jwt.get_unverified_header(token)
+            if self.settings.production and is_dev_kid(header.get("kid")):
+                raise AuthError("development keys are refused in production mode")
             key = self._key_for(header.get("kid"))
             claims = jwt.decode(token, key.key, algorithms=ALGORITHMS, audience=self.settings.token_audience,
-                                options={"require": ["exp", "sub"]})
+                                issuer=accepted_issuers(self.settings),
+                                options={"require": ["exp", "sub", "iss", "aud"]})
         except AuthError:
             raise
         except (jwt.PyJWTError, ValueError, OSError, httpx.HTTPError) as exc:
             raise AuthError(f"invalid token: {exc}") from exc
+        if self.settings.production and claims.get(DEV_CLAIM):
+            raise AuthError("development tokens are refused in production mode")
         missing = [c for c in REQUIRED_CLAIMS if not claims.get(c)]
         if missing:
             raise AuthError(f"token lacks required claim(s): {', '.join(missing)}")
+        wrong = [c for c in (*REQUIRED_CLAIMS, "name", "justification", "patient", "team", "client_id", "azp")
+                 if c in claims and claims[c] is not None and not isinstance(claims[c], str)]
+        if wrong:
+            raise AuthError(f"token claim(s) must be strings: {', '.join(wrong)}")
         return Requester(
             user=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]), role=str(claims["role"]),
             org=str(claims["org"]), purpose=str(claims["purpose_of_use"]), justification=claims.get("justification"),

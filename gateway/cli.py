@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gc
-import glob
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -66,7 +65,9 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
     # The ~180k objects of startup (models, compiled policy) are never garbage: keep the cyclic
     # collector from rescanning them on every full collection (pauses of several ms per request).
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    from gateway.api.server import http_protocol
+
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, http=http_protocol())
 
 
 @app.command()
@@ -82,18 +83,29 @@ def init() -> None:
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
-    """Files, folders (recursively) and globs, in a stable order; a path that matches nothing is an error."""
-    found: list[Path] = []
-    for spec in paths:
-        matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))] or [Path(spec)]
-        for match in matches:
-            if match.is_dir():
-                found.extend(sorted(p for p in match.rglob("*") if p.is_file()))
-            elif match.is_file():
-                found.append(match)
-            else:
-                raise typer.BadParameter(f"{spec}: no such file, folder or glob match")
-    return found
+    """Files, folders (recursively, hidden and virtual-env folders skipped) and globs; see gateway.ingest.inputs."""
+    from gateway.ingest.inputs import InputError
+    from gateway.ingest.inputs import expand_paths as expand
+
+    try:
+        return expand(paths)
+    except InputError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _without_keys(files: list[Path]) -> list[Path]:
+    """The files minus any that look like private keys (never read into the pipeline or the quarantine)."""
+    from gateway.ingest.inputs import looks_like_key
+
+    kept = []
+    for path in files:
+        with path.open("rb") as handle:
+            head = handle.read(256 * 1024)
+        if looks_like_key(head, path.name):
+            err.print(f"[yellow]{path}[/]: skipped: it looks like a private key, which is never ingested or kept")
+            continue
+        kept.append(path)
+    return kept
 
 
 @app.command()
@@ -107,7 +119,7 @@ def ingest(
 
     from gateway.ingest.pipeline import read_files
 
-    files = expand_paths(paths)
+    files = _without_keys(expand_paths(paths))
     gw = _gateway()
     gc.freeze()  # as serve does: startup's objects are never garbage (full collections cost ~0.1 s each)
     with Progress(console=err, transient=True) as progress:
@@ -190,6 +202,26 @@ def token(
         raise typer.Exit(2) from exc
 
 
+@app.command()
+def init(
+    production: Annotated[bool, typer.Option("--production", help="a production signing key (also when "
+                                             "GATEWAY_PRODUCTION=true)")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="a new signing key even if one exists")] = False,
+) -> None:
+    """Create the keys the gateway needs: the access-token signing key (its public half added to the
+    trusted JWKS) and the audit checkpoint key. A production key's kid starts with `gw-`; development
+    keys (`dev-`, made on the fly outside production) are refused in production mode."""
+    from gateway.audit import load_or_create_signing_key
+    from gateway.auth import DEV_KID_PREFIX, PROD_KID_PREFIX, create_signing_key
+
+    settings = get_settings()
+    prefix = PROD_KID_PREFIX if production or settings.production else DEV_KID_PREFIX
+    made = create_signing_key(settings, prefix, replace=replace)
+    load_or_create_signing_key(Path(settings.audit_key))
+    err.print(f"signing key: {'created' if made else 'kept the existing one'} ({settings.signing_jwks}); "
+              f"audit key: {settings.audit_key}")
+
+
 def _print_json(rows: list[dict]) -> None:
     sys.stdout.write(orjson.dumps(rows, default=str).decode() + "\n")
 
@@ -227,6 +259,36 @@ def quarantine_retry(
         raise typer.Exit(2) from None
     _print_summary(summary, False)
     raise typer.Exit(0 if summary.quarantined == 0 and summary.held_for_review == 0 else 1)
+
+
+@quarantine_app.command("purge")
+def quarantine_purge(
+    entry_ids: Annotated[list[int] | None, typer.Argument(help="entries to purge")] = None,
+    reason: Annotated[str, typer.Option(help="why (kept in the audit record)")] = "",
+    resolved: Annotated[bool, typer.Option("--resolved", help="every resolved entry")] = False,
+    older_than: Annotated[int | None, typer.Option(help="entries received more than DAYS ago")] = None,
+    operator: Annotated[str | None, typer.Option(help="who purges (default: the OS user)")] = None,
+) -> None:
+    """Delete quarantined inputs for good (e.g. something that should never have been sent). The purge
+    is an audit record first — ids, origins, sizes and SHA-256 of what is deleted, who and why — and
+    nothing is deleted if that record cannot be written."""
+    import getpass
+
+    if not reason.strip():
+        err.print("[red]--reason is required: the purge is audited[/]")
+        raise typer.Exit(2)
+    if not entry_ids and not resolved and older_than is None:
+        err.print("[red]name entries, or --resolved, or --older-than DAYS[/]")
+        raise typer.Exit(2)
+    gw = _gateway()
+    try:
+        purged = gw.quarantine.purge(gw.audit, ids=entry_ids or None, resolved=resolved, older_than_days=older_than,
+                                     operator=operator or getpass.getuser(), reason=reason)
+    except KeyError as exc:
+        err.print(f"[red]no quarantine entry {exc}[/]")
+        raise typer.Exit(2) from None
+    out.print(f"purged {len(purged)} quarantine entr{'y' if len(purged) == 1 else 'ies'}"
+              + (f" (audit record {purged.audit_seq})" if purged else ""))
 
 
 @match_app.command("list")
@@ -281,7 +343,10 @@ def demo(
 
         from gateway.api.app import create_app
 
-        uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False)
+        from gateway.api.server import http_protocol
+
+        uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False,
+                    http=http_protocol())
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from gateway.disclosure import DisclosureService
 from gateway.ingest.pipeline import Ingestor
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.registry import load_adapters
+from gateway.ingest.sources import SourceRegistry
 from gateway.policy import PolicyHolder
 from gateway.policy.publication import PolicyPublications
 from gateway.settings import Settings
@@ -53,5 +54,6 @@ def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway
                      checkpoint_every=settings.audit_checkpoint_every)
     quarantine, review = Quarantine(engine), MatchReview(engine)
     ingestor = Ingestor(store, quarantine, review, lambda r, h: policies.engine.label(r, h), load_adapters())
+    ingestor.sources = SourceRegistry.load(settings.sources)
     return Gateway(settings, engine, store, policies, audit, TokenVerifier(settings), quarantine, review, ingestor,
                    DisclosureService(store, policies, audit))

@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     signing_jwks: str = str(Path("var") / "signing-jwks.json")
     # Registered SMART backend-services clients: {client_id: {jwks, role, org, purpose_of_use, name}}
     clients: str = str(Path("var") / "clients.json")
+    # `iss` of the tokens the gateway signs; tokens are accepted only from it and `trusted_issuers`
+    # (a JSON list in GATEWAY_TRUSTED_ISSUERS), and only when `aud` is `token_audience`.
     token_issuer: str = "care-gateway"
+    trusted_issuers: list[str] = []
     token_audience: str = "care-gateway"
     token_lifetime_seconds: int = 3600
     # Ed25519 private key (PEM) that signs audit checkpoints.
@@ -48,6 +51,13 @@ class Settings(BaseSettings):
     production: bool = False
     max_body_bytes: int = 20 * 1024 * 1024
     base_url: str = "http://localhost:8080/fhir"
+    # The gateway's public URL (scheme://host[:port], no path): SMART client assertions must name
+    # `{public_url}/auth/token` as their `aud` — never derived from the request's Host header.
+    # Empty: the origin of `base_url`.
+    public_url: str = ""
+    # Source registry (YAML or JSON): which sender may push which source systems, and which
+    # organisations each source may name as care-team members (see docs/security.md).
+    sources: str = str(Path("var") / "sources.yaml")
     log_level: str = "info"
 
 

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, ops, policy_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, ops, policy_routes, smart
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
@@ -68,14 +68,29 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.state.gateway = gateway
     ops.register_gauges(gateway)
     app.include_router(ops.router)
-    app.include_router(smart.router)
-    app.include_router(ingest_routes.router)
-    app.include_router(audit_routes.router)
-    app.include_router(policy_routes.router)
-    app.include_router(fhir_routes.router)
+    # The OpenAPI document declares every answer: success bodies, and an OperationOutcome for every error.
+    errors = openapi.error_responses()
+    app.include_router(smart.router, responses={**errors, **openapi.json_success()})
+    app.include_router(ingest_routes.router, responses={**errors, **openapi.json_success()})
+    app.include_router(audit_routes.router, responses={**errors, **openapi.json_success()})
+    app.include_router(policy_routes.router,
+                       responses={**errors, **openapi.json_success(), **openapi.policy_refusals()})
+    app.include_router(fhir_routes.router, responses={**errors, **openapi.fhir_success()})
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
                        tracing=gateway.settings.tracing)
+
+    def described_openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            from gateway.store.search_params import SEARCHABLE_TYPES
+
+            app.openapi_schema = openapi.describe_fhir(
+                get_openapi(title=app.title, version=app.version, routes=app.routes), list(SEARCHABLE_TYPES))
+        return app.openapi_schema
+
+    app.openapi = described_openapi  # type: ignore[method-assign]
 
     @app.exception_handler(FhirError)
     def fhir_error(request: Request, exc: FhirError) -> Response:

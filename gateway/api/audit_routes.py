@@ -5,20 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.bodies import body_doc, json_body
 from gateway.api.respond import commit_then
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
+from gateway.api.security import require
 from gateway.audit import anomalies
 from gateway.audit.auditevent import to_audit_events
 from gateway.requester import Requester
 
-router = APIRouter(prefix="/audit")
+# Authenticated and authorised before anything of the request is read (docs/security.md).
+router = APIRouter(prefix="/audit", dependencies=[Depends(require("reads_audit"))])
+MAX_SEQ = 2**63 - 1  # BIGINT: a larger sequence number is a client's mistake (400), not a database error
 FILTERS = ("nhs_number", "patient_id", "user", "org", "role", "purpose", "outcome", "category", "since", "until")
 
 
@@ -30,8 +35,8 @@ def _filters(request: Request) -> dict[str, Any]:
     filters: dict[str, Any] = {k: params[k] for k in FILTERS if params.get(k)}
     for name, default, maximum in (("offset", 0, None), ("limit", 100, 1000)):
         value = params.get(name, str(default))
-        if not (value.isascii() and value.isdigit()):
-            raise BadRequest(f"{name} must be a non-negative integer")
+        if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) > MAX_SEQ:
+            raise BadRequest(f"{name} must be a non-negative integer no larger than {MAX_SEQ}")
         filters[name] = min(int(value), maximum) if maximum else int(value)
     return filters
 
@@ -81,8 +86,9 @@ class ReviewComment(BaseModel):
     comment: str
 
 
-@router.post("/review/{seq}")
-def mark_reviewed(seq: int, body: ReviewComment, request: Request) -> Response:
+@router.post("/review/{seq}", openapi_extra=body_doc(ReviewComment))
+def mark_reviewed(request: Request, seq: int = PathParam(ge=1, le=MAX_SEQ),
+                  body: ReviewComment = json_body(ReviewComment)) -> Response:
     requester = require_capability(request, "reads_audit")
     if not body.comment.strip():
         raise BadRequest("a review needs a comment")

@@ -3,6 +3,7 @@ body-size bound checked before anything reads the body. (Plain ASGI rather than 
 BaseHTTPMiddleware, which pipes every response body through an extra stream.)"""
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -16,6 +17,14 @@ from gateway.logging import get_logger
 from gateway.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 log = get_logger("gateway.api")
+# A client's X-Request-ID is used (in logs, audit records, quarantine origins) only when it is a
+# short token of safe characters; anything else is replaced by our own id (docs/security.md).
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+MAX_URL_BYTES = 8 * 1024  # path + query: beyond this, 414 (an OperationOutcome), before any work
+
+
+def request_id_from(value: str | None) -> str:
+    return value if value and _REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
 
 
 class RequestContext:
@@ -36,14 +45,48 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        request_id = headers.get("x-request-id") or uuid.uuid4().hex
+        client_id = headers.get("x-request-id")
+        request_id = request_id_from(client_id)
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        if client_id and client_id != request_id:
+            log.info("http.request_id_replaced", client_value=repr(client_id[:128]))
+        if len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            await self._refuse(send, request_id, 414, "too-costly", f"URL longer than {MAX_URL_BYTES} bytes")
+            return
+        if "\x00" in scope["path"] or b"%00" in (scope.get("query_string") or b"").lower():
+            # No FHIR id, parameter or value contains NUL, and PostgreSQL text cannot hold one.
+            await self._refuse(send, request_id, 400, "invalid", "NUL characters are not allowed in the URL")
+            return
         length = headers.get("content-length", "")
         if length.isascii() and length.isdigit() and int(length) > self.max_body_bytes:
             await self._too_large(send, request_id)
             return
+        if scope["method"] == "POST" and scope["path"].startswith("/fhir/") and headers.get(
+                "content-type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
+            # Search forms (POST _search) are small: read, refuse NUL as in URLs, and hand the bytes on.
+            body, more = b"", True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+                if len(body) > self.max_body_bytes:
+                    await self._too_large(send, request_id)
+                    return
+            if b"\x00" in body or b"%00" in body:
+                await self._refuse(send, request_id, 400, "invalid", "NUL characters are not allowed in a form")
+                return
+            sent = False
+
+            async def replay() -> Message:
+                nonlocal sent
+                if sent:
+                    return await receive()  # after the body: disconnects
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            receive = replay
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -69,10 +112,14 @@ class RequestContext:
             HTTP_LATENCY.observe(time.perf_counter() - started, scope["method"], route)
         log.info("http.request", method=scope["method"], path=scope["path"], status=status)
 
+    @classmethod
+    async def _too_large(cls, send: Send, request_id: str) -> None:
+        await cls._refuse(send, request_id, 413, "too-costly", "request body too large")
+
     @staticmethod
-    async def _too_large(send: Send, request_id: str) -> None:
-        body = orjson.dumps(operation_outcome([("error", "too-costly", "request body too large")]))
-        await send({"type": "http.response.start", "status": 413, "headers": [
+    async def _refuse(send: Send, request_id: str, status: int, code: str, text: str) -> None:
+        body = orjson.dumps(operation_outcome([("error", code, text)]))
+        await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/fhir+json"), (b"content-length", str(len(body)).encode()),
             (b"x-request-id", request_id.encode())]})
         await send({"type": "http.response.body", "body": body})

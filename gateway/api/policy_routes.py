@@ -9,17 +9,19 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.bodies import body_doc, json_body
 from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.responses import fhir_response
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
+from gateway.api.security import require
 from gateway.disclosure import relabel
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyError
@@ -29,7 +31,8 @@ from gateway.policy.diff import diff_policies
 from gateway.policy.igtests import run_tests
 from gateway.requester import Requester
 
-router = APIRouter(prefix="/policy")
+# Authenticated and authorised before anything of the request is read (docs/security.md).
+router = APIRouter(prefix="/policy", dependencies=[Depends(require("manages_policies"))])
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -90,8 +93,8 @@ class ExplainQuery(BaseModel):
     facts: dict[str, bool] = Field(default_factory=dict)  # relationship, objection, consent_permits, ...
 
 
-@router.post("/explain")
-def explain_decision(query: ExplainQuery, request: Request) -> Response:
+@router.post("/explain", openapi_extra=body_doc(ExplainQuery))
+def explain_decision(request: Request, query: ExplainQuery = json_body(ExplainQuery)) -> Response:
     require_capability(request, "manages_policies")
     unknown = set(query.facts) - set(Facts._fields)
     if unknown:
@@ -112,11 +115,30 @@ class SimulateQuery(BaseModel):
     team: str | None = None
     justification: str | None = None
     candidate: bool = False  # decide under the policy on disk (what a reload would put live), not the live one
+    # Record content is shown only when asked for, with a reason; that look is audited at high level.
+    show_content: bool = False
+    reason: str | None = None
 
 
-@router.post("/simulate")
-def simulate(query: SimulateQuery, request: Request) -> Response:
+def _summary(record: dict[str, Any], bundle: dict[str, Any]) -> dict[str, Any]:
+    """What a simulation shows by default: per item its id, categories, effect and rule ids — no content."""
+    items = [{"ref": item.get("ref"), "effect": effect, "categories": item.get("categories", []),
+              "rule_ids": item.get("rule_ids", []), **({"fields": item["fields"]} if "fields" in item else {})}
+             for effect, bucket in (("release", "released"), ("redact", "redacted"), ("notice", "noticed"),
+                                    ("hide", "hidden"))
+             for item in record["items"].get(bucket, [])]
+    body: dict[str, Any] = {"policy_version": record.get("policy_version"), "items": items,
+                            "counts": {k: len(v) for k, v in record["items"].items()}}
+    if bundle.get("resourceType") == "OperationOutcome":  # the request stage refused the simulated caller
+        body["refused"] = [i.get("diagnostics") for i in bundle.get("issue", [])]
+    return body
+
+
+@router.post("/simulate", openapi_extra=body_doc(SimulateQuery))
+def simulate(request: Request, query: SimulateQuery = json_body(SimulateQuery)) -> Response:
     ig_officer = require_capability(request, "manages_policies")
+    if query.show_content and not (query.reason or "").strip():
+        raise BadRequest("show_content needs a reason: showing record content to IG staff is audited with it")
     gw = request.app.state.gateway
     subject = Requester(user="simulation", name="policy simulation", role=query.role, org=query.org,
                         purpose=query.purpose, justification=query.justification, team=query.team)
@@ -127,15 +149,20 @@ def simulate(query: SimulateQuery, request: Request) -> Response:
         return _json({"ok": False, "in_force": gw.policies.version, "problems": _problems(exc)}, 422)
     except UnknownPatient as exc:
         raise NotFound(str(exc)) from exc
-    # What the IG officer sees is real record content: audited as such, naming both the officer and
-    # the requester simulated, with the decisions the simulation made.
-    record = d.record(caller(request, f"policy.simulate as {query.role}/{query.purpose}@{query.org}"),
+    # Audited either way, naming both the officer and the requester simulated, with the decisions the
+    # simulation made. By default the answer is ids, categories, effects and rule ids; record content
+    # only with a stated reason, audited with it at high level.
+    shown = "content" if query.show_content else "summary"
+    record = d.record(caller(request, f"policy.simulate ({shown}) as {query.role}/{query.purpose}@{query.org}"),
                       sent=d.decisions.released, outcome="simulated")
     record.update(requester={"user": ig_officer.user, "name": ig_officer.name, "role": ig_officer.role,
                              "org": ig_officer.org, "team": ig_officer.team},
                   purpose=ig_officer.purpose, justification=ig_officer.justification,
                   simulated_requester={"role": query.role, "org": query.org, "purpose": query.purpose,
                                        "team": query.team})
+    if not query.show_content:
+        return commit_then(request, record, FhirJSONResponse(_summary(record, bundle), media_type="application/json"))
+    record.update(reason=query.reason, obligations=sorted({*record.get("obligations", []), "audit_level:high"}))
     return commit_then(request, record, fhir_response(request, bundle))
 
 
@@ -144,8 +171,8 @@ class DiffQuery(BaseModel):
     max_patients: int | None = None
 
 
-@router.post("/diff")
-async def diff(query: DiffQuery, request: Request) -> Response:
+@router.post("/diff", openapi_extra=body_doc(DiffQuery))
+async def diff(request: Request, query: DiffQuery = json_body(DiffQuery)) -> Response:
     require_capability(request, "manages_policies")
     gw = request.app.state.gateway
     candidate = await _candidate_or_refusal(request)

@@ -62,5 +62,17 @@ def fhir_response(request: Request, body: dict[str, Any] | orjson.Fragment, stat
     if status == 304:
         return Response(status_code=304, headers=headers)
     fmt = getattr(request.state, "fhir_format", None) or negotiated_format(request) or "json"
-    cls = FhirXMLResponse if fmt == "xml" else FhirJSONResponse
-    return cls(body, status_code=status, headers=headers)
+    if fmt == "xml":
+        from pydantic import ValidationError
+
+        try:
+            return FhirXMLResponse(body, status_code=status, headers=headers)
+        except (ValidationError, KeyError, TypeError) as exc:
+            # e.g. `_elements` left out an element XML's model requires: a 4xx, never a 500.
+            from gateway.api.errors import NotAcceptable
+
+            request.state.fhir_format = "json"
+            raise NotAcceptable("this answer cannot be written as application/fhir+xml (with _elements the "
+                                f"subset is not a complete resource: {type(exc).__name__}); ask for "
+                                "application/fhir+json") from None
+    return FhirJSONResponse(body, status_code=status, headers=headers)

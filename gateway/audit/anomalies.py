@@ -4,7 +4,7 @@ Each check is a plain function returning Anomaly values; ``report`` runs them al
 parameters because what counts as unusual differs between a GP practice and a hospital."""
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import time, timedelta
@@ -38,21 +38,72 @@ def _patients(entry: AuditEntry) -> set[str]:
             if p.get("nhs_number") or p.get("id")}
 
 
+class _Window:
+    """What a sliding window knows about the entries inside it, updated as entries enter and leave —
+    so a check costs O(entry) per step, not O(window): linear in one user's records overall."""
+
+    def add(self, entry: AuditEntry) -> None: ...
+
+    def remove(self, entry: AuditEntry) -> None: ...
+
+    def clear(self) -> None: ...
+
+    def describe(self, recent: deque[AuditEntry]) -> str | None:
+        raise NotImplementedError
+
+
 def _bursts(kind: str, by_user: dict[str | None, list[AuditEntry]], window: timedelta,
-            describe: Callable[[deque[AuditEntry]], str | None]) -> list[Anomaly]:
-    """Slide a ``window`` over each user's entries; report (and start afresh) whenever ``describe``
-    finds the entries inside it anomalous — one report per burst."""
+            state: Callable[[], _Window]) -> list[Anomaly]:
+    """Slide a ``window`` over each user's entries; report (and start afresh) whenever the window's
+    state finds the entries inside it anomalous — one report per burst. Each entry enters and leaves
+    the window once, so the cost is linear in the entries (plus the sort of the caller)."""
     found: list[Anomaly] = []
     for user, items in by_user.items():
         recent: deque[AuditEntry] = deque()
+        current = state()
         for entry in items:
             recent.append(entry)
+            current.add(entry)
             while entry.time - recent[0].time > window:
-                recent.popleft()
-            if (detail := describe(recent)) is not None:
+                current.remove(recent.popleft())
+            if (detail := current.describe(recent)) is not None:
                 found.append(Anomaly(kind, user, tuple(e.seq for e in recent), detail))
                 recent.clear()
+                current.clear()
     return found
+
+
+class _DistinctPatients(_Window):
+    def __init__(self, max_patients: int, window: timedelta) -> None:
+        self.max_patients, self.window = max_patients, window
+        self.counts: Counter[str] = Counter()
+        self.seen: dict[int, set[str]] = {}  # seq -> that entry's patients (computed once)
+
+    def add(self, entry: AuditEntry) -> None:
+        patients = self.seen[entry.seq] = _patients(entry)
+        self.counts.update(patients)
+
+    def remove(self, entry: AuditEntry) -> None:
+        for patient in self.seen.pop(entry.seq, ()):
+            self.counts[patient] -= 1
+            if self.counts[patient] <= 0:
+                del self.counts[patient]
+
+    def clear(self) -> None:
+        self.counts.clear()
+        self.seen.clear()
+
+    def describe(self, recent: deque[AuditEntry]) -> str | None:
+        people = len(self.counts)
+        return f"{people} patients within {self.window}" if people > self.max_patients else None
+
+
+class _Count(_Window):
+    def __init__(self, threshold: int, window: timedelta) -> None:
+        self.threshold, self.window = threshold, window
+
+    def describe(self, recent: deque[AuditEntry]) -> str | None:
+        return f"{len(recent)} refusals within {self.window}" if len(recent) >= self.threshold else None
 
 
 def many_patients(entries: Iterable[AuditEntry], *, max_patients: int = 20,
@@ -61,12 +112,7 @@ def many_patients(entries: Iterable[AuditEntry], *, max_patients: int = 20,
     by_user: dict[str | None, list[AuditEntry]] = defaultdict(list)
     for entry in _disclosures(entries):
         by_user[_user(entry)].append(entry)
-
-    def describe(recent: deque[AuditEntry]) -> str | None:
-        people = set().union(*(_patients(e) for e in recent))
-        return f"{len(people)} patients within {window}" if len(people) > max_patients else None
-
-    return _bursts("many_patients", by_user, window, describe)
+    return _bursts("many_patients", by_user, window, lambda: _DistinctPatients(max_patients, window))
 
 
 def no_relationship(entries: Iterable[AuditEntry]) -> list[Anomaly]:
@@ -100,8 +146,7 @@ def repeated_refusals(entries: Iterable[AuditEntry], *, threshold: int = 3,
     for e in _disclosures(entries):
         if e.record.get("outcome") == "refused":
             by_user[_user(e)].append(e)
-    return _bursts("repeated_refusals", by_user, window,
-                   lambda recent: f"{len(recent)} refusals within {window}" if len(recent) >= threshold else None)
+    return _bursts("repeated_refusals", by_user, window, lambda: _Count(threshold, window))
 
 
 def report(entries: Iterable[AuditEntry]) -> list[Anomaly]:

@@ -50,12 +50,28 @@ def csv_row(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+# A cell a spreadsheet would read as a formula (OWASP "CSV injection"): =, +, -, @, tab, carriage
+# return — and their full-width forms, which some spreadsheets fold to ASCII.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell that starts like a formula, prefixed with ``'`` so that it is shown, not evaluated.
+    Numbers are left alone (the export writes no negative numbers)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 def write_csv(entries: Iterable[AuditEntry], out: IO[str]) -> int:
+    """The CSV export: every text cell neutralised (:func:`neutralise`), so attacker-controlled values
+    (request ids, names, justifications) can never run as spreadsheet formulas. The JSONL and
+    AuditEvent exports keep the exact values; verification uses those, never the CSV."""
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     count = 0
     for entry in entries:
-        writer.writerow(csv_row(entry))
+        writer.writerow({k: neutralise(v) for k, v in csv_row(entry).items()})
         count += 1
     return count
 

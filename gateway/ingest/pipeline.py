@@ -17,6 +17,7 @@ from gateway.ingest.batch import IngestBatch
 from gateway.ingest.matching import make_matcher, nhs_of
 from gateway.ingest.provenance import attach_provenance, provenance_id
 from gateway.ingest.quarantine import MatchReview, Quarantine
+from gateway.ingest.sources import SourceRegistry, care_team_organisations
 from gateway.ingest.upsert import keys_written, log_stale, make_upserter
 from gateway.ingest.validate import validate
 from gateway.ingest.work import Labelled, Work
@@ -200,11 +201,36 @@ def make_labeller(categorize: Categorize) -> Step:
     return label
 
 
-def _sent_by(item: SourceMessage | Rejected, sender: str | None) -> SourceMessage | Rejected:
-    if sender is None or isinstance(item, Rejected) or item.source_system == sender:
+def _sent_by(item: SourceMessage | Rejected, sender: str | None,
+             registry: SourceRegistry | None = None) -> SourceMessage | Rejected:
+    if sender is None or isinstance(item, Rejected) or (registry or SourceRegistry()).may_send(
+            sender, item.source_system):
         return item
     return Rejected("source", f"sent by {sender} but claims to come from {item.source_system!r}: a source may only "
-                              "send its own records", item.raw)
+                              "send its own records (or those the source registry lets it send)", item.raw)
+
+
+def make_care_team_check(registry: Callable[[], SourceRegistry]) -> Step:
+    """A pushed message may name as care-team members only its own source and the organisations the
+    source registry allows it (gateway/ingest/sources.py); otherwise the whole message is held in
+    quarantine for review — nothing of it is stored or trusted. The operator's CLI is not checked."""
+
+    def check(work: Work) -> Work:
+        if work.sender is None:
+            return work
+        system = work.message.source_system
+        current = registry()
+        for labelled in work.records:
+            for org, where in care_team_organisations(labelled.record.resource):
+                if not current.may_name(system, org):
+                    work.failed = (f"{labelled.record.location or work.message.origin} {where}".strip(),
+                                   f"held for review: source {system!r} (sent by {work.sender}) names organisation "
+                                   f"{org!r} as a care-team member, which the source registry does not allow it; "
+                                   "add it to the registry or have an operator review and retry this entry")
+                    return work
+        return work
+
+    return check
 
 
 class Ingestor:
@@ -229,7 +255,8 @@ class Ingestor:
         self.batch_seconds = 0.5
         self.group_messages = max(1, min(group_messages, batch_messages)) if batch_messages > 0 else 1
         # Steps that need no database (run ahead for a whole group), then those that read or write it.
-        self.pure_steps: list[Step] = [map_message, validate_records]
+        self.sources = SourceRegistry()  # replaced from settings by build_gateway
+        self.pure_steps: list[Step] = [map_message, make_care_team_check(lambda: self.sources), validate_records]
         self.store_steps: list[Step] = [link_patient(make_matcher(store)), make_labeller(categorize), attach_provenance,
                                         make_upserter(store)]
         self.steps: list[Step] = [*self.pure_steps, *self.store_steps]
@@ -282,8 +309,8 @@ class Ingestor:
                                    keep_failures)
                         current.summary.item(WHOLE_MESSAGE).add(ItemCounts(came_in=1, refused=1))
                     else:
-                        current.summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id),
-                                                     keep_failures))
+                        current.summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id,
+                                                          sender=sender), keep_failures))
                 pending.append(current)
                 settle()
             return total
@@ -307,7 +334,8 @@ class Ingestor:
                 pending.append(current)
                 for item in self._parse(adapter, format, origin, raw, sender):
                     group.append((current, item if isinstance(item, Unparsed) else
-                                  Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch)))
+                                  Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch,
+                                       sender=sender)))
                     current.unfinished += 1
                     if len(group) >= self.group_messages:
                         self._run_group(batch, group, keep_failures)
@@ -318,12 +346,11 @@ class Ingestor:
             settle()
         return total
 
-    @staticmethod
-    def _parse(adapter: Adapter, format: str, origin: str, raw: bytes,
+    def _parse(self, adapter: Adapter, format: str, origin: str, raw: bytes,
                sender: str | None) -> list[SourceMessage | Unparsed]:
         """The whole input parsed (so that an input the parser gives up on midway is kept whole)."""
         try:
-            parsed = [_sent_by(item, sender) for item in adapter.parse(raw, origin)]
+            parsed = [_sent_by(item, sender, self.sources) for item in adapter.parse(raw, origin)]
         except AdapterError as exc:
             return [Unparsed(format, origin, exc.location, exc.reason, raw)]
         return [item if isinstance(item, SourceMessage) else
@@ -384,7 +411,7 @@ class Ingestor:
                 summary.item(WHOLE_MESSAGE).add(ItemCounts(came_in=1, refused=1))
             elif rerun:
                 summary = self.run(Work(item.adapter, item.message, forced_patient_id=item.forced_patient_id,
-                                        batch=batch), keep_failures)
+                                        batch=batch, sender=item.sender), keep_failures)
             else:
                 summary = self._finish(item, keep_failures)
             pending.summary.add(summary)

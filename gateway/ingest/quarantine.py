@@ -1,12 +1,15 @@
 """Keep what could not be stored, with the reason, so that it can be re-processed after a fix."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.ingest.inputs import looks_like_key
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
 
 Q = QuarantineRow.__table__
@@ -31,7 +34,11 @@ class Quarantine:
 
     def put(self, *, format: str, origin: str, location: str, reason: str, raw: bytes,
             connection: Connection | None = None) -> int:
-        """Keep one failed input; ``connection``: inside an ingest batch's transaction (see batch.py)."""
+        """Keep one failed input; ``connection``: inside an ingest batch's transaction (see batch.py).
+        Bytes that look like private key material are never kept: the entry records why, not them."""
+        if looks_like_key(raw):
+            reason = f"{reason} [content not kept: it looks like private key material ({len(raw)} bytes)]"
+            raw = b""
         if connection is None:
             with self.engine.begin() as conn:
                 return self.put(format=format, origin=origin, location=location, reason=reason, raw=raw,
@@ -56,6 +63,45 @@ class Quarantine:
     def resolve(self, entry_id: int) -> None:
         with self.engine.begin() as conn:
             conn.execute(Q.update().where(Q.c.id == entry_id).values(status="resolved", resolved_at=datetime.now(UTC)))
+
+
+    def purge(self, audit: Any, *, ids: list[int] | None = None, resolved: bool = False,
+              older_than_days: int | None = None, operator: str, reason: str) -> Purged:
+        """Delete entries for good, audited: the audit record (what, who, why) is appended first and
+        nothing is deleted when it cannot be. KeyError names an id that does not exist."""
+        query = sa.select(Q.c.id, Q.c.format, Q.c.origin, Q.c.status, Q.c.received_at, Q.c.raw).order_by(Q.c.id)
+        conditions = []
+        if ids:
+            conditions.append(Q.c.id.in_(ids))
+        if resolved:
+            conditions.append(Q.c.status == "resolved")
+        if older_than_days is not None:
+            conditions.append(Q.c.received_at < datetime.now(UTC) - timedelta(days=older_than_days))
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(query.where(sa.or_(*conditions)) if conditions else query.where(sa.false())))
+        missing = sorted(set(ids or ()) - {r.id for r in rows})
+        if missing:
+            raise KeyError(missing[0])
+        purged = Purged([{"id": r.id, "format": r.format, "origin": r.origin, "status": r.status,
+                          "bytes": len(r.raw), "sha256": hashlib.sha256(r.raw).hexdigest()} for r in rows])
+        if not rows:
+            return purged
+        entry = audit.append({"type": "quarantine-purge", "interaction": "quarantine.purge", "outcome": "purged",
+                              "requester": {"user": operator, "role": "operator"}, "reason": reason,
+                              "purged": purged.entries})
+        purged.audit_seq = entry.seq
+        with self.engine.begin() as conn:
+            conn.execute(Q.delete().where(Q.c.id.in_([r.id for r in rows])))
+        return purged
+
+
+class Purged(list):  # type: ignore[type-arg]
+    """The purged entries (id, format, origin, status, bytes, sha256) and the audit record's seq."""
+
+    def __init__(self, entries: list[dict[str, Any]]) -> None:
+        super().__init__(entries)
+        self.entries = entries
+        self.audit_seq: int | None = None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ class Work:
     failed: tuple[str, str] | None = None  # (location, reason) when an adapter failed on the whole message
     patient_refused: str | None = None  # why validation refused the message's own Patient (it then has none)
     stale: list[tuple[str, str]] = field(default_factory=list)  # (reference, source id) of ignored old versions
+    sender: str | None = None  # who pushed the bytes (HTTP: the token's org); None: the operator's own CLI
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

@@ -49,7 +49,7 @@ async def test_ig_officer_checks_explains_and_simulates(client: httpx.AsyncClien
     assert why["effect"] == "notice" and why["lines"]
     sim = await client.post("/policy/simulate", headers=ig, json={
         "role": "receptionist", "purpose": "direct_care", "org": loaded.person.practice_ods,
-        "nhs_number": loaded.person.nhs_number})
+        "nhs_number": loaded.person.nhs_number, "show_content": True, "reason": "checking the receptionist rule"})
     assert sim.status_code == 200
     types = {e["resource"]["resourceType"] for e in sim.json()["entry"] if e["search"]["mode"] == "match"}
     assert "Patient" in types and "Condition" not in types

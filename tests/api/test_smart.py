@@ -40,7 +40,8 @@ async def test_backend_service_gets_a_token_that_the_fhir_api_accepts(
     assert "private_key_jwt" in config["token_endpoint_auth_methods_supported"]
     token_url = config["token_endpoint"]
     signed = assertion(key, "dn-app", token_url)
-    response = await client.post(token_url.replace("http://testserver", ""), data={
+    assert token_url == "http://localhost:8080/auth/token"  # the configured public URL, not the Host header
+    response = await client.post("/auth/token", data={
         "grant_type": "client_credentials", "client_assertion_type": ASSERTION, "client_assertion": signed,
         "scope": "system/*.read"})
     assert response.status_code == 200, response.text
@@ -59,7 +60,7 @@ async def test_token_endpoint_refuses_unknown_clients_and_wrong_keys(
         client: httpx.AsyncClient, tmp_path: Path, gateway) -> None:  # type: ignore[no-untyped-def]
     gateway.settings.clients = str(tmp_path / "clients.json")
     register_client(gateway.settings, "dn-app", role="district_nurse", org="RX1")
-    audience = "http://testserver/auth/token"
+    audience = "http://localhost:8080/auth/token"
     impostor = ec.generate_private_key(ec.SECP256R1())
     for client_id, key in (("nobody", impostor), ("dn-app", impostor)):
         response = await client.post("/auth/token", data={

@@ -75,7 +75,9 @@ def test_a_new_category_reaches_stored_records_on_reload_without_reingest(demo: 
     # ... and a simulation under the candidate shows what the care worker would get.
     sim = demo.client.post("/policy/simulate", headers=ig, json={
         "role": "care_worker", "purpose": "direct_care", "org": person.care_provider[0],
-        "nhs_number": person.nhs_number, "candidate": True}).json()
+        "nhs_number": person.nhs_number, "candidate": True, "show_content": True,
+        "reason": "checking the key-safe category before it goes live"}).json()
+    assert entries(sim), "the simulation shows the content it was asked for"
     assert '"KEYSAFE"' not in orjson.dumps(entries(sim)).decode()
     reloaded = demo.client.post("/policy/reload", headers=ig)
     assert reloaded.status_code == 200, reloaded.text
