@@ -85,7 +85,7 @@ class Disclosure:
         store = self.service.store
         if self.contexts is None:
             self.contexts = ContextCache(store)
-        candidates = list(candidates)
+        candidates = [s for s in candidates if self._in_scope(s)]
         self.warnings += [w for s in candidates if RECORD_WARNING_SYSTEM in s.raw for w in _warnings(s)]
         self.service.labels.apply(self.engine, candidates)
         released = enforce(self.engine, self.requester, self.contexts, candidates, self.decisions, compartment)
@@ -94,6 +94,17 @@ class Disclosure:
         released = follow_withheld(self.decisions, released, store.source_keys)
         self.decisions.released.extend(released)
         return released
+
+    def _in_scope(self, stored: StoredResource) -> bool:
+        """A token scoped to one person (a `patient` claim, whatever the role) sees nothing of anyone
+        else: such items are not candidates at all, exactly as if they did not exist."""
+        if self.requester.patient is None:
+            return True
+        patient_id = stored.patient_id or (stored.id if stored.resource_type == "Patient" else None)
+        if patient_id is None:
+            return True  # directory data (an Organization, a Practitioner) is about nobody
+        assert self.contexts is not None
+        return self.contexts.get(patient_id).nhs_number == self.requester.patient
 
     def _decide_named(self, released: list[Released]) -> None:
         named = set().union(*(references_in(r.stored.raw) for r in released)) if released else set()

@@ -394,3 +394,15 @@ async def test_a_hidden_item_is_named_nowhere(client, gateway, settings) -> None
         assert asked.status_code == missing.status_code == 404
         assert asked.json()["issue"][0]["diagnostics"].replace(h.id, "X") == \
             missing.json()["issue"][0]["diagnostics"].replace("0" * len(h.id), "X")
+
+
+def test_a_token_scoped_to_one_person_sees_nobody_else_whatever_the_role(demo: Demo) -> None:
+    """Includes and compartments too: another person's items are not even candidates."""
+    a, b = demo.people[0], demo.people[1]
+    scoped = requester("gp", b.practice_ods, patient=a.nhs_number)
+    d = demo.gateway.disclosure.open(scoped)
+    others = demo.gateway.store.compartment(demo.patient_id(b))
+    assert others and d.decide(others, others) == []
+    assert not d.decisions.entries and not d.notice_lines()
+    own = demo.gateway.store.compartment(demo.patient_id(a))
+    assert d.decide(own, own)

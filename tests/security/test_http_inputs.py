@@ -78,8 +78,6 @@ async def test_an_out_of_range_version_is_a_404(client, gateway, two: Two) -> No
     assert response.status_code == 404 and _is_outcome(response)
 
 
-# -- fixed in gateway/api/fhir_routes.py (the lead's part of this work): un-mark when it lands ------
-@pytest.mark.xfail(strict=True, reason="fhir_routes: GET /fhir/Patient without identifying criteria lists everyone")
 async def test_patients_cannot_be_browsed(client, gateway, two: Two) -> None:  # type: ignore[no-untyped-def]
     headers = auth_headers(gateway.settings, "paramedic", "RYC", "emergency", justification="call 42")
     response = await client.get("/fhir/Patient", headers=headers)
