@@ -59,7 +59,8 @@ def simulate(role: Annotated[str, typer.Option(help="gateway role")],
              justification: Annotated[str | None, typer.Option()] = None,
              policy: Annotated[Path | None, typer.Option(help="policy directory (default: the one in force)")] = None,
              operator: Annotated[str | None, typer.Option(help="who is looking (audit record; default: login)")] = None,
-             summary: Annotated[bool, typer.Option(help="a table of effects instead of the FHIR Bundle")] = False) -> None:
+             summary: Annotated[bool, typer.Option(help="a table of effects instead of the FHIR Bundle")] = False,
+             ) -> None:
     """Exactly what ROLE at ORG for PURPOSE would get from $everything for this patient (nothing is served;
     the simulation itself is audited)."""
     settings = Settings()

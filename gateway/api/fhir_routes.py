@@ -7,10 +7,9 @@ from email.utils import format_datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-
-from starlette.concurrency import run_in_threadpool
 
 from gateway.api import search
 from gateway.api.capability import capability_statement
@@ -20,6 +19,7 @@ from gateway.api.responses import FHIR_JSON, FHIR_XML, fhir_response, negotiated
 from gateway.api.security import disclosure
 from gateway.disclosure import Disclosure, Released, searchset
 from gateway.store import StoredResource, search_params
+
 
 async def negotiate(request: Request) -> None:  # async: no thread hop for a header check
     """406 before any work when the caller accepts no format we write."""

@@ -44,7 +44,8 @@ def simulate_everything(service: DisclosureService, requester: Requester, nhs_nu
         d = service.open(requester, patient_id=patient.id, engine=engine)
     except Refused as refused:
         outcome = {"resourceType": "OperationOutcome",
-                   "issue": [{"severity": "error", "code": "forbidden", "diagnostics": refused.disclosure.request.reason}]}
+                   "issue": [{"severity": "error", "code": "forbidden",
+                              "diagnostics": refused.disclosure.request.reason}]}
         return outcome, refused.disclosure
     compartment = service.store.compartment(patient.id)
     released = d.decide(compartment, compartment)
@@ -59,7 +60,8 @@ class CorpusDiff:
     new_version: str
     items_checked: int = 0
     decisions_compared: int = 0
-    counts: Counter[tuple[str, str, bool, str, str]] = field(default_factory=Counter)  # role, purpose, related, old, new
+    # (role, purpose, in the care team, old treatment, new treatment) -> items
+    counts: Counter[tuple[str, str, bool, str, str]] = field(default_factory=Counter)
     examples: list[dict[str, Any]] = field(default_factory=list)
 
 

@@ -19,7 +19,8 @@ def entry(base_url: str, released: Released, mode: str) -> dict[str, Any]:
 
 def searchset(base_url: str, path: str, params: list[tuple[str, str]], matches: list[Released], *,
               offset: int, count: int | None, includes: list[Released] | None = None,
-              outcome: dict[str, Any] | None = None, summary_count: bool = False) -> tuple[dict[str, Any], list[Released]]:
+              outcome: dict[str, Any] | None = None,
+              summary_count: bool = False) -> tuple[dict[str, Any], list[Released]]:
     total = len(matches)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total}
     if summary_count:

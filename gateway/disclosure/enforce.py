@@ -113,19 +113,23 @@ def enforce(engine: PolicyEngine, requester: Requester, contexts: ContextCache, 
             if key is not None:
                 memo[key] = decision
         into.obligations.update(decision.obligations)
-        # The rule-id tuples are shared between entries of one key: nobody mutates them.
-        entry: Entry = {"ref": stored.ref, "version": stored.version_id, "effect": decision.effect,
-                        "rule_ids": decision.rule_ids, "categories": stored.categories}
         if decision.effect in ("release", "redact"):
             edited = apply_redaction(stored.content, decision) if decision.redact or decision.removed else None
             out.append(Released(stored, decision, edited))
             into.notices.extend(decision.redactions)
-            if decision.redact:
-                entry["fields"] = decision.redact
-                entry["redacted_categories"] = decision.redacted_categories
-            if decision.removed:
-                entry["removed"] = decision.removed
         elif decision.effect == "notice" and decision.notice is not None:
             into.notices.append(decision.notice)
-        into.entries[(stored.ref, stored.version_id)] = entry
+        into.entries[(stored.ref, stored.version_id)] = _entry(stored, decision)
     return out
+
+
+def _entry(stored: StoredResource, decision: ItemDecision) -> Entry:
+    """The audit entry of one decided item (the rule-id tuples are shared between items: read-only)."""
+    entry: Entry = {"ref": stored.ref, "version": stored.version_id, "effect": decision.effect,
+                    "rule_ids": decision.rule_ids, "categories": stored.categories}
+    if decision.redact:
+        entry["fields"] = decision.redact
+        entry["redacted_categories"] = decision.redacted_categories
+    if decision.removed:
+        entry["removed"] = decision.removed
+    return entry

@@ -183,7 +183,8 @@ def _patient_refs(asked: dict[str, str | None], decided: dict[str, str | None],
     A person named only by NHS number ("nhs:<number>") is dropped once found by id."""
     by_id = {**{k: v for k, v in asked.items() if not k.startswith("nhs:")}, **decided}
     found = {nhs for nhs in by_id.values() if nhs}
-    refs = [{"id": pid, "nhs_number": nhs if nhs is not None else nhs_number_of(pid)} for pid, nhs in sorted(by_id.items())]
+    refs = [{"id": pid, "nhs_number": nhs if nhs is not None else nhs_number_of(pid)}
+            for pid, nhs in sorted(by_id.items())]
     refs += [{"id": None, "nhs_number": nhs} for key, nhs in sorted(asked.items())
              if key.startswith("nhs:") and nhs not in found]
     return refs

@@ -7,6 +7,7 @@ over the facts and resource types its rules look at, so a request costs dictiona
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,7 +192,8 @@ class PolicyEngine:
         cats = stored.categories or ((self.vocabulary.fallback_category,) if self.vocabulary.fallback_category else ())
         groups = self.vocabulary.field_groups
         present = tuple(any(s.present_in(stored) for s in g.fields) for c in cats for g in groups.get(c, ()))
-        elements = tuple(self.element_categories(g, stored) for g in self.vocabulary.element_groups(stored.resource_type))
+        elements = tuple(self.element_categories(g, stored)
+                         for g in self.vocabulary.element_groups(stored.resource_type))
         return stored.resource_type, cats, stored.holder_org, stored.holder_team, present, elements
 
     def element_categories(self, group: ElementGroup, stored: Candidate) -> tuple[str, ...]:
@@ -222,52 +224,74 @@ class PolicyEngine:
         effect = _most_restrictive(decided)
         rule_ids = _unique(i for _, o in decided if o.effect == effect for i in o.rule_ids)
         obligations = frozenset().union(*(o.obligations for _, o in decided))
-        if effect in ("notice", "hide"):
-            notice = None
-            if effect == "notice":
-                cat, o = next((c, o) for c, o in decided if o.effect == "notice")
-                notice = make_notice(cat, item, patient, o.messages)
-            return ItemDecision(effect, rule_ids, notice=notice, obligations=obligations)
+        if effect == "hide":
+            return ItemDecision(effect, rule_ids, obligations=obligations)
+        if effect == "notice":
+            cat, o = next((c, o) for c, o in decided if o.effect == "notice")
+            return ItemDecision(effect, rule_ids, notice=make_notice(cat, item, patient, o.messages),
+                                obligations=obligations)
         # Released (possibly with rule-level redaction): now the field groups and element groups present.
-        selectors = [s.text for _, o in decided if o.effect == "redact" for s in o.selectors]
-        redacted = [g for _, o in decided if o.effect == "redact" for g in o.redacts]
-        notices: list[Notice] = []
-        removed: list[str] = []
-        for cat, o in decided:  # a rule's own redaction says what went, like a field group's
-            if o.effect == "redact" and any(sel.present_in(item) for sel in o.selectors):
-                notices.append(make_notice(o.redacts[0] if o.redacts else cat, item, patient, o.messages,
-                                           redacted=True))
+        parts = _Removals(item, patient, list(rule_ids), obligations)
+        for cat, o in decided:
+            parts.rule_redaction(cat, o)
+        self._remove_groups(parts, [c for c, _ in decided], decide_all)
+        return parts.decision()
 
-        def withhold(name: str, fields: tuple[Any, ...], outcomes: list[tuple[str, Outcome]]) -> None:
-            nonlocal rule_ids, obligations
-            group_effect = _most_restrictive(outcomes)
-            obligations |= frozenset().union(*(o.obligations for _, o in outcomes))
-            if group_effect == "release":
-                return
-            rule_ids = _unique((*rule_ids, *(i for _, o in outcomes if o.effect == group_effect for i in o.rule_ids)))
-            if group_effect == "hide":  # hidden means hidden: gone without a label or a notice
-                removed.extend(s.text for s in fields)
-                return
-            chosen = next(o for _, o in outcomes if o.effect == group_effect)
-            selectors.extend(s.text for s in (chosen.selectors if group_effect == "redact" and chosen.selectors
-                                              else fields))
-            redacted.append(name)
-            cat = next(c for c, o in outcomes if o.effect == group_effect)
-            notices.append(make_notice(cat if cat != name else name, item, patient, chosen.messages, redacted=True))
-
-        for cat, _ in decided:
+    def _remove_groups(self, parts: _Removals, categories: list[str],
+                       decide_all: Callable[[tuple[str, ...]], list[tuple[str, Outcome]]]) -> None:
+        item = parts.item
+        for cat in categories:
             for group in self.vocabulary.field_groups.get(cat, ()):
-                if group.name in redacted or not any(s.present_in(item) for s in group.fields):
-                    continue
-                withhold(group.name, group.fields, decide_all((group.name,)))
-        for element in self.vocabulary.element_groups(rtype):
-            element_cats = self.element_categories(element, item)
-            if element_cats:
-                withhold(element.name, element.fields, decide_all(element_cats))
-        if selectors:
-            return ItemDecision("redact", rule_ids, tuple(_unique(selectors)), tuple(_unique(redacted)),
-                                notices[0] if notices else None, obligations, tuple(notices), tuple(_unique(removed)))
-        return ItemDecision("release", rule_ids, obligations=obligations, removed=tuple(_unique(removed)))
+                if group.name not in parts.groups and any(s.present_in(item) for s in group.fields):
+                    parts.group(group.name, group.fields, decide_all((group.name,)))
+        for element in self.vocabulary.element_groups(item.resource_type):
+            if element_cats := self.element_categories(element, item):
+                parts.group(element.name, element.fields, decide_all(element_cats))
+
+
+class _Removals:
+    """What one released item loses: rule-level redactions, then each field or element group not
+    released (with a redaction notice), or removed without trace when it is hidden."""
+
+    def __init__(self, item: Candidate, patient: PatientContext, rule_ids: list[str],
+                 obligations: frozenset[str]) -> None:
+        self.item, self.patient = item, patient
+        self.rule_ids, self.obligations = rule_ids, obligations
+        self.selectors: list[str] = []
+        self.groups: list[str] = []
+        self.notices: list[Notice] = []
+        self.removed: list[str] = []
+
+    def rule_redaction(self, category: str, o: Outcome) -> None:
+        if o.effect != "redact":
+            return
+        self.selectors += [s.text for s in o.selectors]
+        self.groups += list(o.redacts)
+        if any(s.present_in(self.item) for s in o.selectors):  # a rule's own redaction says what went too
+            self.notices.append(make_notice(o.redacts[0] if o.redacts else category, self.item, self.patient,
+                                            o.messages, redacted=True))
+
+    def group(self, name: str, fields: tuple[Any, ...], outcomes: list[tuple[str, Outcome]]) -> None:
+        effect = _most_restrictive(outcomes)
+        self.obligations |= frozenset().union(*(o.obligations for _, o in outcomes))
+        if effect == "release":
+            return
+        self.rule_ids += [i for _, o in outcomes if o.effect == effect for i in o.rule_ids]
+        if effect == "hide":  # hidden means hidden: gone without a label or a notice
+            self.removed += [s.text for s in fields]
+            return
+        category, chosen = next((c, o) for c, o in outcomes if o.effect == effect)
+        self.selectors += [s.text for s in (chosen.selectors if effect == "redact" and chosen.selectors else fields)]
+        self.groups.append(name)
+        self.notices.append(make_notice(category, self.item, self.patient, chosen.messages, redacted=True))
+
+    def decision(self) -> ItemDecision:
+        rule_ids, removed = _unique(self.rule_ids), _unique(self.removed)
+        if self.selectors:
+            return ItemDecision("redact", rule_ids, _unique(self.selectors), _unique(self.groups),
+                                self.notices[0] if self.notices else None, self.obligations, tuple(self.notices),
+                                removed)
+        return ItemDecision("release", rule_ids, obligations=self.obligations, removed=removed)
 
 
 def _most_restrictive(decided: list[tuple[str, Outcome]]) -> str:

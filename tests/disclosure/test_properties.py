@@ -22,7 +22,7 @@ from gateway.disclosure.derived import references_in
 from gateway.disclosure.enforce import ContextCache
 from gateway.disclosure.labels import hints_of
 from gateway.ingest.pipeline import read_files
-from gateway.policy import PolicyEngine, PolicyHolder
+from gateway.policy import PolicyEngine
 from gateway.policy.categorize import codings_in
 from gateway.policy.explain import explain
 from gateway.requester import Requester
