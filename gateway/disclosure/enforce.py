@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import orjson
@@ -61,8 +62,9 @@ class Decisions:
 class ContextCache:
     """Patient contexts for one request (consents, opt-out, care team), built once per patient."""
 
-    def __init__(self, store: ResourceStore) -> None:
+    def __init__(self, store: ResourceStore, today: date | None = None) -> None:
         self.store = store
+        self.today = today  # one request, one "today" (a care-team end date is judged once)
         self._cache: dict[str, PatientContext] = {}
 
     def get(self, patient_id: str, compartment: Sequence[StoredResource] | None = None) -> PatientContext:
@@ -71,7 +73,7 @@ class ContextCache:
             patient = next((s.content for s in items if s.resource_type == "Patient" and s.id == patient_id),
                            {"resourceType": "Patient", "id": patient_id})
             others = [s.content for s in items if s.resource_type in CONTEXT_TYPES[1:]]
-            self._cache[patient_id] = patient_context(patient, others)
+            self._cache[patient_id] = patient_context(patient, others, today=self.today)
         return self._cache[patient_id]
 
 

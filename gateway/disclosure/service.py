@@ -63,6 +63,7 @@ class Disclosure:
     decisions: Decisions = field(default_factory=Decisions)
     contexts: ContextCache | None = None
     warnings: list[tuple[str | None, str, str]] = field(default_factory=list)  # (holder, code, wording)
+    opened: datetime = field(default_factory=lambda: datetime.now().astimezone())  # local time: care is local
 
     @property
     def version(self) -> str:
@@ -84,7 +85,7 @@ class Disclosure:
         fetched and decided too, so that nothing names a withheld item."""
         store = self.service.store
         if self.contexts is None:
-            self.contexts = ContextCache(store)
+            self.contexts = ContextCache(store, self.opened.date())
         candidates = [s for s in candidates if self._in_scope(s)]
         self.warnings += [w for s in candidates if RECORD_WARNING_SYSTEM in s.raw for w in _warnings(s)]
         self.service.labels.apply(self.engine, candidates)
