@@ -1,22 +1,19 @@
 """The pipeline's last step: store a message's resources idempotently (docs/architecture.md, invariant 6).
 
-Two ways, one result. Without a batch each message is its own transaction through
-``ResourceStore.upsert`` (the reference behaviour, and what a lone ``Ingestor.run`` does). Inside an
-:class:`~gateway.ingest.batch.IngestBatch` the same upserts are only *staged* in the batch's
-:class:`~gateway.store.bulk.BulkWriter`; the Ingestor flushes them, many messages at a time.
+One write path: a message's upserts are *staged* in a :class:`~gateway.store.bulk.BulkWriter` —
+the open :class:`~gateway.ingest.batch.IngestBatch`'s, flushed by the Ingestor many messages at a
+time, or, for a message on its own (a lone ``Ingestor.run``), a writer of its own flushed in the
+message's own transaction.
 """
 from __future__ import annotations
 
 from typing import Any
-
-import sqlalchemy as sa
 
 from adapters.base import MappedRecord
 from gateway.ingest.work import Work
 from gateway.logging import get_logger
 from gateway.store import ResourceStore
 from gateway.store.bulk import BulkWriter
-from gateway.store.resources import R
 
 log = get_logger("gateway.ingest")
 
@@ -25,28 +22,11 @@ def make_upserter(store: ResourceStore):  # type: ignore[no-untyped-def]
     def upsert(work: Work) -> Work:
         if work.batch is not None:
             return stage(work, work.batch.writer)
+        # A message on its own: the same staged write path, as a batch of one in its own transaction.
         with store.engine.begin() as conn:
-            for labelled in work.records:
-                record: MappedRecord = labelled.record
-                resource = record.resource
-                if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
-                    _fold_identifiers(store, work.patient_id, resource, conn)
-                    continue
-                if resource["resourceType"] == "Patient":
-                    existing = store.get("Patient", resource["id"])
-                    resource = keeping_folded_identifiers(resource, existing.content if existing else None)
-                result = store.upsert(
-                    resource, patient_id=work.patient_id, categories=labelled.categories,
-                    holder_org=record.hints.get("holder_org", record.source_system),
-                    holder_team=record.hints.get("team"), source_system=record.source_system,
-                    source_id=record.source_id, source_updated=record.source_updated,
-                    labels_version=labelled.labels_version, label_section=record.hints.get("section"),
-                    connection=conn)
-                if record.hints.get("provenance"):
-                    continue
-                work.count(result.outcome)
-                if result.outcome == "stale":
-                    work.stale.append((f"{result.resource_type}/{result.id}", record.source_id))
+            writer = BulkWriter(conn)
+            stage(work, writer)
+            writer.flush()
         return work
 
     return upsert
@@ -59,7 +39,7 @@ def stage(work: Work, writer: BulkWriter) -> Work:
         record: MappedRecord = labelled.record
         resource = record.resource
         if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
-            _fold_identifiers_staged(writer, work.patient_id, resource)
+            _fold_identifiers(writer, work.patient_id, resource)
             continue
         if resource["resourceType"] == "Patient":
             current = writer.current("Patient", resource["id"])
@@ -95,22 +75,7 @@ def log_stale(work: Work) -> None:
                     origin=work.message.origin)
 
 
-def _fold_identifiers(store: ResourceStore, patient_id: str | None, incoming: dict[str, Any], conn: Any) -> None:
-    """A second source's Patient adds its local identifiers to the one matched Patient."""
-    existing = store.get("Patient", patient_id) if patient_id else None
-    if existing is None:
-        return
-    merged = _with_extra_identifiers(existing.content, incoming)
-    if merged is not None:
-        source = conn.execute(sa.select(R.c.source_system, R.c.source_id, R.c.source_updated).where(
-            R.c.resource_type == "Patient", R.c.id == patient_id)).one()
-        store.upsert(merged, patient_id=patient_id, categories=existing.categories, holder_org=existing.holder_org,
-                     holder_team=existing.holder_team, source_system=source.source_system,
-                     source_id=source.source_id, source_updated=source.source_updated,
-                     labels_version=existing.labels_version, label_section=existing.label_section, connection=conn)
-
-
-def _fold_identifiers_staged(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
+def _fold_identifiers(writer: BulkWriter, patient_id: str | None, incoming: dict[str, Any]) -> None:
     existing = writer.current("Patient", patient_id) if patient_id else None
     if existing is None:
         return
