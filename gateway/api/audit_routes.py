@@ -15,8 +15,7 @@ from gateway.api.bodies import body_doc, json_body
 from gateway.api.respond import commit_then
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
-from gateway.api.roles import require_capability
-from gateway.api.security import require
+from gateway.api.roles import require, require_capability
 from gateway.audit import anomalies
 from gateway.audit.auditevent import to_audit_events
 from gateway.requester import Requester

@@ -20,8 +20,7 @@ from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.responses import fhir_response
 from gateway.api.errors import BadRequest, NotFound
 from gateway.api.responses import FhirJSONResponse
-from gateway.api.roles import require_capability
-from gateway.api.security import require
+from gateway.api.roles import require, require_capability
 from gateway.disclosure import relabel
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyError

@@ -2,6 +2,8 @@
 in roles.yaml (`ingests`, `reads_audit`, `manages_policies`) — never by a role name in Python."""
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 
 from gateway.api.errors import Forbidden
@@ -15,3 +17,12 @@ def require_capability(request: Request, capability: str) -> Requester:
     if role is None or not getattr(role, capability, False):
         raise Forbidden(f"role {requester.role!r} lacks the {capability!r} capability in roles.yaml")
     return requester
+
+
+def require(capability: str) -> Any:
+    """A router-level dependency: the caller is authenticated and holds ``capability`` before FastAPI
+    reads or validates anything of the request (bodies are parsed by :func:`gateway.api.bodies.json_body`)."""
+    def dependency(request: Request) -> Requester:
+        return require_capability(request, capability)
+
+    return dependency

@@ -147,14 +147,3 @@ def enforce_patient_scope(request: Request, requester: Requester, params: list[t
                 stored.patient_id not in own_patient_ids(request, requester):
             named = parts[2:] if len(parts) >= 6 else parts[2:4]  # as the routes word it: vread names the version
             raise NotFound(f"{'/'.join(named)} is not known")
-
-
-def require(capability: str) -> Any:
-    """A router-level dependency: the caller is authenticated and holds ``capability`` before FastAPI
-    reads or validates anything of the request (bodies are parsed by :func:`gateway.api.bodies.json_body`)."""
-    from gateway.api.roles import require_capability
-
-    def dependency(request: Request) -> Requester:
-        return require_capability(request, capability)
-
-    return dependency
