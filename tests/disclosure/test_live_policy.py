@@ -406,3 +406,18 @@ def test_a_token_scoped_to_one_person_sees_nobody_else_whatever_the_role(demo: D
     assert not d.decisions.entries and not d.notice_lines()
     own = demo.gateway.store.compartment(demo.patient_id(a))
     assert d.decide(own, own)
+
+
+def test_history_and_not_modified_answers_keep_their_obligations(demo: Demo) -> None:
+    person = demo.people[0]
+    glass = demo.headers("paramedic", "X99999", "emergency", justification="collapsed at home")
+    path = f"/fhir/Patient/{demo.patient_id(person)}"
+    first = demo.client.get(path, headers=glass)
+    assert first.status_code == 200
+    again = demo.client.get(path, headers={**glass, "If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+    history = demo.client.get(f"{path}/_history", headers=glass)
+    for response in (first, again, history):
+        record = _record(demo, response)
+        assert "review" in record["obligations"], record["interaction"]
+    assert _record(demo, again)["items"]["released"][0]["not_modified"] is True
