@@ -195,7 +195,7 @@ def _chain_status(request: Request) -> dict[str, Any]:
 async def chain(request: Request) -> Response:
     session = signed_in(request, CAP)
     status = await run_in_threadpool(_chain_status, request)
-    page = render(request, "audit/chain.html", status=status, verification=None, csrf=session.csrf)
+    page = render(request, "audit/chain.html", chain=status, verification=None, csrf=session.csrf)
     return await run_in_threadpool(audit_access, request, session, "console.audit.chain", page)
 
 
@@ -209,5 +209,5 @@ async def _verified(request: Request, session: Session) -> Response:
     log = request.app.state.gateway.audit
     verification = await run_in_threadpool(log.verify)
     status = await run_in_threadpool(_chain_status, request)
-    page = render(request, "audit/chain.html", status=status, verification=verification, csrf=session.csrf)
+    page = render(request, "audit/chain.html", chain=status, verification=verification, csrf=session.csrf)
     return await run_in_threadpool(audit_access, request, session, "console.audit.verify", page)

@@ -116,7 +116,8 @@ def _notices(bundle: dict[str, Any]) -> list[str]:
                 if (e.get("search") or {}).get("mode") == "outcome"]
     if bundle.get("resourceType") == "OperationOutcome":
         outcomes = [bundle]
-    return [str(i.get("diagnostics", "")) for o in outcomes for i in o.get("issue", [])]
+    return [str((i.get("details") or {}).get("text") or i.get("diagnostics", ""))
+            for o in outcomes for i in o.get("issue", [])]
 
 
 @router.post("/simulate")
