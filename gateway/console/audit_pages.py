@@ -16,7 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from gateway.audit import anomalies, search as search_mod, verify_proof
+from gateway.audit import anomalies, verify_proof
+from gateway.audit import search as search_mod
 from gateway.audit.formats import write_csv
 from gateway.audit.log import entry_from_row
 from gateway.audit.model import AuditEntry
@@ -103,14 +104,13 @@ async def record_detail(seq: int, request: Request) -> Response:
     entry = await run_in_threadpool(log.entry, seq)
     if entry is None:
         raise ConsoleError(404, f"no audit record {seq}")
+    proof: dict[str, Any] | None = None
+    problem: str | None = None
     try:
         proof = await run_in_threadpool(log.prove, seq)
-        proof_ok = verify_proof(proof, log.public_key_pem())
-    except LookupError as exc:
-        proof, proof_ok = None, False
+    except LookupError as exc:  # pruned
         problem = str(exc)
-    else:
-        problem = None
+    proof_ok = proof is not None and verify_proof(proof, log.public_key_pem())
     page = render(request, "audit/record.html", entry=entry, summary=_summary(entry),
                   body=orjson.dumps(entry.record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode(),
                   proof=proof, proof_ok=proof_ok, problem=problem,
@@ -174,9 +174,9 @@ async def anomaly_page(request: Request) -> Response:
         group = grouped[(a.kind, a.user)]
         group["seqs"].extend(a.seqs)
         group["details"].append(a.detail)
+    ordered = sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
     groups = [{"kind": kind, "user": user, "seqs": sorted(set(g["seqs"])), "detail": g["details"][0],
-               "occurrences": len(g["details"])} for (kind, user), g in sorted(grouped.items(),
-                                                                                key=lambda kv: (kv[0][0], kv[0][1] or ""))]
+               "occurrences": len(g["details"])} for (kind, user), g in ordered]
     page = render(request, "audit/anomalies.html", groups=groups, values=values)
     return await run_in_threadpool(audit_access, request, session, "console.audit.anomalies", page)
 

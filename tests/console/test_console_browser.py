@@ -18,7 +18,8 @@ from tests.console.conftest import Console, break_glass, build_console
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 CHROMIUM = chromium_path()
 pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (scripts/test installs it as root)"),
+    pytest.mark.skipif(CHROMIUM is None,
+                       reason="Debian's chromium is not installed (scripts/test installs it when run as root)"),
     pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed (npm install in tests/node)"),
     pytest.mark.timeout(240),
 ]
