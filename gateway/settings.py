@@ -49,14 +49,10 @@ class Settings(BaseSettings):
     # alone records nothing). Off by default.
     tracing: bool = False
     production: bool = False
-    # The web console (gateway/console): the key that signs its session cookies (created outside
-    # production mode when missing) and how long a session lasts. Sign-in is the development sign-in
-    # (demo users; refused in production mode) unless an OpenID Connect issuer is configured.
+    # The web console (gateway/console, docs/console.md): the key that signs its session cookies
+    # (created outside production mode when missing) and how long a session lasts.
     console_session_key: str = str(Path("var") / "console-session.key")
     console_session_seconds: int = 8 * 3600
-    console_oidc_issuer: str | None = None
-    console_oidc_client_id: str | None = None
-    console_oidc_client_secret: str | None = None
     max_body_bytes: int = 20 * 1024 * 1024
     base_url: str = "http://localhost:8080/fhir"
     # The gateway's public URL (scheme://host[:port], no path): SMART client assertions must name

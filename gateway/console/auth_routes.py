@@ -1,5 +1,5 @@
 """Sign-in and sign-out. The development sign-in (demo users from roles.yaml) is refused in production
-mode; there, sign-in is OpenID Connect against the configured issuer (docs/console.md)."""
+mode, where OpenID Connect is the intended sign-in (not built yet: docs/console.md)."""
 from __future__ import annotations
 
 from fastapi import APIRouter
@@ -15,8 +15,7 @@ router = APIRouter()
 def _demo_users(request: Request) -> list[sessions.DemoUser]:
     gw = request.app.state.gateway
     if gw.settings.production:
-        raise ConsoleError(403, "the development sign-in is refused in production mode; sign in with the "
-                                "configured OpenID Connect issuer")
+        raise ConsoleError(403, "the development sign-in is refused in production mode")
     return sessions.demo_users(gw.policies.engine.vocabulary.roles)
 
 
@@ -31,8 +30,7 @@ def home(request: Request) -> Response:
 def login_form(request: Request) -> Response:
     users = _demo_users(request)
     token, signed = sessions.login_csrf(request)
-    page = render(request, "login.html", users=users, csrf_login=token,
-                  oidc=bool(request.app.state.gateway.settings.console_oidc_issuer))
+    page = render(request, "login.html", users=users, csrf_login=token)
     sessions.set_login_csrf(page, signed)
     return page
 

@@ -5,9 +5,9 @@ organisation and a random CSRF token that every form posts back. What the user m
 cookie: each request checks the role's capabilities in the live policy (roles.yaml), so a change to
 roles.yaml applies to signed-in users at once.
 
-Sign-in is either OpenID Connect (settings ``console_oidc_*``; see docs/console.md) or, for the demo
-and tests, the development sign-in: a choice of demo users, one or two for each role, refused when
-``GATEWAY_PRODUCTION=true``.
+Sign-in, for the demo and tests, is the development sign-in: a choice of demo users, one or two for
+each role, refused when ``GATEWAY_PRODUCTION=true``. OpenID Connect is the intended production
+sign-in (docs/console.md); it would end in ``start`` like the development sign-in.
 """
 from __future__ import annotations
 
