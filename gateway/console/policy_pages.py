@@ -4,25 +4,32 @@ published for every gateway process), with the version history. Everything here 
 ``manages_policies`` capability; every action is an audit record."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+import orjson
+import sqlalchemy as sa
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.console.session import Session
 from gateway.console.web import ConsoleError, audited, form_with_csrf, record_for, render, signed_in
 from gateway.disclosure import Caller, relabel
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyError
 from gateway.policy.conditions import FACT_NAMES, Facts
+from gateway.policy.diff import diff_policies
 from gateway.policy.explain import explain
 from gateway.policy.igtests import run_tests
 from gateway.policy.loader import content_hash
-from gateway.policy.proposals import PolicyProposals, ProposalError
-from gateway.policy.publication import policy_publication, read_files
+from gateway.policy.proposals import PolicyProposals, Proposal, ProposalError
+from gateway.policy.publication import files_hash, policy_publication, read_files
 from gateway.requester import Requester
 
 router = APIRouter(prefix="/policy")
@@ -163,9 +170,8 @@ async def simulate(request: Request) -> Response:
 
 
 # -- the policy on disk: check, tests, corpus diff ----------------------------------------------------------
-def _candidate_report(request: Request) -> dict[str, Any]:
-    gw = request.app.state.gateway
-    directory = gw.policies.directory
+def _report(directory: Path) -> dict[str, Any]:
+    """Does the policy in ``directory`` load, prove its invariants and pass its own IG tests?"""
     try:
         engine = PolicyEngine.load(directory)
     except PolicyError as exc:
@@ -176,6 +182,10 @@ def _candidate_report(request: Request) -> dict[str, Any]:
     failed = [{"file": r.file, "name": r.name, "failures": r.failures} for r in results if not r.passed]
     return {"ok": not failed, "version": engine.version, "engine": engine, "problems": [], "failed": failed,
             "cases": len(results)}
+
+
+def _candidate_report(request: Request) -> dict[str, Any]:
+    return _report(request.app.state.gateway.policies.directory)
 
 
 @router.get("/diff")
@@ -198,8 +208,31 @@ async def diff_page(request: Request) -> Response:
 def _history(request: Request) -> list[Any]:
     with request.app.state.gateway.engine.connect() as conn:
         c = policy_publication.c
-        return list(conn.execute(policy_publication.select().with_only_columns(
-            c.id, c.version, c.published_at, c.published_by, c.source).order_by(c.id.desc()).limit(50)))
+        return list(conn.execute(sa.select(c.id, c.version, c.published_at, c.published_by)
+                                 .order_by(c.id.desc()).limit(50)))
+
+
+def _publication_files(request: Request, publication_id: int) -> tuple[str, dict[str, str]]:
+    with request.app.state.gateway.engine.connect() as conn:
+        row = conn.execute(sa.select(policy_publication.c.version, policy_publication.c.files)
+                           .where(policy_publication.c.id == publication_id)).first()
+    if row is None:
+        raise ConsoleError(404, f"no publication {publication_id}")
+    return str(row.version), orjson.loads(row.files)
+
+
+def _materialise(request: Request, name: str, version: str, files: dict[str, str]) -> Path:
+    """Policy files kept in the database (a proposal, a publication) as a directory to load."""
+    if files_hash(files) != version:
+        raise ConsoleError(409, f"{name}: its stored files do not hash to {version}")
+    cache = Path(request.app.state.gateway.settings.policy_cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
+    for rel, text in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    return target
 
 
 @router.get("/publish")
@@ -214,43 +247,72 @@ def _back(message: str) -> RedirectResponse:
     return RedirectResponse("/console/policy/publish?" + urlencode({"message": message}), status_code=303)
 
 
-@router.post("/proposals")
-async def propose(request: Request) -> Response:
-    session, form = await form_with_csrf(request, CAP)
+def _comment(form: Any, what: str) -> str:
     comment = str(form.get("comment", "")).strip()
     if not comment:
-        raise ConsoleError(400, "a proposal needs a comment saying what changes and why")
-    gw = request.app.state.gateway
-    report = await run_in_threadpool(_candidate_report, request)
-    if not report["ok"]:
-        raise ConsoleError(422, "the policy on disk cannot be proposed: it does not load, or fails its IG tests "
-                                "(see the publish page)")
-    files = read_files(gw.policies.directory)
-    if content_hash(gw.policies.directory) != report["version"]:
-        raise ConsoleError(409, "the policy files changed while they were being checked; try again")
-    proposal = _proposals(request).propose(files, report["version"], gw.policies.version, session.user, comment)
-    record = record_for(request, session, "console.policy.propose", outcome="proposed",
-                        policy_proposal={"id": proposal.id, "version": proposal.version,
+        raise ConsoleError(400, f"a {what} needs a comment saying what changes and why")
+    return comment
+
+
+def _proposed(request: Request, session: Session, proposal: Proposal, interaction: str) -> Response:
+    record = record_for(request, session, interaction, outcome="proposed",
+                        policy_proposal={"id": proposal.id, "kind": proposal.kind, "version": proposal.version,
                                          "previous": proposal.previous, "comment": proposal.comment})
     return audited(request, record, _back(f"Proposal {proposal.id} recorded; a different IG officer must approve it."))
 
 
-def _publish(request: Request, proposal_id: int, by: str) -> tuple[Any, str]:
-    """Publish exactly what was proposed: the files on disk must still be the proposed version."""
+@router.post("/proposals")
+async def propose(request: Request) -> Response:
+    """Propose the policy on disk as it is now (a copy of its files is what will be published)."""
+    session, form = await form_with_csrf(request, CAP)
+    comment = _comment(form, "proposal")
+    gw = request.app.state.gateway
+    files = read_files(gw.policies.directory)
+    snapshot = await run_in_threadpool(_materialise, request, "check", files_hash(files), files)
+    try:
+        report = await run_in_threadpool(_report, snapshot)
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
+    if not report["ok"]:
+        raise ConsoleError(422, "the policy on disk cannot be proposed: it does not load, or fails its IG tests "
+                                "(see the publish page)")
+    proposal = _proposals(request).propose(files, report["version"], gw.policies.version, session.user, comment)
+    return _proposed(request, session, proposal, "console.policy.propose")
+
+
+@router.post("/rollback/{publication_id}")
+async def propose_rollback(publication_id: int, request: Request) -> Response:
+    """Propose going back to an earlier published version (approved like any other proposal)."""
+    session, form = await form_with_csrf(request, CAP)
+    comment = _comment(form, "rollback")
+    gw = request.app.state.gateway
+    version, files = _publication_files(request, publication_id)
+    if version == gw.policies.version:
+        raise ConsoleError(409, "that version is the one in force")
+    proposal = _proposals(request).propose(files, version, gw.policies.version, session.user,
+                                           f"Roll back to publication {publication_id}: {comment}", kind="rollback")
+    return _proposed(request, session, proposal, "console.policy.propose-rollback")
+
+
+def _publish(request: Request, proposal: Proposal, by: str) -> Any:
+    """Publish exactly the proposed files — checked and tested again — for every gateway process; the
+    policy directory on disk stays the IG officers' working copy."""
     gw = request.app.state.gateway
     holder = gw.policies
-    proposal = _proposals(request).get(proposal_id)
-    if proposal is None:
-        raise ConsoleError(404, f"no proposal {proposal_id}")
-    if content_hash(holder.directory) != proposal.version:
-        raise ConsoleError(409, f"the policy on disk is no longer the proposed version {proposal.version[:19]}…; "
-                                "reject this proposal and propose the files as they are now")
-    result, error = holder.try_reload(holder.directory, by=by)
+    files = _proposals(request).files(proposal.id)
+    directory = _materialise(request, f"proposal-{proposal.id}", proposal.version, files)
+    try:
+        report = _report(directory)
+        if not report["ok"]:
+            raise ConsoleError(422, f"proposal {proposal.id} no longer loads or passes its IG tests; reject it")
+        result, error = holder.try_reload(directory, by=by, adopt_directory=False)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)  # published: its files are in the database now
     if error is not None:
         raise ConsoleError(422, f"the proposed policy did not load: {error}")
     if result.changed:
         threading.Thread(target=relabel, args=(gw.store, holder.engine), name="relabel", daemon=True).start()
-    return result, proposal.version
+    return result
 
 
 @router.post("/proposals/{proposal_id}/{decision}")
@@ -272,24 +334,58 @@ async def decide(proposal_id: int, decision: str, request: Request) -> Response:
         return audited(request, record, render(request, "error.html", status=409, message=str(exc)))
     publication = None
     if status == "approved":
-        # re-check and publish first (tests too): a proposal is marked approved only once it is live
-        report = await run_in_threadpool(_candidate_report, request)
-        if not report["ok"]:
-            raise ConsoleError(422, "the policy on disk no longer passes its checks and IG tests")
-        result, version = await run_in_threadpool(_publish, request, proposal_id, session.user)
-        publication = {"previous": result.previous, "version": result.version, "changed": result.changed}
+        # published first: a proposal is marked approved only once its version is live
+        result = await run_in_threadpool(_publish, request, proposal, session.user)
+        publication = {"previous": result.previous, "version": result.version, "changed": result.changed,
+                       "proposal": proposal.id, "kind": proposal.kind}
     try:
         decided = proposals.decide(proposal_id, session.user, status, comment)
     except ProposalError as exc:
         raise ConsoleError(409, str(exc)) from exc
-    extra: dict[str, Any] = {"policy_proposal": {"id": decided.id, "version": decided.version,
+    extra: dict[str, Any] = {"policy_proposal": {"id": decided.id, "kind": decided.kind, "version": decided.version,
                                                  "proposed_by": decided.proposed_by, "comment": decided.comment,
                                                  "decision": status, "decision_comment": decided.decision_comment}}
     if publication is not None:
-        extra["policy_change"] = {**publication, "directory": str(request.app.state.gateway.policies.directory),
-                                  "proposal": decided.id}
-    outcome = "published" if publication and publication["changed"] else status
+        extra["policy_change"] = publication
+    outcome = status
+    if publication is not None and publication["changed"]:
+        outcome = "rolled-back" if decided.kind == "rollback" else "published"
     record = record_for(request, session, f"console.policy.{decision}", outcome=outcome, **extra)
     message = (f"Proposal {decided.id} approved and published: version {decided.version[:19]}… is in force."
                if status == "approved" else f"Proposal {decided.id} {status}.")
     return await run_in_threadpool(audited, request, record, _back(message))
+
+
+# -- a version's diff against the one published before it ---------------------------------------------------
+def _words(c: Any) -> str:
+    facts = ", ".join(n.replace("_", " ") for n, v in zip(FACT_NAMES, c.facts) if v) or "no facts"
+    rtype = f" on {c.resource_type}" if c.resource_type else ""
+    return (f"{c.role.replace('_', ' ')} · {c.purpose.replace('_', ' ')} · {c.category}{rtype} ({facts}) · "
+            f"{c.old_effect} → {c.new_effect}")
+
+
+def _version_diff(request: Request, publication_id: int) -> dict[str, Any]:
+    with request.app.state.gateway.engine.connect() as conn:
+        c = policy_publication.c
+        earlier = conn.execute(sa.select(c.id).where(c.id < publication_id).order_by(c.id.desc()).limit(1)).first()
+    version, files = _publication_files(request, publication_id)
+    directories = [_materialise(request, f"publication-{publication_id}", version, files)]
+    try:
+        new = PolicyEngine.load(directories[0])
+        if earlier is None:
+            return {"id": publication_id, "version": version, "previous": None, "changes": [], "total": 0}
+        old_version, old_files = _publication_files(request, int(earlier.id))
+        directories.append(_materialise(request, f"publication-{earlier.id}", old_version, old_files))
+        changes = diff_policies(PolicyEngine.load(directories[1]), new)
+    finally:
+        for d in directories:
+            shutil.rmtree(d, ignore_errors=True)
+    return {"id": publication_id, "version": version, "previous": {"id": int(earlier.id), "version": old_version},
+            "changes": [_words(ch) for ch in changes[:500]], "total": len(changes)}
+
+
+@router.get("/versions/{publication_id}")
+async def version_page(publication_id: int, request: Request) -> Response:
+    session = signed_in(request, CAP)
+    diff = await run_in_threadpool(_version_diff, request, publication_id)
+    return render(request, "policy/version.html", diff=diff, csrf=session.csrf)

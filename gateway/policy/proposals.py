@@ -16,6 +16,7 @@ from sqlmodel import SQLModel
 policy_proposal = sa.Table(
     "policy_proposal", SQLModel.metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # change (the policy on disk) | rollback (an earlier version)
     sa.Column("version", sa.String(80), nullable=False),  # content hash of the proposed files
     sa.Column("previous", sa.String(80)),  # the version in force when it was proposed
     sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
@@ -38,6 +39,7 @@ class ProposalError(Exception):
 @dataclass(frozen=True)
 class Proposal:
     id: int
+    kind: str
     version: str
     previous: str | None
     proposed_at: datetime
@@ -50,7 +52,7 @@ class Proposal:
 
     @classmethod
     def from_row(cls, row: Any) -> Proposal:
-        return cls(int(row.id), row.version, row.previous, row.proposed_at, row.proposed_by, row.comment, row.status,
+        return cls(int(row.id), row.kind, row.version, row.previous, row.proposed_at, row.proposed_by, row.comment, row.status,
                    row.decided_at, row.decided_by, row.decision_comment)
 
 
@@ -61,12 +63,13 @@ class PolicyProposals:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def propose(self, files: dict[str, str], version: str, previous: str | None, by: str, comment: str) -> Proposal:
+    def propose(self, files: dict[str, str], version: str, previous: str | None, by: str, comment: str,
+                kind: str = "change") -> Proposal:
         if not comment.strip():
             raise ProposalError("a proposal needs a comment")
         with self.engine.begin() as conn:
             key = conn.execute(policy_proposal.insert().values(
-                version=version, previous=previous, proposed_at=datetime.now(UTC), proposed_by=by,
+                kind=kind, version=version, previous=previous, proposed_at=datetime.now(UTC), proposed_by=by,
                 comment=comment.strip(), files=orjson.dumps(files).decode(), status=PENDING)).inserted_primary_key
         assert key is not None
         proposal = self.get(int(key[0]))

@@ -220,6 +220,36 @@ def test_edit_diff_propose_and_publish_with_two_officers(page: Any, browser: Any
     assert page.get_by_role("link", name="receptionist, visits: notice — explain").is_visible()
 
 
+def test_version_diff_and_rollback(page: Any, browser: Any, base_url: str, console: Console) -> None:
+    published = console.gateway.policies.version
+    sign_in(page, "ig-officer-b")
+    page.goto("/console/policy/publish")
+    page.get_by_role("link", name="publication 2: what changed").click()
+    changes = page.locator("ul.words li").all_text_contents()
+    assert any(c.startswith("receptionist · direct care · visits") and "relationship" in c
+               and c.endswith("release → notice") for c in changes), changes
+    accessible(page, "34-version-diff")
+
+    page.goto("/console/policy/publish")
+    page.get_by_label("Why roll back to publication 1").fill("Front desks need visit times back")
+    page.get_by_role("button", name="Propose rollback to publication 1").click()
+    assert "a different IG officer must approve it" in page.get_by_role("status").text_content()
+    assert page.get_by_role("cell", name="2 (rollback)").is_visible()
+    assert console.gateway.policies.version == published
+
+    sign_in(page, "ig-officer-a")
+    page.goto("/console/policy/publish")
+    page.get_by_role("button", name="Approve and publish proposal 2").click()
+    assert "approved and published" in page.get_by_role("status").text_content()
+    original = PolicyProposals(console.gateway.engine).get(1)
+    assert original is not None and console.gateway.policies.version == original.previous  # the shipped version
+    accessible(page, "35-rolled-back")
+    page.goto("/console/policy/")
+    assert page.get_by_role("link", name="receptionist, visits: release — explain").is_visible()
+    rolled = [e.record for e in console.gateway.audit.search(limit=None) if e.record.get("outcome") == "rolled-back"]
+    assert len(rolled) == 1 and rolled[0]["policy_change"]["previous"] == published
+
+
 def _tighten_receptionist_visits(text: str) -> str:
     """Append a rule: receptionists get visits as a notice for direct care."""
     return text.rstrip("\n") + (

@@ -17,6 +17,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('policy_proposal',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
     sa.Column('version', sa.String(length=80), nullable=False),
     sa.Column('previous', sa.String(length=80), nullable=True),
     sa.Column('proposed_at', sa.DateTime(timezone=True), nullable=False),
