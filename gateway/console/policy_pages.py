@@ -389,3 +389,81 @@ async def version_page(publication_id: int, request: Request) -> Response:
     session = signed_in(request, CAP)
     diff = await run_in_threadpool(_version_diff, request, publication_id)
     return render(request, "policy/version.html", diff=diff, csrf=session.csrf)
+
+
+# -- editing a policy file in the browser, checked before it is saved --------------------------------------
+def _editable(directory: Path) -> list[str]:
+    return sorted(rel for rel in read_files(directory) if rel.endswith((".yaml", ".yml")))
+
+
+def _check_edit(directory: Path, rel: str, text: str) -> dict[str, Any]:
+    """The policy directory with ``rel`` replaced by ``text``: does it load, prove its invariants and pass
+    its IG tests? Problems carry the file and line, as ``gateway policy check`` prints them."""
+    files = read_files(directory)
+    files[rel] = text
+    scratch = Path(tempfile.mkdtemp(prefix="edit-"))
+    try:
+        for name, content in files.items():
+            path = scratch / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content.encode("utf-8"))
+        report = _report(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    for problem in report["problems"]:
+        problem["file"] = str(problem["file"]).replace(str(scratch) + "/", "")
+    report["engine"] = None
+    return report
+
+
+def _edit_page(request: Request, session: Session, rel: str, text: str, report: dict[str, Any] | None,
+               message: str | None = None, status: int = 200) -> Response:
+    lines = text.splitlines()
+    marked = sorted({int(p["line"]) for p in (report or {}).get("problems", [])
+                     if p.get("line") and str(p.get("file", "")).endswith(rel)})
+    excerpts = [{"line": n, "text": lines[n - 1] if 0 < n <= len(lines) else ""} for n in marked]
+    files = _editable(request.app.state.gateway.policies.directory)
+    return render(request, "policy/edit.html", status=status, files=files, file=rel, text=text, report=report,
+                  excerpts=excerpts, csrf=session.csrf, message=message)
+
+
+@router.get("/edit")
+def edit_form(request: Request) -> Response:
+    session = signed_in(request, CAP)
+    directory = request.app.state.gateway.policies.directory
+    files = _editable(directory)
+    rel = request.query_params.get("file") or files[0]
+    if rel not in files:
+        raise ConsoleError(404, f"no policy file {rel!r}")
+    return _edit_page(request, session, rel, (directory / rel).read_text(encoding="utf-8"), None,
+                      request.query_params.get("message"))
+
+
+@router.post("/edit")
+async def edit(request: Request) -> Response:
+    """``check``: show what ``policy check`` and the IG tests say about the edited text, at the line.
+    ``save``: write it to the policy directory — only when it loads and proves its invariants (failing IG
+    tests are shown, and block proposing it, not saving: a rule change and its test change are two saves)."""
+    session, form = await form_with_csrf(request, CAP)
+    gw = request.app.state.gateway
+    directory = gw.policies.directory
+    rel = str(form.get("file", ""))
+    if rel not in _editable(directory):
+        raise ConsoleError(404, f"no policy file {rel!r}")
+    text = str(form.get("text", "")).replace("\r\n", "\n")
+    report = await run_in_threadpool(_check_edit, directory, rel, text)
+    if form.get("action") != "save":
+        return _edit_page(request, session, rel, text, report)
+    if report["problems"]:
+        return _edit_page(request, session, rel, text, report, status=422,
+                          message="Not saved: the policy would not load (see the problems below).")
+    before = content_hash(directory)
+    path = directory / rel
+    staging = path.with_name(f".{path.name}.console-edit")
+    staging.write_bytes(text.encode("utf-8"))
+    staging.replace(path)  # atomic: a reader sees the old file or the new one
+    record = record_for(request, session, "console.policy.edit", outcome="edited",
+                        policy_edit={"file": rel, "before": before, "after": content_hash(directory)})
+    return audited(request, record, RedirectResponse("/console/policy/edit?" + urlencode(
+        {"file": rel, "message": f"Saved {rel}. Check the corpus diff, then propose it for publication."}),
+        status_code=303))

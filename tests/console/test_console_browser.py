@@ -156,23 +156,44 @@ def test_unknown_patient_is_said_plainly(page: Any) -> None:
 
 def test_edit_diff_propose_and_publish_with_two_officers(page: Any, browser: Any, base_url: str,
                                                          console: Console) -> None:
-    # An IG officer tightens the receptionist's access to visits on disk (the console shows the effect).
-    rules = console.policy_dir / "rules" / "10_direct_care_matrix.yaml"
-    text = rules.read_text(encoding="utf-8")
-    edited = _tighten_receptionist_visits(text)
-    rules.write_text(edited, encoding="utf-8")
+    # An IG officer tightens the receptionist's access to visits, in the browser's editor.
     old_version = console.gateway.policies.version
-
+    rel = "rules/10_direct_care_matrix.yaml"
     sign_in(page, "ig-officer-a")
+    page.goto(f"/console/policy/edit?file={rel}")
+    editor = page.get_by_label(rel, exact=True)
+    edited = _tighten_receptionist_visits(editor.input_value())
+    editor.fill(edited.replace("    effect: notice\n    when:\n      roles: [receptionist]",
+                               "    effect: maybe\n    when:\n      roles: [receptionist]"))
+    page.get_by_role("button", name="Check").click()
+    problems = page.get_by_role("table").first.text_content()
+    assert "'maybe' is not one of" in problems and rel in problems
+    assert page.get_by_role("table", name="The lines the problems point at").get_by_text("effect: maybe").is_visible()
+    accessible(page, "29-edit-problem-at-the-line")
+    page.get_by_role("button", name="Save to the policy directory").click()
+    assert "Not saved" in page.get_by_role("status").text_content()
+    assert "maybe" not in (console.policy_dir / rel).read_text(encoding="utf-8")
+
+    page.get_by_label(rel, exact=True).fill(edited)
+    page.get_by_role("button", name="Save to the policy directory").click()
+    assert f"Saved {rel}" in page.get_by_role("status").text_content()
+    assert (console.policy_dir / rel).read_text(encoding="utf-8") == edited
+    assert console.gateway.policies.version == old_version  # saved on disk, not live
+
     # the IG tests still expect the old matrix: the change cannot be proposed yet
     page.goto("/console/policy/publish")
     assert page.get_by_role("heading", name="Failing IG tests").is_visible()
     assert page.get_by_role("button", name="Propose this version").count() == 0
     shot(page, "30-publish-failing-tests")
-    matrix = console.policy_dir / "tests" / "matrix_direct_care.yaml"
-    matrix.write_text(matrix.read_text(encoding="utf-8").replace(
-        "visits:                        [R, R, R, R, R, R, R, H]",
-        "visits:                        [R, R, R, R, R, R, N, H]", 1), encoding="utf-8")
+    tests_rel = "tests/matrix_direct_care.yaml"
+    page.goto(f"/console/policy/edit?file={tests_rel}")
+    matrix = page.get_by_label(tests_rel, exact=True)
+    matrix.fill(matrix.input_value().replace("visits:                        [R, R, R, R, R, R, R, H]",
+                                             "visits:                        [R, R, R, R, R, R, N, H]", 1))
+    page.get_by_role("button", name="Check").click()
+    assert page.get_by_text("passes its").is_visible()
+    page.get_by_role("button", name="Save to the policy directory").click()
+    assert f"Saved {tests_rel}" in page.get_by_role("status").text_content()
 
     page.goto("/console/policy/diff")
     assert page.get_by_text("passes its").first.is_visible()
