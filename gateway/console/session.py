@@ -97,7 +97,7 @@ def current(request: Request) -> Session | None:
     try:
         data = serializer(request).loads(raw, max_age=request.app.state.gateway.settings.console_session_seconds)
         return Session(**data)
-    except (BadSignature, TypeError, ValueError):
+    except (BadSignature, SessionKeyMissing, TypeError, ValueError):
         return None
 
 
