@@ -117,3 +117,23 @@ def test_self_approval_over_http_is_refused_and_audited(client: TestClient, cons
     assert console.gateway.policies.version == before
     record = console.gateway.audit.entry(int(refused.headers["X-Audit-Sequence"])).record
     assert record["outcome"] == "refused" and record["interaction"] == "console.policy.approve"
+
+
+def test_the_editor_only_opens_and_saves_policy_files(client: TestClient, console: Console) -> None:
+    csrf = sign_in(client, "ig-officer-a")
+    assert client.get("/console/policy/edit", params={"file": "../gateway.sqlite"}).status_code == 404
+    answer = client.post("/console/policy/edit", data={"file": "../outside.yaml", "text": "x", "action": "save",
+                                                       "csrf": csrf})
+    assert answer.status_code == 404 and not (console.directory / "outside.yaml").exists()
+    broken = client.post("/console/policy/edit", data={"file": "roles.yaml", "text": "roles: [", "action": "save",
+                                                       "csrf": csrf})
+    assert broken.status_code == 422 and "Not saved" in broken.text
+    assert (console.policy_dir / "roles.yaml").read_text(encoding="utf-8").startswith(("#", "roles"))
+
+
+def test_production_without_a_session_key_signs_no_one_in(console: Console) -> None:
+    console.gateway.settings = console.gateway.settings.model_copy(update={"production": True})
+    with TestClient(create_app(console.gateway), base_url="https://testserver") as client:
+        client.cookies.set("gateway_console", "anything", domain="testserver", path="/console")
+        assert client.get("/console/audit/", follow_redirects=False).headers["location"] == "/console/login"
+    assert not (console.directory / "console.key").exists()
