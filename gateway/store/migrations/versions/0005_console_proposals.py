@@ -1,6 +1,6 @@
 """console: policy proposals for the two-person publication rule
 
-Revision ID: 0004_console_proposals
+Revision ID: 0005_console_proposals
 Revises: 0004_client_assertion_jti
 Create Date: 2026-11-30 06:00:00
 """
@@ -8,7 +8,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_console_proposals'
+revision = '0005_console_proposals'
 down_revision = '0004_client_assertion_jti'
 branch_labels = None
 depends_on = None
