@@ -52,8 +52,8 @@ class Proposal:
 
     @classmethod
     def from_row(cls, row: Any) -> Proposal:
-        return cls(int(row.id), row.kind, row.version, row.previous, row.proposed_at, row.proposed_by, row.comment, row.status,
-                   row.decided_at, row.decided_by, row.decision_comment)
+        return cls(int(row.id), row.kind, row.version, row.previous, row.proposed_at, row.proposed_by, row.comment,
+                   row.status, row.decided_at, row.decided_by, row.decision_comment)
 
 
 _COLUMNS = [c for c in policy_proposal.c if c.name != "files"]
