@@ -27,6 +27,7 @@ def demo_settings(directory: Path) -> Settings:
         jwks=str(directory / "jwks.json"),
         signing_jwks=str(directory / "signing-jwks.json"),
         audit_key=str(directory / "audit-ed25519.pem"),
+        console_session_key=str(directory / "console-session.key"),
     )
 
 
@@ -85,6 +86,9 @@ def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str
         f"--org {first.practice_ods} --purpose direct_care)",
         "Verify the audit log of every request so far:",
         f"  {env} .venv/bin/gateway audit verify",
+        "",
+        f"Web console for IG staff and auditors: http://127.0.0.1:{port}/console/",
+        "  (development sign-in: choose a demo IG officer or auditor; refused when GATEWAY_PRODUCTION=true)",
         "",
     ])
     return settings, text

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     # alone records nothing). Off by default.
     tracing: bool = False
     production: bool = False
+    # The web console (gateway/console, docs/console.md): the key that signs its session cookies
+    # (created outside production mode when missing) and how long a session lasts.
+    console_session_key: str = str(Path("var") / "console-session.key")
+    console_session_seconds: int = 8 * 3600
     max_body_bytes: int = 20 * 1024 * 1024
     base_url: str = "http://localhost:8080/fhir"
     # The gateway's public URL (scheme://host[:port], no path): SMART client assertions must name

@@ -76,6 +76,9 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(policy_routes.router,
                        responses={**errors, **openapi.json_success(), **openapi.policy_refusals()})
     app.include_router(fhir_routes.router, responses={**errors, **openapi.fhir_success()})
+    from gateway.console import mount as mount_console  # the web console for IG staff and auditors
+
+    mount_console(app)
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
                        tracing=gateway.settings.tracing)

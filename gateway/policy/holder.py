@@ -54,10 +54,13 @@ class PolicyHolder:
         """The newest publication id this process has acted on (0: none)."""
         return self._seen
 
-    def reload(self, directory: Path | None = None, *, by: str | None = None) -> ReloadResult:
+    def reload(self, directory: Path | None = None, *, by: str | None = None,
+               adopt_directory: bool = True) -> ReloadResult:
         """Load ``directory`` (default: the current one); swap only if it loads and proves its
         invariants. Raises :class:`PolicyError` with the reasons otherwise — the old engine stays.
-        With publications, the new version is published first (every process then picks it up)."""
+        With publications, the new version is published first (every process then picks it up).
+        ``adopt_directory=False`` publishes a snapshot (the console's approved proposal, a rollback)
+        while ``directory`` stays the policy on disk that IG staff edit."""
         target = Path(directory) if directory is not None else self.directory
         with self._lock:
             previous = self._engine.version
@@ -66,14 +69,16 @@ class PolicyHolder:
             engine = PolicyEngine.load(target)  # raises PolicyError; nothing changed then
             if self.publications is not None:
                 self._seen = self.publications.publish(target, engine.version, by=by).id
-            self._engine, self.directory = engine, target
+            self._engine = engine
+            if adopt_directory:
+                self.directory = target
             POLICY_SWAPS.inc("reload")
             return ReloadResult(engine.version != previous, engine.version, previous)
 
-    def try_reload(self, directory: Path | None = None, *, by: str | None = None
+    def try_reload(self, directory: Path | None = None, *, by: str | None = None, adopt_directory: bool = True
                    ) -> tuple[ReloadResult | None, PolicyError | None]:
         try:
-            return self.reload(directory, by=by), None
+            return self.reload(directory, by=by, adopt_directory=adopt_directory), None
         except PolicyError as exc:
             return None, exc
 

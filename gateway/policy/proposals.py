@@ -1,0 +1,123 @@
+"""The two-person rule for publishing a policy: one IG officer proposes a version (the policy files as
+they are when proposed, with a comment); a different one approves it, and only then is it published
+(gateway/policy/publication.py). A proposal is decided once: approved (published), rejected, or
+withdrawn by its proposer. Every step is also an audit record, written by the console."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+policy_proposal = sa.Table(
+    "policy_proposal", SQLModel.metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # change (the policy on disk) | rollback (an earlier version)
+    sa.Column("version", sa.String(80), nullable=False),  # content hash of the proposed files
+    sa.Column("previous", sa.String(80)),  # the version in force when it was proposed
+    sa.Column("proposed_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("proposed_by", sa.Text, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("files", sa.Text, nullable=False),  # {"relative/path": "content"} as JSON
+    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | approved | rejected | withdrawn
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("decided_by", sa.Text),
+    sa.Column("decision_comment", sa.Text),
+)
+
+PENDING = "pending"
+
+
+class ProposalError(Exception):
+    """A proposal cannot be decided that way (not pending, or the two-person rule)."""
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    kind: str
+    version: str
+    previous: str | None
+    proposed_at: datetime
+    proposed_by: str
+    comment: str
+    status: str
+    decided_at: datetime | None
+    decided_by: str | None
+    decision_comment: str | None
+
+    @classmethod
+    def from_row(cls, row: Any) -> Proposal:
+        return cls(int(row.id), row.kind, row.version, row.previous, row.proposed_at, row.proposed_by, row.comment,
+                   row.status, row.decided_at, row.decided_by, row.decision_comment)
+
+
+_COLUMNS = [c for c in policy_proposal.c if c.name != "files"]
+
+
+class PolicyProposals:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def propose(self, files: dict[str, str], version: str, previous: str | None, by: str, comment: str,
+                kind: str = "change") -> Proposal:
+        if not comment.strip():
+            raise ProposalError("a proposal needs a comment")
+        with self.engine.begin() as conn:
+            key = conn.execute(policy_proposal.insert().values(
+                kind=kind, version=version, previous=previous, proposed_at=datetime.now(UTC), proposed_by=by,
+                comment=comment.strip(), files=orjson.dumps(files).decode(), status=PENDING)).inserted_primary_key
+        assert key is not None
+        proposal = self.get(int(key[0]))
+        assert proposal is not None
+        return proposal
+
+    def get(self, proposal_id: int) -> Proposal | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(*_COLUMNS).where(policy_proposal.c.id == proposal_id)).first()
+        return None if row is None else Proposal.from_row(row)
+
+    def files(self, proposal_id: int) -> dict[str, str]:
+        with self.engine.connect() as conn:
+            body = conn.execute(sa.select(policy_proposal.c.files)
+                                .where(policy_proposal.c.id == proposal_id)).scalar_one()
+        files: dict[str, str] = orjson.loads(body)
+        return files
+
+    def list(self, limit: int = 50) -> list[Proposal]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*_COLUMNS).order_by(policy_proposal.c.id.desc()).limit(limit))
+            return [Proposal.from_row(r) for r in rows]
+
+    def check_decision(self, proposal: Proposal, by: str, status: str) -> None:
+        """Raise ProposalError unless ``by`` may move ``proposal`` to ``status``."""
+        if proposal.status != PENDING:
+            raise ProposalError(f"proposal {proposal.id} was already {proposal.status}")
+        if status == "approved" and by == proposal.proposed_by:
+            raise ProposalError("two-person rule: a proposal must be approved by a different IG officer "
+                                "than the one who proposed it")
+        if status == "withdrawn" and by != proposal.proposed_by:
+            raise ProposalError("only the proposer may withdraw a proposal")
+
+    def decide(self, proposal_id: int, by: str, status: str, comment: str | None = None) -> Proposal:
+        """Record the decision, only if the proposal is still pending (a concurrent approver loses)."""
+        if status not in ("approved", "rejected", "withdrawn"):
+            raise ValueError(status)
+        proposal = self.get(proposal_id)
+        if proposal is None:
+            raise LookupError(f"no proposal {proposal_id}")
+        self.check_decision(proposal, by, status)
+        with self.engine.begin() as conn:
+            done = conn.execute(policy_proposal.update()
+                                .where(policy_proposal.c.id == proposal_id, policy_proposal.c.status == PENDING)
+                                .values(status=status, decided_at=datetime.now(UTC), decided_by=by,
+                                        decision_comment=(comment or "").strip() or None)).rowcount
+        if done != 1:
+            raise ProposalError(f"proposal {proposal_id} was decided by someone else meanwhile")
+        decided = self.get(proposal_id)
+        assert decided is not None
+        return decided
