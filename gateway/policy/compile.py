@@ -124,7 +124,8 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
     used = {key: expansions[key] for key in (normalise_ecl(e) for e, _ in ecls_in(data)) if key in expansions}
     return Vocabulary(roles, purposes, categories, groups,
                       Categorizer(matchers, data.get("section_extension"), fallback, overlays, terms), fallback,
-                      _elements(cats_doc, categories, p), _categories_version(data, used), expansions)
+                      _elements(cats_doc, categories, p), _categories_version(data, used), expansions,
+                      frozenset(normalise_ecl(e) for e, _ in ecls_in(data)))
 
 
 def _categories_version(data: dict[str, Any], expansions: dict[str, Expansion] | None = None) -> str:
