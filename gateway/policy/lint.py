@@ -36,9 +36,9 @@ def expansion_warnings(engine: PolicyEngine) -> list[PolicyProblem]:
     in_use = engine.vocabulary.ecl_in_use
     for key, e in sorted(engine.vocabulary.expansions.items()):
         if key not in in_use:
-            out.append(PolicyProblem(e.file, "", f"the expansion of {e.ecl!r} is used by no matcher"))
+            out.append(PolicyProblem(e.file, "expansion", f"the expansion of {e.ecl!r} is used by no matcher"))
         elif not e.server:
-            out.append(PolicyProblem(e.file, "", f"the expansion of {e.ecl!r} is hand-curated ({len(e.codes)} "
+            out.append(PolicyProblem(e.file, "expansion", f"the expansion of {e.ecl!r} is hand-curated ({len(e.codes)} "
                                                  "concepts), not made by a terminology server: run "
                                                  "`gateway policy expand`"))
     return out
