@@ -95,7 +95,8 @@ def simulate(role: Annotated[str, typer.Option(help="gateway role")],
     console.print(t)
 
 
-def unclassified(policy: Annotated[Path | None, typer.Option(help="policy directory (default: the one in force)")] = None,
+def unclassified(policy: Annotated[Path | None, typer.Option(help="policy directory (default: the one in force)")]
+                 = None,
                  limit: Annotated[int, typer.Option(help="list at most this many codes")] = 100,
                  safety_net_only: Annotated[bool, typer.Option(help="only codes the sensitive terms matched")] = False,
                  as_json: Annotated[bool, typer.Option("--json", help="the whole report as JSON")] = False) -> None:

@@ -85,8 +85,8 @@ def read_tokens(resource: dict[str, Any], hints: dict[str, Any] | None, section_
 
 
 # How specific each matcher key is: the most specific key a matcher names is its rank.
-SPECIFICITY: dict[str, int] = {"codes": 5, "ecl": 5, "security_labels": 4, "extensions": 4, "categories": 3, "sections": 2,
-                               "resource_types": 1}
+SPECIFICITY: dict[str, int] = {"codes": 5, "ecl": 5, "security_labels": 4, "extensions": 4, "categories": 3,
+                               "sections": 2, "resource_types": 1}
 
 
 def codings_in(value: Any) -> frozenset[str]:

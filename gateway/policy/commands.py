@@ -175,7 +175,8 @@ def diff(old: Annotated[Path, typer.Argument(help="policy directory in force")],
 
 
 @app.command()
-def expand(directory: Annotated[Path | None, typer.Argument(help="policy directory (default: the configured one)")] = None,
+def expand(directory: Annotated[Path | None, typer.Argument(help="policy directory (default: the configured one)")]
+           = None,
            server: Annotated[str | None, typer.Option(help="FHIR terminology server base URL "
                                                            "(default: GATEWAY_TERMINOLOGY_URL)")] = None,
            system_version: Annotated[str | None, typer.Option(
@@ -187,16 +188,10 @@ def expand(directory: Annotated[Path | None, typer.Argument(help="policy directo
     ValueSet/$expand and write the expansions into valuesets/ (policy content: check, test and publish
     the result like any edit; the gateway itself never calls the server)."""
     import httpx
+    from rich.markup import escape
 
     from gateway.policy.loader import read_directory
-    from gateway.policy.terminology import (
-        TerminologyError,
-        ecls_in,
-        normalise_ecl,
-        read_expansion,
-        url_for,
-        write_cache,
-    )
+    from gateway.policy.terminology import TerminologyError, cached_expansions, expressions, url_for, write_cache
     from gateway.policy.terminology import expand as expand_ecl
 
     directory = directory or _default_dir()
@@ -211,39 +206,30 @@ def expand(directory: Annotated[Path | None, typer.Argument(help="policy directo
     cats = raw.one("categories")
     if raw.problems or cats is None or not isinstance(cats.data, dict):
         for p in raw.problems:
-            console.print(f"[red]{p.file}:{p.line or ''} {p.problem}[/red]", highlight=False)
+            console.print(f"{p.file}:{p.line or ''} {p.problem}", style="red", highlight=False, markup=False)
         raise typer.Exit(1)
-    existing = {}
-    for doc in raw.documents.get("valuesets", []):
-        found = read_expansion(doc.file, doc.data) if isinstance(doc.data, dict) else None
-        if found is not None:
-            existing[found.key] = found
-    wanted = list(dict.fromkeys(normalise_ecl(e) for e, _ in ecls_in(cats.data)))
-    written = {normalise_ecl(e): e for e, _ in reversed(ecls_in(cats.data))}  # first spelling wins
+    existing = cached_expansions(raw.documents.get("valuesets", []))
+    wanted = expressions(cats.data)
     if not wanted:
         console.print(f"no ECL expressions in {cats.file}: nothing to expand")
         return
-    table = Table(title=f"SNOMED CT expansions from {server}")
+    table = Table(title=escape(f"SNOMED CT expansions from {server}"))
     for col in ("ECL", "concepts", "pages", "code system", "file", ""):
         table.add_column(col, overflow="fold")
     failed = False
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-        for key in wanted:
-            ecl = written[key]
+        for ecl in wanted:
             try:
                 fetched = expand_ecl(client, server, ecl, count=count, system_version=system_version)
             except TerminologyError as exc:
-                console.print(f"[red]{ecl}: {exc}[/red]  [dim]({url_for(server, ecl)})[/dim]", highlight=False)
+                console.print(f"{ecl}: {exc} ({url_for(server, ecl)})", style="red", highlight=False, markup=False)
                 failed = True
                 continue
             path, changed = write_cache(Path(directory), fetched, existing)
-            version = next((str(v) for p in fetched.parameters for k, v in p.items() if k.startswith("value")), "")
-            table.add_row(ecl, str(len({(c.get("system"), c["code"]) for c in fetched.contains})),
-                          str(fetched.pages), version, path.relative_to(directory).as_posix(),
-                          "[green]written[/green]" if changed else "unchanged")
+            table.add_row(escape(ecl), str(fetched.concepts), str(fetched.pages), escape(fetched.code_system or ""),
+                          path.relative_to(directory).as_posix(), "[green]written[/green]" if changed else "unchanged")
     console.print(table)
     if failed:
         raise typer.Exit(1)
     console.print("Check and test the pack (gateway policy check / test) before publishing it: "
                   "a new expansion changes the policy version and the labels of stored records.")
-

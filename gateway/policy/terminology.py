@@ -136,6 +136,24 @@ def ecls_in(categories: dict[str, Any]) -> list[tuple[str, tuple[str | int, ...]
     return found
 
 
+def expressions(categories: dict[str, Any]) -> list[str]:
+    """The distinct expressions categories.yaml names (the first spelling of each)."""
+    found: dict[str, str] = {}
+    for ecl, _ in ecls_in(categories):
+        found.setdefault(normalise_ecl(ecl), ecl)
+    return list(found.values())
+
+
+def cached_expansions(documents: Any) -> dict[str, Expansion]:
+    """The readable cached expansions among the pack's valuesets/ documents, by normalised ECL."""
+    out: dict[str, Expansion] = {}
+    for doc in documents:
+        found = read_expansion(doc.file, doc.data) if isinstance(doc.data, dict) else None
+        if found is not None:
+            out.setdefault(found.key, found)
+    return out
+
+
 # -- making expansions: a FHIR terminology server's ValueSet/$expand ---------------------------------
 
 class TerminologyError(Exception):
@@ -150,6 +168,14 @@ class Fetched:
     parameters: list[dict[str, Any]]
     identifier: str | None
     pages: int
+
+    @property
+    def concepts(self) -> int:
+        return len({(c.get("system"), c["code"]) for c in self.contains})
+
+    @property
+    def code_system(self) -> str | None:
+        return _parameter({"parameter": self.parameters}, "used-codesystem", "version")
 
 
 def implicit_url(ecl: str) -> str:
@@ -229,8 +255,9 @@ def valueset_for(fetched: Fetched, *, now: datetime | None = None) -> dict[str, 
         expansion["identifier"] = fetched.identifier
     if fetched.parameters:
         expansion["parameter"] = fetched.parameters
+    ordered = sorted(concepts.items(), key=lambda kv: (kv[0][0], _num(kv[0][1])))
     expansion["contains"] = [{"system": system, "code": code, **({"display": c["display"]} if c.get("display") else {})}
-                             for (system, code), c in sorted(concepts.items(), key=lambda kv: (kv[0][0], _num(kv[0][1])))]
+                             for (system, code), c in ordered]
     name = cache_name(fetched.ecl).removesuffix(".json")
     return {"resourceType": "ValueSet", "id": name[:64],
             "url": implicit_url(fetched.ecl), "name": re.sub(r"[^A-Za-z0-9]", "_", name)[:100], "status": "active",

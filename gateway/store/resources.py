@@ -336,7 +336,8 @@ class ResourceStore:
         while True:
             query = (sa.select(*_COLUMNS)
                      .where(R.c.deleted.is_(False),
-                            sa.tuple_(R.c.resource_type, R.c.id) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+                            sa.tuple_(R.c.resource_type, R.c.id)
+                            > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
                      .order_by(R.c.resource_type, R.c.id).limit(batch))
             with self.engine.connect() as conn:
                 rows = _rows_to_stored(conn.execute(query).all())

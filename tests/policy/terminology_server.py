@@ -107,7 +107,8 @@ def _handler(state: Server) -> type[BaseHTTPRequestHandler]:
             self._send(200, {"resourceType": "ValueSet", "url": url, "status": "active", "expansion": {
                 "identifier": "urn:uuid:3b7a6c1e-0000-4000-8000-000000000001", "timestamp": "2026-11-30T06:00:00Z",
                 "total": len(codes), "offset": offset,
-                "parameter": [{"name": "used-codesystem", "valueUri": VERSION}, {"name": "count", "valueInteger": count}],
+                "parameter": [{"name": "used-codesystem", "valueUri": VERSION},
+                              {"name": "count", "valueInteger": count}],
                 "contains": [{"system": SNOMED, "code": c, "display": CONCEPTS[c][0]} for c in page]}})
 
     return Handler
