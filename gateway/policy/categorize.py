@@ -211,6 +211,7 @@ class Categorizer:
         # The safety net: codes named anywhere are classified; the others' display texts are read.
         self.classified_codes: frozenset[str] = frozenset().union(*(m.all_codes() for _, m in matchers))
         self._terms = [(overlay, term_pattern(terms)) for overlay, terms in (sensitive_terms or {}).items() if terms]
+        self._seen: dict[tuple[str | None, str], tuple[Suggestion, ...]] = {}
 
     def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
         return self.classify(resource, hints).categories
@@ -245,15 +246,26 @@ class Categorizer:
 
     def suggest(self, displays: tuple[tuple[str | None, str], ...]) -> tuple[Suggestion, ...]:
         """The overlays sensitive terms suggest for the display texts of unclassified codes."""
+        if not self._terms or not displays:
+            return ()
         out: dict[tuple[str, str | None], Suggestion] = {}
         for code, text in displays:
             if code is not None and code in self.classified_codes:
                 continue
-            for overlay, pattern in self._terms:
-                hit = pattern.search(text)
-                if hit and (overlay, code) not in out:
-                    out[(overlay, code)] = Suggestion(overlay, code, text, hit.group(1))
+            for s in self._suggest_one(code, text):
+                out.setdefault((s.overlay, code), s)
         return tuple(out.values())
+
+    def _suggest_one(self, code: str | None, text: str) -> tuple[Suggestion, ...]:
+        # The same few thousand (code, display) pairs recur across a corpus: read each text once.
+        found = self._seen.get((code, text))
+        if found is None:
+            found = tuple(Suggestion(overlay, code, text, hit.group(1))
+                          for overlay, pattern in self._terms if (hit := pattern.search(text)))
+            if len(self._seen) >= 100_000:
+                self._seen.clear()
+            self._seen[(code, text)] = found
+        return found
 
     def element_overlays(self, resource_type: str, codes: frozenset[str],
                          displays: tuple[tuple[str | None, str], ...] = ()) -> tuple[str, ...]:
