@@ -308,3 +308,11 @@ def test_the_fixture_server_knows_its_hierarchy():
     assert "231504006" in evaluate("<< 197480006 |Anxiety disorder|") and "231504006" in evaluate("<35489007")
     assert evaluate("<< 86406008 OR << 105629000") == ["62479008", "86406008", "105629000", "240589008"]
     assert Path(__file__).with_name("terminology_server.py").is_file()
+
+
+def test_expand_can_name_the_edition(pack):
+    edition = "http://snomed.info/sct|http://snomed.info/sct/83821000000107"
+    with terminology_server() as server:
+        result = _run("expand", str(pack), "--server", server.base, "--system-version", edition)
+    assert result.exit_code == 0, result.output
+    assert server.requests and all(q["system-version"] == [edition] for q in server.requests)
