@@ -282,6 +282,9 @@ def write_cache(directory: Path, fetched: Fetched, existing: dict[str, Expansion
     valueset = valueset_for(fetched)
     old = existing.get(normalise_ecl(fetched.ecl))
     target = directory / (old.file if old is not None else f"{CACHE_DIR}/{cache_name(fetched.ecl)}")
+    if old is None and target.exists():  # another expression's file by the same name: never overwrite it
+        digest = hashlib.sha256(normalise_ecl(fetched.ecl).encode()).hexdigest()[:8]
+        target = target.with_name(f"{target.stem}-{digest}.json")
     if old is not None:
         new = read_expansion(old.file, valueset)
         assert new is not None

@@ -4,7 +4,7 @@ It stands in for the external server (Snowstorm, Ontoserver ...), not for the co
 real HTTP server answering ``GET [base]/ValueSet/$expand?url=http://snomed.info/sct?fhir_vs=ecl/<ECL>``
 with ``offset`` / ``count`` paging, from a fixture of a few SNOMED CT concepts and their is-a
 relationships. It understands the ECL the tests use: a concept, ``<`` and ``<<`` of one, with or
-without terms, joined by ``OR``.
+without terms, joined by ``OR`` (brackets ignored).
 """
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ def descendants(concept: str) -> set[str]:
 
 def evaluate(ecl: str) -> list[str]:
     out: set[str] = set()
-    for part in re.split(r"\s+OR\s+", re.sub(r"\|[^|]*\|", "", ecl).strip()):
+    for part in re.split(r"\s+OR\s+", re.sub(r"\|[^|]*\||[()]", "", ecl).strip()):
         hit = re.fullmatch(r"\s*(<<|<)?\s*(\d+)\s*", part)
         if hit is None or hit.group(2) not in CONCEPTS:
             raise ValueError(f"cannot evaluate {part!r}")

@@ -316,3 +316,19 @@ def test_expand_can_name_the_edition(pack):
         result = _run("expand", str(pack), "--server", server.base, "--system-version", edition)
     assert result.exit_code == 0, result.output
     assert server.requests and all(q["system-version"] == [edition] for q in server.requests)
+
+
+def test_expand_never_overwrites_another_expressions_file(pack):
+    # Two expressions whose readable file names are the same (brackets do not show in a name).
+    first, second = "<< 35489007 OR << 197480006", "(<< 35489007 OR << 197480006)"
+    assert cache_name(first) == cache_name(second) and normalise_ecl(first) != normalise_ecl(second)
+    cats = pack / "categories.yaml"
+    write(cats, cats.read_text().replace('"<< 105629000 |Chlamydial infection|"',
+                                         f'"<< 105629000 |Chlamydial infection|"\n          - "{first}"'
+                                         f'\n          - "{second}"', 1))
+    with terminology_server() as server:
+        assert _run("expand", str(pack), "--server", server.base).exit_code == 0
+    files = sorted((pack / "valuesets").glob("descendants-or-self-of-35489007-*.json"))
+    assert len(files) == 2
+    assert {json.loads(f.read_text())["compose"]["include"][0]["filter"][0]["value"] for f in files} == {first, second}
+    PolicyEngine.load(pack)
