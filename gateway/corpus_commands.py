@@ -1,4 +1,5 @@
-"""`gateway policy simulate` and `gateway policy diff --corpus`: the IG tools that read stored records.
+"""`gateway policy simulate`, `gateway policy diff --corpus` and `gateway policy unclassified`: the IG
+tools that read stored records.
 
 They decide real records through the disclosure service (gateway/disclosure/analysis.py), so they
 sit above it; `gateway.cli` mounts them on the policy tools. A simulation prints record content,
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
+from gateway.disclosure.labels import hints_of
 from gateway.disclosure.service import Caller
 from gateway.policy import commands as policy_commands
 from gateway.policy.engine import PolicyEngine
@@ -94,6 +96,51 @@ def simulate(role: Annotated[str, typer.Option(help="gateway role")],
     console.print(t)
 
 
+def unclassified(policy: Annotated[Path | None, typer.Option(help="policy directory (default: the one in force)")]
+                 = None,
+                 limit: Annotated[int, typer.Option(help="list at most this many codes")] = 100,
+                 safety_net_only: Annotated[bool, typer.Option(help="only codes the sensitive terms matched")] = False,
+                 as_json: Annotated[bool, typer.Option("--json", help="the whole report as JSON")] = False) -> None:
+    """Codes in the stored records that no code matcher (codes / ecl) classifies - the items they are on
+    are categorised by resource type or the fallback alone - with counts; those the safety net (sensitive
+    terms) treats as an overlay until IG staff classify them come first."""
+    from gateway.policy.unclassified import unclassified_codes
+
+    settings = Settings()
+    engine = PolicyEngine.load(policy) if policy is not None else None
+    gw = build_gateway(settings)
+    try:
+        engine = engine or gw.policies.engine
+        err.print(f"stored records: {settings.database_url}; policy {engine.version}", style="dim")
+        rows = (s for batch in gw.store.scan() for s in batch)
+        report = unclassified_codes(engine, ((s.content, hints_of(s)) for s in rows))
+    finally:
+        gw.close()
+    codes = [c for c in report.codes if c.suggested or not safety_net_only]
+    if as_json:
+        sys.stdout.write(orjson.dumps({
+            "policy_version": report.policy_version, "items_checked": report.items_checked,
+            "items_unclassified": report.items_unclassified, "items_by_safety_net": report.items_by_safety_net,
+            "codes": [{"code": c.code, "display": c.display, "items": c.items,
+                       "resource_types": dict(sorted(c.resource_types.items())), "safety_net": list(c.suggested),
+                       "terms": list(c.terms)} for c in codes]}, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    console.print(f"{report.items_checked} stored items; {report.items_unclassified} categorised by resource type "
+                  f"or fallback alone; {report.items_by_safety_net} of them given an overlay by the safety net")
+    t = Table(title=f"unclassified codes ({len(codes)}{', first ' + str(limit) if len(codes) > limit else ''})")
+    for col in ("code", "display", "items", "resource types", "safety net"):
+        t.add_column(col, overflow="fold")
+    for c in codes[:limit]:
+        t.add_row(c.code or "(text only)", c.display, str(c.items),
+                  ", ".join(f"{k} {v}" for k, v in sorted(c.resource_types.items())),
+                  ", ".join(f"{o} ({', '.join(c.terms)})" for o in c.suggested) if c.suggested else "")
+    console.print(t)
+    if any(c.suggested for c in codes):
+        console.print("Classify each code (name it in a category's codes, or widen an ecl) so the safety net no "
+                      "longer decides it.")
+
+
 def mount(policy_app: typer.Typer) -> None:
     policy_app.command()(simulate)
+    policy_app.command()(unclassified)
     policy_commands.corpus_diff = print_corpus_diff

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     policy_publication: bool = True
     policy_poll_seconds: float = 1.0
     policy_cache_dir: str = str(Path("var") / "policy-cache")
+    # A FHIR terminology server (its base URL) for `gateway policy expand` only: the gateway never
+    # calls it at run time (SNOMED CT expansions are cached in the policy pack).
+    terminology_url: str | None = None
     # OpenTelemetry spans per request (needs an SDK and exporter configured by the operator; the API
     # alone records nothing). Off by default.
     tracing: bool = False

@@ -1,5 +1,5 @@
-"""`gateway policy ...`: IG tooling on the command line (check, test, explain, diff; `simulate` and
-`diff --corpus` read the stored records and live in gateway/corpus_commands.py).
+"""`gateway policy ...`: IG tooling on the command line (check, test, explain, diff, expand; `simulate`,
+`diff --corpus` and `unclassified` read the stored records and live in gateway/corpus_commands.py).
 
 Each command is a thin shell over a plain function in this package; a policy that does not load
 or a failing test exits non-zero.
@@ -58,9 +58,14 @@ def check(directory: Annotated[Path | None, typer.Argument(help="policy director
     console.print(f"  {len(v.roles)} roles, {len(v.purposes)} purposes, {len(v.categories)} categories "
                   f"({sum(len(g) for g in v.field_groups.values())} field groups), {len(engine.rules)} rules")
     console.print(f"  {len(engine.invariants)} invariants proved over {cells} combinations")
-    from gateway.policy.lint import lint
+    expansions = list(v.expansions.values())
+    if expansions:
+        made = sum(1 for e in expansions if e.server)
+        console.print(f"  {len(expansions)} cached SNOMED CT expansions ({sum(len(e.codes) for e in expansions)} "
+                      f"concepts): {made} from a terminology server, {len(expansions) - made} hand-curated")
+    from gateway.policy.lint import expansion_warnings, lint
 
-    for warning in lint(engine):
+    for warning in lint(engine) + expansion_warnings(engine):
         console.print(f"[yellow]warning[/yellow] {warning}", highlight=False)
 
 
@@ -167,3 +172,64 @@ def diff(old: Annotated[Path, typer.Argument(help="policy directory in force")],
     console.print(f"{a.version} -> {b.version}", style="dim")
     if fail_on_change and (changes or req_changes or corpus_changed):
         raise typer.Exit(3)
+
+
+@app.command()
+def expand(directory: Annotated[Path | None, typer.Argument(help="policy directory (default: the configured one)")]
+           = None,
+           server: Annotated[str | None, typer.Option(help="FHIR terminology server base URL "
+                                                           "(default: GATEWAY_TERMINOLOGY_URL)")] = None,
+           system_version: Annotated[str | None, typer.Option(
+               "--system-version", help="SNOMED CT edition/version to expand against, e.g. "
+                                        "http://snomed.info/sct|http://snomed.info/sct/83821000000107")] = None,
+           count: Annotated[int, typer.Option(help="concepts per page ($expand count)")] = 1000,
+           timeout: Annotated[float, typer.Option(help="seconds per request")] = 60.0) -> None:
+    """Expand every SNOMED CT expression (ecl:) in categories.yaml with the terminology server's
+    ValueSet/$expand and write the expansions into valuesets/ (policy content: check, test and publish
+    the result like any edit; the gateway itself never calls the server)."""
+    import httpx
+    from rich.markup import escape
+
+    from gateway.policy.loader import read_directory
+    from gateway.policy.terminology import TerminologyError, cached_expansions, expressions, url_for, write_cache
+    from gateway.policy.terminology import expand as expand_ecl
+
+    directory = directory or _default_dir()
+    if server is None:
+        from gateway.settings import Settings
+
+        server = Settings().terminology_url
+    if not server:
+        console.print("[red]no terminology server: give --server URL or set GATEWAY_TERMINOLOGY_URL[/red]")
+        raise typer.Exit(2)
+    raw = read_directory(directory)
+    cats = raw.one("categories")
+    if raw.problems or cats is None or not isinstance(cats.data, dict):
+        for p in raw.problems:
+            console.print(f"{p.file}:{p.line or ''} {p.problem}", style="red", highlight=False, markup=False)
+        raise typer.Exit(1)
+    existing = cached_expansions(raw.documents.get("valuesets", []))
+    wanted = expressions(cats.data)
+    if not wanted:
+        console.print(f"no ECL expressions in {cats.file}: nothing to expand")
+        return
+    table = Table(title=escape(f"SNOMED CT expansions from {server}"))
+    for col in ("ECL", "concepts", "pages", "code system", "file", ""):
+        table.add_column(col, overflow="fold")
+    failed = False
+    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+        for ecl in wanted:
+            try:
+                fetched = expand_ecl(client, server, ecl, count=count, system_version=system_version)
+            except TerminologyError as exc:
+                console.print(f"{ecl}: {exc} ({url_for(server, ecl)})", style="red", highlight=False, markup=False)
+                failed = True
+                continue
+            path, changed = write_cache(Path(directory), fetched, existing)
+            table.add_row(escape(ecl), str(fetched.concepts), str(fetched.pages), escape(fetched.code_system or ""),
+                          path.relative_to(directory).as_posix(), "[green]written[/green]" if changed else "unchanged")
+    console.print(table)
+    if failed:
+        raise typer.Exit(1)
+    console.print("Check and test the pack (gateway policy check / test) before publishing it: "
+                  "a new expansion changes the policy version and the labels of stored records.")

@@ -18,6 +18,7 @@ from gateway.policy.errors import PolicyProblem
 from gateway.policy.loader import Document, RawPolicy, path_text
 from gateway.policy.rules import Rule
 from gateway.policy.selectors import Selector, SelectorError, compile_selector
+from gateway.policy.terminology import Expansion, ecls_in, normalise_ecl, read_expansion
 from gateway.policy.vocabulary import CategoryDef, ElementGroup, PurposeDef, RoleDef, Vocabulary
 
 
@@ -81,6 +82,8 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
                                     d.get("justification_required", False), d.get("grants_relationship", False),
                                     frozenset(d.get("obligations", ())))
     data = cats_doc.data
+    expansions = _expansions(raw, cats_doc, p)
+    resolved = {key: e.codes for key, e in expansions.items()}
     categories: dict[str, CategoryDef] = {}
     matchers: list[tuple[str, Matcher]] = []
     for name, d in data["categories"].items():
@@ -106,7 +109,7 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
             p.add(cats_doc, ("categories", name, "overlay"), "a field group cannot be an overlay")
         categories[name] = CategoryDef(name, d.get("description", ""), d.get("default", parent_default or "notice"),
                                        parent, tuple(selectors), bool(d.get("overlay")))
-        matchers += [(name, Matcher.from_data(m)) for m in d.get("match", ())]
+        matchers += [(name, Matcher.from_data(m, resolved)) for m in d.get("match", ())]
     fallback = data.get("fallback_category")
     if fallback is not None and fallback not in categories:
         p.add(cats_doc, ("fallback_category",), f"unknown category {fallback!r}")
@@ -117,14 +120,56 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
     overlays = frozenset(c.name for c in categories.values() if c.overlay)
     if fallback in overlays:
         p.add(cats_doc, ("fallback_category",), f"the fallback {fallback!r} must be a kind, not an overlay")
+    terms = _sensitive_terms(cats_doc, categories, p)
+    used = {key: expansions[key] for key in (normalise_ecl(e) for e, _ in ecls_in(data)) if key in expansions}
     return Vocabulary(roles, purposes, categories, groups,
-                      Categorizer(matchers, data.get("section_extension"), fallback, overlays), fallback,
-                      _elements(cats_doc, categories, p), _categories_version(data))
+                      Categorizer(matchers, data.get("section_extension"), fallback, overlays, terms), fallback,
+                      _elements(cats_doc, categories, p), _categories_version(data, used), expansions,
+                      frozenset(normalise_ecl(e) for e, _ in ecls_in(data)))
 
 
-def _categories_version(data: dict[str, Any]) -> str:
-    """What labelling depends on (categories.yaml's content, not its comments), as a short hash."""
-    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+def _categories_version(data: dict[str, Any], expansions: dict[str, Expansion] | None = None) -> str:
+    """What labelling depends on (categories.yaml's content, not its comments, and the cached
+    expansions its ECL expressions use), as a short hash: a new expansion relabels stored records."""
+    content: Any = data
+    if expansions:
+        content = {"categories": data, "expansions": {k: sorted(e.codes) for k, e in sorted(expansions.items())}}
+    return hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _expansions(raw: RawPolicy, cats_doc: Document, p: _Problems) -> dict[str, Expansion]:
+    """The cached expansions (valuesets/*.json) by normalised ECL; every ECL a matcher names must
+    have one, or the policy cannot go live (a hierarchy matched against nothing under-protects)."""
+    found: dict[str, Expansion] = {}
+    for doc in raw.documents.get("valuesets", []):
+        expansion = read_expansion(doc.file, doc.data) if isinstance(doc.data, dict) else None
+        if expansion is None:
+            p.add(doc, (), "no ECL: give it as compose.include.filter (property constraint, op =) or as the url "
+                           "http://snomed.info/sct?fhir_vs=ecl/<ECL>")
+            continue
+        if expansion.key in found:
+            p.add(doc, (), f"a second expansion of {expansion.ecl!r} (also in {found[expansion.key].file})")
+            continue
+        found[expansion.key] = expansion
+    for ecl, path in ecls_in(cats_doc.data):
+        if normalise_ecl(ecl) not in found:
+            p.add(cats_doc, path, f"no cached expansion of the ECL {ecl!r} in valuesets/: "
+                                  "run `gateway policy expand` (needs a FHIR terminology server)")
+    return found
+
+
+def _sensitive_terms(doc: Document, categories: dict[str, CategoryDef], p: _Problems) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for overlay, words in (doc.data.get("sensitive_terms") or {}).items():
+        target = categories.get(overlay)
+        if target is None:
+            p.add(doc, ("sensitive_terms", overlay), f"unknown category {overlay!r}")
+        elif not target.overlay:
+            p.add(doc, ("sensitive_terms", overlay), f"{overlay!r} is not an overlay (the safety net only adds "
+                                                       "sensitivities, never changes an item's kind)")
+        else:
+            out[overlay] = tuple(str(w) for w in words or ())
+    return out
 
 
 def _elements(doc: Document, categories: dict[str, CategoryDef], p: _Problems) -> dict[str, tuple[ElementGroup, ...]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.policy import facts as _facts
-from gateway.policy.categorize import codings_in
+from gateway.policy.categorize import Classification, codes_and_displays_in
 from gateway.policy.compile import Compiled, Invariant, compile_policy
 from gateway.policy.conditions import FACT_NAMES, Facts, all_facts
 from gateway.policy.errors import PolicyError
@@ -93,6 +93,10 @@ class PolicyEngine:
     # -- stage 0: labelling at ingest -------------------------------------------------------
     def categorize(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[str, ...]:
         return self.vocabulary.categorizer.categorize(resource, hints)
+
+    def classify(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> Classification:
+        """The categories and what they rest on (the IG report of unclassified codes reads this)."""
+        return self.vocabulary.categorizer.classify(resource, hints)
 
     def label(self, resource: dict[str, Any], hints: dict[str, Any] | None = None) -> tuple[tuple[str, ...], str]:
         """The categories and the version they were made under (what the store keeps beside them)."""
@@ -201,8 +205,10 @@ class PolicyEngine:
         codes bring); empty when the item has none of its elements."""
         if not any(s.present_in(stored) for s in group.fields):
             return ()
-        codes = frozenset().union(*(codings_in(s.selected(stored.content)) for s in group.fields))
-        return (group.category, *self.vocabulary.categorizer.element_overlays(stored.resource_type, codes))
+        found = [codes_and_displays_in(s.selected(stored.content)) for s in group.fields]
+        codes = frozenset().union(*(c for c, _ in found))
+        displays = tuple(d for _, ds in found for d in ds)
+        return (group.category, *self.vocabulary.categorizer.element_overlays(stored.resource_type, codes, displays))
 
     def decide(self, requester: Requester, patient: PatientContext, item: Candidate) -> ItemDecision:
         request = self.check_request(requester)

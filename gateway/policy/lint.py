@@ -28,3 +28,17 @@ def lint(engine: PolicyEngine) -> list[PolicyProblem]:
             out.append(PolicyProblem(r.file, where, f"rule {r.id!r} matches but never decides "
                                                     "(a more restrictive rule always wins)"))
     return out
+
+
+def expansion_warnings(engine: PolicyEngine) -> list[PolicyProblem]:
+    """Cached SNOMED CT expansions no matcher uses, and those not made by a terminology server."""
+    out = []
+    in_use = engine.vocabulary.ecl_in_use
+    for key, e in sorted(engine.vocabulary.expansions.items()):
+        if key not in in_use:
+            out.append(PolicyProblem(e.file, "expansion", f"the expansion of {e.ecl!r} is used by no matcher"))
+        elif not e.server:
+            out.append(PolicyProblem(e.file, "expansion", f"the expansion of {e.ecl!r} is hand-curated ({len(e.codes)} "
+                                                 "concepts), not made by a terminology server: run "
+                                                 "`gateway policy expand`"))
+    return out

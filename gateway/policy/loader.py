@@ -6,6 +6,7 @@ order, so two directories with the same content have the same version wherever t
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from gateway.policy.errors import PolicyProblem
 # The files that make a policy pack; `rules/` and `tests/` hold any number of *.yaml files.
 SINGLE_FILES = ("roles.yaml", "purposes.yaml", "categories.yaml", "invariants.yaml")
 MULTI_DIRS = ("rules", "tests")
+# Cached expansions of the SNOMED CT expressions (ECL) matchers name: FHIR ValueSets, as data
+# (gateway/policy/terminology.py); part of the content hash like every other file.
+VALUESET_DIR = "valuesets"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -91,7 +95,20 @@ def read_directory(directory: Path) -> RawPolicy:
             raw.problems.append(PolicyProblem("rules/", "", "no rule files (rules/*.yaml)"))
         for path in files:
             _read(raw, path, sub, required=False)
+    for path in sorted((directory / VALUESET_DIR).glob("*.json")):
+        _read_json(raw, path, "valuesets")
     return raw
+
+
+def _read_json(raw: RawPolicy, path: Path, kind: str) -> None:
+    rel = path.relative_to(raw.directory).as_posix()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raw.problems.append(PolicyProblem(rel, "", f"not valid JSON: {getattr(exc, 'msg', exc)}", line))
+        return
+    raw.documents.setdefault(kind, []).append(Document(rel, kind, data, None))
 
 
 def _read(raw: RawPolicy, path: Path, kind: str, required: bool) -> None:

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from gateway.policy.categorize import Categorizer
 from gateway.policy.selectors import ANY_TYPE, Selector
+from gateway.policy.terminology import Expansion
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Vocabulary:
     fallback_category: str | None
     elements: dict[str, tuple[ElementGroup, ...]] = field(default_factory=dict)  # resource type -> its groups
     categories_version: str = ""  # hash of the category definitions: stored labels made under another are stale
+    expansions: dict[str, Expansion] = field(default_factory=dict)  # normalised ECL -> cached expansion
+    ecl_in_use: frozenset[str] = frozenset()  # the normalised ECL the matchers name
 
     def element_groups(self, resource_type: str) -> tuple[ElementGroup, ...]:
         return self.elements.get(resource_type, ()) + self.elements.get(ANY_TYPE, ())

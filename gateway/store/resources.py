@@ -330,6 +330,22 @@ class ResourceStore:
             yield rows
             after = (rows[-1].resource_type, rows[-1].id)
 
+    def scan(self, *, batch: int = 2000) -> Iterable[list[StoredResource]]:
+        """Every current (not deleted) row, in batches (IG reports over the stored corpus)."""
+        after: tuple[str, str] = ("", "")
+        while True:
+            query = (sa.select(*_COLUMNS)
+                     .where(R.c.deleted.is_(False),
+                            sa.tuple_(R.c.resource_type, R.c.id)
+                            > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
+                     .order_by(R.c.resource_type, R.c.id).limit(batch))
+            with self.engine.connect() as conn:
+                rows = _rows_to_stored(conn.execute(query).all())
+            if not rows:
+                return
+            yield rows
+            after = (rows[-1].resource_type, rows[-1].id)
+
     def store_labels(self, updates: Sequence[tuple[str, str, int, tuple[str, ...]]], version: str) -> int:
         """Write labels made under ``version``; a row that changed meanwhile keeps its own."""
         if not updates:

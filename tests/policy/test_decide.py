@@ -33,6 +33,7 @@ def mini(tmp_path):
     for name in ("roles.yaml", "purposes.yaml", "categories.yaml"):
         shutil.copy(PACK / name, target / name)
     shutil.copytree(PACK / "schema", target / "schema")
+    shutil.copytree(PACK / "valuesets", target / "valuesets")  # the cached expansions categories.yaml names
     write(target / "invariants.yaml", "invariants: []\n")
     return target
 
