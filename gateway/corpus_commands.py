@@ -20,6 +20,7 @@ from rich.table import Table
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.disclosure.labels import hints_of
 from gateway.disclosure.service import Caller
+from gateway.logging import configure
 from gateway.policy import commands as policy_commands
 from gateway.policy.engine import PolicyEngine
 from gateway.requester import Requester
@@ -65,6 +66,7 @@ def simulate(role: Annotated[str, typer.Option(help="gateway role")],
              ) -> None:
     """Exactly what ROLE at ORG for PURPOSE would get from $everything for this patient (nothing is served;
     the simulation itself is audited)."""
+    configure("warning", stream=sys.stderr)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None
     gw = build_gateway(settings)
@@ -106,6 +108,7 @@ def unclassified(policy: Annotated[Path | None, typer.Option(help="policy direct
     terms) treats as an overlay until IG staff classify them come first."""
     from gateway.policy.unclassified import unclassified_codes
 
+    configure("warning", stream=sys.stderr)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None
     gw = build_gateway(settings)

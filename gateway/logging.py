@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import logging
+from typing import TextIO
 
 import structlog
 
 
-def configure(level: str = "info") -> None:
+def configure(level: str = "info", *, stream: TextIO | None = None) -> None:
+    """JSON log lines to stdout (a server's logs) or to ``stream`` (a command whose stdout is data)."""
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     structlog.configure(
         processors=[
@@ -17,7 +19,8 @@ def configure(level: str = "info") -> None:
             structlog.processors.JSONRenderer(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric if isinstance(numeric, int) else 20),
-        logger_factory=structlog.PrintLoggerFactory(),  # writes to whatever sys.stdout is at the time
+        # writes to whatever sys.stdout is at the time, unless told otherwise
+        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
 
