@@ -17,6 +17,8 @@ class RoleDef:
     own_record_only: bool = False
     reads_audit: bool = False  # capabilities of the non-FHIR surfaces (audit API, policy tools)
     manages_policies: bool = False
+    records_consent: bool = False  # may record a person's sharing choices (POST/PUT /fhir/Consent)
+    records_opt_out: bool = False  # may record a person's national data opt-out
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,17 @@ class ElementGroup:
     fields: tuple[Selector, ...]
 
 
+STAFF_NAME_CHOICES = ("name_and_organisation", "organisation")
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """IG settings of what a person sees of their own access history (settings.yaml ``person_view``)."""
+
+    staff_names: str = "name_and_organisation"  # or "organisation": role and organisation, no name
+    omit_purposes: frozenset[str] = frozenset()  # accesses under these purposes are left out of it
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     roles: dict[str, RoleDef]
@@ -65,6 +78,7 @@ class Vocabulary:
     fallback_category: str | None
     elements: dict[str, tuple[ElementGroup, ...]] = field(default_factory=dict)  # resource type -> its groups
     categories_version: str = ""  # hash of the category definitions: stored labels made under another are stale
+    person_view: PersonView = field(default_factory=PersonView)
 
     def element_groups(self, resource_type: str) -> tuple[ElementGroup, ...]:
         return self.elements.get(resource_type, ()) + self.elements.get(ANY_TYPE, ())
