@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, ops, policy_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, ops, person_routes, policy_routes, smart
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
@@ -72,6 +72,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(ingest_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(policy_routes.router)
+    app.include_router(person_routes.router)  # before fhir_routes: its /{resource_type} routes match these paths too
     app.include_router(fhir_routes.router)
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
