@@ -5,12 +5,13 @@ audit log as IHE BALP AuditEvents with the person as the patient entity. Which r
 and what of them, is decided by the same policy snapshot that decides the person's own request for
 their record (docs/policy.md, "The person's access history"):
 
-1. Every category a record names is decided for the person as their own ``patient_request`` would
-   decide it (their role and purpose, ``own_record`` true, their context). A category decided
-   ``hide`` for the person is never named to them: the record is shown without it.
-2. A record every category of which is hidden from the person is left out altogether: it was only
+1. Every item a record names is decided for the person as their own ``patient_request`` would
+   decide it (their role and purpose, ``own_record`` true, their context): the most restrictive of
+   its categories. An item hidden from the person — or a category (a field group) hidden from
+   them — is never named to them: the record is shown without it.
+2. A record every item of which is hidden from the person is left out altogether: it was only
    about something the person is not told exists, so nothing of it can be said. (A record naming
-   no category at all — a refusal, a request that ended before any decision — is shown.)
+   no item at all — a refusal, a request that ended before any decision — is shown.)
 3. Records under a purpose listed in ``settings.yaml`` ``person_view.omit_purposes`` are left out.
 4. What a record shows: time, the organisation (code and name), the role, the staff member's name
    when ``person_view.staff_names`` is ``name_and_organisation``, the purpose, the justification
@@ -59,22 +60,21 @@ class PersonView:
         if record.get("type") not in SHOWN_TYPES or record.get("purpose") in self.settings.omit_purposes:
             return None
         items = record.get("items") or {}
+        every = [i for b in ("released", "redacted", "noticed", "hidden", "recorded") for i in items.get(b) or []]
+        # An item is decided for the person as their own request would decide it: the most restrictive of
+        # its categories, so an item with any hidden category (an HIV diagnosis: clinical_summary +
+        # restricted) is hidden whole — its other categories do not speak for it.
+        visible = [i for i in every if not any(self.hidden(str(c)) for c in i.get("categories") or ())]
+        if every and not visible:
+            return None  # only about what the person is not told exists
 
         def cats(buckets: Iterable[str], key: str = "categories") -> list[str]:
-            return list(dict.fromkeys(str(c) for b in buckets for i in items.get(b) or [] for c in i.get(key) or ()))
+            chosen = [i for b in buckets for i in items.get(b) or [] if any(i is v for v in visible)]
+            return list(dict.fromkeys(str(c) for i in chosen for c in i.get(key) or () if not self.hidden(str(c))))
 
-        released, redacted = cats(["released"]), cats(["redacted"])
-        withheld = cats(["noticed", "hidden"]) + cats(["redacted"], "redacted_categories")
-        recorded = cats(["recorded"])
-        named = released + redacted + withheld + recorded
-        if named and all(self.hidden(c) for c in named):
-            return None
-
-        def visible(categories: list[str]) -> list[str]:
-            return [c for c in dict.fromkeys(categories) if not self.hidden(c)]
-
-        return {"released": visible(released), "redacted": visible(redacted),
-                "withheld": visible(withheld), "recorded": visible(recorded)}
+        return {"released": cats(["released"]), "redacted": cats(["redacted"]),
+                "withheld": list(dict.fromkeys(cats(["noticed", "hidden"]) + cats(["redacted"], "redacted_categories"))),
+                "recorded": cats(["recorded"])}
 
     def event(self, entry: AuditEntry, shown: dict[str, list[str]], patient_id: str, nhs: str | None,
               org_name: Any) -> dict[str, Any]:
