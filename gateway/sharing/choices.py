@@ -128,7 +128,9 @@ def _date(value: Any, field: str) -> str | None:
         return None
     text = str(value)
     try:
-        if len(text) == 10:
+        if len(text) in (4, 7) and text[:4].isdigit():
+            date.fromisoformat(f"{text}-01-01"[:10] if len(text) == 4 else f"{text}-01")
+        elif len(text) == 10:
             date.fromisoformat(text)
         else:
             datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -259,6 +261,8 @@ def record_choice(store: ResourceStore, engine: PolicyEngine, requester: Request
     if patient is None:
         raise Invalid("Consent.patient", "no such person is known here")
     if existing is not None:
+        if existing.patient_id != patient.id and role.own_record_only:
+            raise NotAllowed(f"role {requester.role!r} may record choices about its own record only")
         if existing.patient_id != patient.id:
             raise Invalid("Consent.patient", f"Consent/{rid} is about another person")
         with store.engine.connect() as conn:

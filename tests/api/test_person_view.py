@@ -364,6 +364,9 @@ async def test_access_history_is_the_persons_own_and_refusals_are_audited(
     theirs = events((await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{other_id}"},
                                       headers=record.as_person(other))).json())
     attempt = next(e for e in theirs if e["id"] == f"audit-{refused.headers['x-audit-sequence']}")
+    xml = await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{other_id}", "_format": "xml"},
+                           headers=record.as_person(other))
+    assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/fhir+xml")  # valid R4
     assert attempt["outcome"] == "4" and person.family not in str(attempt)
     assert user_agent(attempt)["who"]["display"] == "another person signed in as themselves"
 
