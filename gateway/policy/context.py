@@ -119,7 +119,8 @@ def _directives(consent: dict[str, Any], given_by: str) -> list[tuple[ConsentDir
     out: list[tuple[ConsentDirective, tuple[str | None, str | None]]] = []
 
     def walk(prov: dict[str, Any], n: int, outer: tuple[str | None, str | None]) -> None:
-        period = prov.get("period") if isinstance(prov.get("period"), dict) else {}
+        given = prov.get("period")
+        period: dict[str, Any] = given if isinstance(given, dict) else {}
         starts = [s for s in (outer[0], period.get("start")) if s]
         ends = [e for e in (outer[1], period.get("end")) if e]
         window = (max(starts) if starts else None, min(ends) if ends else None)

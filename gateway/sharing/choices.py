@@ -83,7 +83,7 @@ def _codes(value: Any, system: str) -> list[str]:
     out = []
     for cc in value if isinstance(value, list) else [value]:
         if isinstance(cc, dict):
-            for c in cc.get("coding") if "coding" in cc else [cc]:
+            for c in (cc.get("coding") or []) if "coding" in cc else [cc]:
                 if isinstance(c, dict) and c.get("system") == system and c.get("code"):
                     out.append(str(c["code"]))
     return out
@@ -167,23 +167,40 @@ def _provision(engine: PolicyEngine, kind: str, body: dict[str, Any], known: Kno
     ptype = prov.get("type")
     if ptype not in PROVISION_TYPES[kind]:
         raise Invalid("Consent.provision.type", f"must be {' or '.join(PROVISION_TYPES[kind])} for {kind}")
-    period = prov.get("period")
-    window = None
-    if period is not None:
-        if not isinstance(period, dict):
-            raise Invalid("Consent.provision.period", "must be a Period (start, end)")
-        start = _date(period.get("start"), "Consent.provision.period.start")
-        end = _date(period.get("end"), "Consent.provision.period.end")
-        if start and end and start[:10] > end[:10]:
-            raise Invalid("Consent.provision.period", f"ends ({end}) before it starts ({start})")
-        window = {k: v for k, v in (("start", start), ("end", end)) if v}
+    window = _period(prov.get("period"))
     if kind == OPT_OUT:
         for name in ("securityLabel", "class", "code", "actor"):
             if prov.get(name):
                 raise Invalid(f"Consent.provision.{name}", "the national data opt-out covers planning and research "
                                                            "as a whole: no categories or recipients")
         out = opt_out_provision(ptype == "deny")
-        return {**out, "period": window} if window else out
+    else:
+        out = {"type": ptype}
+        orgs = _recipients(prov, known)
+        if orgs:
+            out["actor"] = [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+                                                  "code": "IRCP", "display": "information recipient"}]},
+                             "reference": org_ref(code)} for code in orgs]
+        categories = _categories(engine, prov)
+        if categories:
+            out["securityLabel"] = [{"system": DATA_CATEGORY, "code": c} for c in categories]
+    return {**out, "period": window} if window else out
+
+
+def _period(period: Any) -> dict[str, str] | None:
+    if period is None:
+        return None
+    if not isinstance(period, dict):
+        raise Invalid("Consent.provision.period", "must be a Period (start, end)")
+    start = _date(period.get("start"), "Consent.provision.period.start")
+    end = _date(period.get("end"), "Consent.provision.period.end")
+    if start and end and start[:10] > end[:10]:
+        raise Invalid("Consent.provision.period", f"ends ({end}) before it starts ({start})")
+    return {k: v for k, v in (("start", start), ("end", end)) if v} or None
+
+
+def _categories(engine: PolicyEngine, prov: dict[str, Any]) -> list[str]:
+    """The categories named (none: every category), each one of the live pack's."""
     categories: list[str] = []
     vocabulary = engine.vocabulary.categories
     for name in ("securityLabel", "class", "code"):
@@ -196,28 +213,24 @@ def _provision(engine: PolicyEngine, kind: str, body: dict[str, Any], known: Kno
                 raise Invalid(field, f"unknown category {code!r}; the policy pack's categories are: "
                                      f"{', '.join(sorted(vocabulary))}")
             categories.append(code)
+    return list(dict.fromkeys(categories))
+
+
+def _recipients(prov: dict[str, Any], known: KnownOrganisations) -> list[str]:
+    """The recipient organisations named (none: everyone), each one the gateway knows."""
     orgs: list[str] = []
     for i, actor in enumerate(prov.get("actor") or []):
         field = f"Consent.provision.actor[{i}].reference"
         ref = actor.get("reference") if isinstance(actor, dict) else None
         ident = ref.get("identifier") if isinstance(ref, dict) else None
         if not isinstance(ident, dict) or ident.get("system") != ODS_SYSTEM or not ident.get("value"):
-            raise Invalid(field, f"a recipient is an organisation named by its ODS code (identifier system {ODS_SYSTEM})")
+            raise Invalid(field, "a recipient is an organisation named by its ODS code "
+                                 f"(identifier system {ODS_SYSTEM})")
         code = str(ident["value"])
         if code not in known:
             raise Invalid(field, f"unknown organisation {code!r}")
         orgs.append(code)
-    actors = [{"role": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
-                                    "code": "IRCP", "display": "information recipient"}]},
-               "reference": org_ref(code)} for code in dict.fromkeys(orgs)]
-    out = {"type": ptype}
-    if actors:
-        out["actor"] = actors
-    if categories:
-        out["securityLabel"] = [{"system": DATA_CATEGORY, "code": c} for c in dict.fromkeys(categories)]
-    if window:
-        out["period"] = window
-    return out
+    return list(dict.fromkeys(orgs))
 
 
 def _flat(value: Any) -> list[dict[str, Any]]:
@@ -233,90 +246,123 @@ def _flat(value: Any) -> list[dict[str, Any]]:
     return out
 
 
+def _existing(store: ResourceStore, body: dict[str, Any], rid: str | None) -> StoredResource | None:
+    if rid is None:
+        return None
+    if body.get("id") not in (None, rid):
+        raise Invalid("Consent.id", f"the body's id {body.get('id')!r} is not the id in the URL ({rid!r})")
+    existing = store.get("Consent", rid)
+    if existing is None or existing.deleted:
+        raise NotRecordedHere(f"Consent/{rid} is not known: record a new choice with POST /fhir/Consent", 404)
+    return existing
+
+
+def _person(store: ResourceStore, body: dict[str, Any], requester: Requester, own_only: bool) -> StoredResource:
+    """The person the choice is about; a role limited to its own record learns nothing about anyone else."""
+    refused = NotAllowed(f"role {requester.role!r} may record choices about its own record only")
+    try:
+        patient = _patient(store, body)
+    except Invalid:
+        if own_only:
+            raise refused from None
+        raise
+    if own_only and (patient is None or requester.patient is None or _nhs(patient) != requester.patient):
+        raise refused
+    if patient is None:
+        raise Invalid("Consent.patient", "no such person is known here")
+    return patient
+
+
+def _check_update(store: ResourceStore, existing: StoredResource, patient: StoredResource, kind: str,
+                  own_only: bool) -> None:
+    rid = existing.id
+    if existing.patient_id != patient.id:
+        if own_only:
+            raise NotAllowed("a person may change only their own choices")
+        raise Invalid("Consent.patient", f"Consent/{rid} is about another person")
+    with store.engine.connect() as conn:
+        source = conn.execute(sa.select(R.c.source_system).where(
+            R.c.resource_type == "Consent", R.c.id == rid)).scalar()
+    if source != API_SOURCE:
+        raise NotRecordedHere(f"Consent/{rid} was recorded by source system {source!r} and is kept as it sent "
+                              "it: record the person's new choice with POST /fhir/Consent (the most recent "
+                              "explicit choice wins)", 409)
+    if _kind(existing.content) != kind:
+        raise Invalid("Consent.policyRule", f"Consent/{rid} records a {_kind(existing.content)} choice")
+
+
+def _performer(store: ResourceStore, body: dict[str, Any], patient: StoredResource) -> dict[str, Any]:
+    """Who gave the choice: the person, or their attorney (a RelatedPerson in their record)."""
+    given = body.get("performer")
+    performer: list[Any] = given if isinstance(given, list) else []
+    attorney = next((p for p in performer if isinstance(p, dict)
+                     and str(p.get("reference", "")).startswith("RelatedPerson/")), None)
+    if attorney is None:
+        return {"reference": f"Patient/{patient.id}"}
+    related = store.get("RelatedPerson", str(attorney["reference"]).split("/", 1)[1])
+    if related is None or related.patient_id != patient.id:
+        raise Invalid("Consent.performer", f"{attorney['reference']} is not known in this person's record")
+    return {"reference": str(attorney["reference"])}
+
+
 def record_choice(store: ResourceStore, engine: PolicyEngine, requester: Requester, body: Any, *,
                   rid: str | None = None) -> Recorded:
     """Check, normalise and store one choice (``rid``: a PUT to that Consent); raise Invalid / NotAllowed /
     NotRecordedHere. The caller audits the outcome and answers."""
     if not isinstance(body, dict) or body.get("resourceType") != "Consent":
         raise Invalid("Consent.resourceType", "the body must be a FHIR Consent resource")
-    existing = None
-    if rid is not None:
-        if body.get("id") not in (None, rid):
-            raise Invalid("Consent.id", f"the body's id {body.get('id')!r} is not the id in the URL ({rid!r})")
-        existing = store.get("Consent", rid)
-        if existing is None or existing.deleted:
-            raise NotRecordedHere(f"Consent/{rid} is not known: record a new choice with POST /fhir/Consent", 404)
+    existing = _existing(store, body, rid)
     kind = _kind(body)
     role = engine.vocabulary.roles.get(requester.role)
     if role is None or not getattr(role, CAPABILITY[kind]):
         raise NotAllowed(f"role {requester.role!r} lacks the {CAPABILITY[kind]!r} capability in roles.yaml")
-    try:
-        patient = _patient(store, body)
-    except Invalid:
-        if role.own_record_only:  # a person learns nothing about other people's records
-            raise NotAllowed(f"role {requester.role!r} may record choices about its own record only") from None
-        raise
-    if role.own_record_only and (patient is None or requester.patient is None or _nhs(patient) != requester.patient):
-        raise NotAllowed(f"role {requester.role!r} may record choices about its own record only")
-    if patient is None:
-        raise Invalid("Consent.patient", "no such person is known here")
+    patient = _person(store, body, requester, role.own_record_only)
     if existing is not None:
-        if existing.patient_id != patient.id and role.own_record_only:
-            raise NotAllowed(f"role {requester.role!r} may record choices about its own record only")
-        if existing.patient_id != patient.id:
-            raise Invalid("Consent.patient", f"Consent/{rid} is about another person")
-        with store.engine.connect() as conn:
-            source = conn.execute(sa.select(R.c.source_system).where(
-                R.c.resource_type == "Consent", R.c.id == rid)).scalar()
-        if source != API_SOURCE:
-            raise NotRecordedHere(f"Consent/{rid} was recorded by source system {source!r} and is kept as it sent "
-                                  "it: record the person's new choice with POST /fhir/Consent (the most recent "
-                                  "explicit choice wins)", 409)
-        if _kind(existing.content) != kind:
-            raise Invalid("Consent.policyRule", f"Consent/{rid} records a {_kind(existing.content)} choice")
+        _check_update(store, existing, patient, kind, role.own_record_only)
     status = body.get("status", "active")
     if status not in STATUSES[kind]:
         raise Invalid("Consent.status", f"must be {' or '.join(STATUSES[kind])} for {kind}"
                       + (" (inactive: the objection is withdrawn)" if kind == SHARING else ""))
     compartment = store.compartment(patient.id, types=_CONTEXT_TYPES)
-    others = [s.content for s in compartment if s.resource_type != "Patient"]
-    context = patient_context(patient.content, others)
+    context = patient_context(patient.content, [s.content for s in compartment if s.resource_type != "Patient"])
     known = KnownOrganisations(store, patient.id, {m.org for m in context.care_team if m.org})
     provision = _provision(engine, kind, body, known)
-    performer = body.get("performer") if isinstance(body.get("performer"), list) else []
-    attorney = next((p for p in performer if isinstance(p, dict)
-                     and str(p.get("reference", "")).startswith("RelatedPerson/")), None)
-    if attorney is not None and store.get("RelatedPerson", str(attorney["reference"]).split("/", 1)[1]) is None:
-        raise Invalid("Consent.performer", f"{attorney['reference']} is not known")
+    performer = _performer(store, body, patient)
     now = datetime.now(UTC)
     consent_id = rid or str(uuid.uuid4())
     nhs = _nhs(patient)
     resource = consent(consent_id, patient={"reference": f"Patient/{patient.id}",
                                             **({"identifier": nhs_identifier(nhs)} if nhs else {})},
                        policy=kind, provision=provision, status=status, recorded=now.isoformat(),
-                       performer=({"reference": attorney["reference"]} if attorney else
-                                  {"reference": f"Patient/{patient.id}"}),
-                       organization=None if role.own_record_only else org_ref(requester.org))
+                       performer=performer, organization=None if role.own_record_only else org_ref(requester.org))
     if (reason := problem(resource)) is not None:
         raise Invalid(reason.split(":", 1)[0], reason.split(":", 1)[-1].strip())
-    categories, labels_version = engine.label(resource, {})
     holder = None if role.own_record_only else requester.org
-    provenance_id = str(uuid.uuid4())
-    with store.engine.begin() as conn:
-        store.upsert(resource, patient_id=patient.id, categories=categories, holder_org=holder,
-                              source_system=API_SOURCE, source_id=f"Consent/{consent_id}", source_updated=now,
-                              labels_version=labels_version, connection=conn)
-        # A plain reference, as ingest writes them (gateway/disclosure/derived.py follows those).
-        provenance = _provenance(provenance_id, f"Consent/{consent_id}", requester,
-                                 patient.id, role.own_record_only, now, created=existing is None)
-        p_categories, p_version = engine.label(provenance, {})
-        store.upsert(provenance, patient_id=patient.id, categories=p_categories, holder_org=holder,
-                     source_system=API_SOURCE, source_id=f"Provenance/{provenance_id}", source_updated=now,
-                     labels_version=p_version, connection=conn)
+    provenance_id = _store(store, engine, resource, patient.id, holder, requester, role.own_record_only, now,
+                           created=existing is None)
     stored = store.get("Consent", consent_id)
     assert stored is not None
     return Recorded(stored.content, patient.id, nhs, stored.version_id, existing is None, provenance_id,
-                    tuple(categories), kind)
+                    stored.categories, kind)
+
+
+def _store(store: ResourceStore, engine: PolicyEngine, resource: dict[str, Any], patient_id: str, holder: str | None,
+           requester: Requester, own: bool, now: datetime, *, created: bool) -> str:
+    """The Consent and its Provenance through the store's write path, in one transaction."""
+    categories, labels_version = engine.label(resource, {})
+    provenance_id = str(uuid.uuid4())
+    ref = f"Consent/{resource['id']}"
+    with store.engine.begin() as conn:
+        store.upsert(resource, patient_id=patient_id, categories=categories, holder_org=holder,
+                     source_system=API_SOURCE, source_id=ref, source_updated=now,
+                     labels_version=labels_version, connection=conn)
+        # A plain reference, as ingest writes them (gateway/disclosure/derived.py follows those).
+        provenance = _provenance(provenance_id, ref, requester, patient_id, own, now, created=created)
+        p_categories, p_version = engine.label(provenance, {})
+        store.upsert(provenance, patient_id=patient_id, categories=p_categories, holder_org=holder,
+                     source_system=API_SOURCE, source_id=f"Provenance/{provenance_id}", source_updated=now,
+                     labels_version=p_version, connection=conn)
+    return provenance_id
 
 
 def _provenance(pid: str, target: str, requester: Requester, patient_id: str, own: bool, now: datetime, *,

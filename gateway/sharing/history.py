@@ -72,9 +72,9 @@ class PersonView:
             chosen = [i for b in buckets for i in items.get(b) or [] if any(i is v for v in visible)]
             return list(dict.fromkeys(str(c) for i in chosen for c in i.get(key) or () if not self.hidden(str(c))))
 
+        withheld = cats(["noticed", "hidden"]) + cats(["redacted"], "redacted_categories")
         return {"released": cats(["released"]), "redacted": cats(["redacted"]),
-                "withheld": list(dict.fromkeys(cats(["noticed", "hidden"]) + cats(["redacted"], "redacted_categories"))),
-                "recorded": cats(["recorded"])}
+                "withheld": list(dict.fromkeys(withheld)), "recorded": cats(["recorded"])}
 
     def event(self, entry: AuditEntry, shown: dict[str, list[str]], patient_id: str, nhs: str | None,
               org_name: Any) -> dict[str, Any]:

@@ -284,7 +284,8 @@ async def test_national_data_opt_out_recorded_by_its_owning_roles_applies_to_res
     gp = await client.post("/fhir/Consent", json=opt_out(pid, True),
                            headers={**record.staff("gp", person.practice_ods), **FHIR_JSON})
     assert gp.status_code == 403  # the practice records objections, not the national opt-out
-    mine = await client.post("/fhir/Consent", json=opt_out(pid, True), headers={**record.as_person(person), **FHIR_JSON})
+    mine = await client.post("/fhir/Consent", json=opt_out(pid, True),
+                             headers={**record.as_person(person), **FHIR_JSON})
     assert mine.status_code == 201, mine.text
     assert mine.json()["provision"]["purpose"][0]["code"] == "HRESCH"
     assert await opted_out_rule()
