@@ -413,3 +413,26 @@ async def test_access_history_never_names_what_the_policy_hides_from_the_person(
     assert user_agent(seen)["who"]["display"] == "a member of staff" and "Okafor" not in str(list(shown.values()))
     org = next(a for a in seen["agent"] if a["who"].get("identifier", {}).get("system") == ODS_SYSTEM)
     assert org["who"]["identifier"]["value"] == person.practice_ods and org["who"]["display"] != person.practice_ods
+
+
+async def test_a_choice_recorded_through_one_gateway_process_is_in_force_on_another(
+        client: httpx.AsyncClient, record: Record) -> None:
+    from gateway.api.app import create_app
+    from gateway.services import build_gateway
+
+    person = record.person(0)
+    pid = record.patient_id(person)
+    other = build_gateway(record.settings, run_migrations=False)  # a second process on the same database
+    try:
+        transport = httpx.ASGITransport(app=create_app(other))
+        async with httpx.AsyncClient(transport=transport, base_url="http://second") as second:
+            posted = await client.post("/fhir/Consent", json=objection(pid, categories=("access",), orgs=("RX1",)),
+                                       headers={**record.as_person(person), **FHIR_JSON})
+            assert posted.status_code == 201
+            there = await second.get(f"/fhir/Patient/{pid}/$everything",
+                                     headers=record.staff("district_nurse", "RX1", team="DN-GOR"))
+            assert there.status_code == 200
+            noticed = other.audit.entry(int(there.headers["x-audit-sequence"])).record["items"]["noticed"]
+            assert any("r4.objection" in i["rule_ids"] for i in noticed if "access" in i["categories"])
+    finally:
+        other.close()
