@@ -64,12 +64,12 @@ class PersonView:
         # An item is decided for the person as their own request would decide it: the most restrictive of
         # its categories, so an item with any hidden category (an HIV diagnosis: clinical_summary +
         # restricted) is hidden whole — its other categories do not speak for it.
-        visible = [i for i in every if not any(self.hidden(str(c)) for c in i.get("categories") or ())]
+        visible = {id(i) for i in every if not any(self.hidden(str(c)) for c in i.get("categories") or ())}
         if every and not visible:
             return None  # only about what the person is not told exists
 
         def cats(buckets: Iterable[str], key: str = "categories") -> list[str]:
-            chosen = [i for b in buckets for i in items.get(b) or [] if any(i is v for v in visible)]
+            chosen = [i for b in buckets for i in items.get(b) or [] if id(i) in visible]
             return list(dict.fromkeys(str(c) for i in chosen for c in i.get(key) or () if not self.hidden(str(c))))
 
         withheld = cats(["noticed", "hidden"]) + cats(["redacted"], "redacted_categories")
