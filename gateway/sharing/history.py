@@ -44,6 +44,7 @@ class PersonView:
         self.context = context
         self.settings = self.engine.vocabulary.person_view
         self._hidden: dict[str, bool] = {}
+        self._items: dict[tuple[Any, ...], bool] = {}
 
     def hidden(self, category: str) -> bool:
         """Whether the person's own request would hide this category (unknown categories: hidden)."""
@@ -55,6 +56,13 @@ class PersonView:
             self._hidden[category] = outcome.effect == "hide"
         return self._hidden[category]
 
+    def item_hidden(self, categories: Any) -> bool:
+        key = tuple(categories or ())
+        found = self._items.get(key)
+        if found is None:
+            found = self._items[key] = any(self.hidden(str(c)) for c in key)
+        return found
+
     def shown(self, record: dict[str, Any]) -> dict[str, list[str]] | None:
         """The categories to show under released / redacted / withheld; None: leave the record out."""
         if record.get("type") not in SHOWN_TYPES or record.get("purpose") in self.settings.omit_purposes:
@@ -64,13 +72,14 @@ class PersonView:
         # An item is decided for the person as their own request would decide it: the most restrictive of
         # its categories, so an item with any hidden category (an HIV diagnosis: clinical_summary +
         # restricted) is hidden whole — its other categories do not speak for it.
-        visible = {id(i) for i in every if not any(self.hidden(str(c)) for c in i.get("categories") or ())}
+        visible = {id(i) for i in every if not self.item_hidden(i.get("categories"))}
         if every and not visible:
             return None  # only about what the person is not told exists
 
         def cats(buckets: Iterable[str], key: str = "categories") -> list[str]:
             chosen = [i for b in buckets for i in items.get(b) or [] if id(i) in visible]
-            return list(dict.fromkeys(str(c) for i in chosen for c in i.get(key) or () if not self.hidden(str(c))))
+            found = dict.fromkeys(str(c) for i in chosen for c in i.get(key) or ())
+            return [c for c in found if not self.hidden(c)]
 
         withheld = cats(["noticed", "hidden"]) + cats(["redacted"], "redacted_categories")
         return {"released": cats(["released"]), "redacted": cats(["redacted"]),
@@ -178,14 +187,11 @@ def access_history(disclosure: Disclosure, patient_id: str, nhs: str | None,
     """The person's access history as AuditEvents, newest first."""
     service = disclosure.service
     audit = service.audit
-    entries: dict[int, AuditEntry] = {}
-    if nhs:
-        entries.update((e.seq, e) for e in audit.iter_entries(nhs_number=nhs))
-    entries.update((e.seq, e) for e in audit.iter_entries(patient_id=patient_id))
+    entries: list[AuditEntry] = list(audit.iter_entries(person=(nhs, patient_id)))  # one pass, by either
     view = PersonView(disclosure, context)
     events = []
-    for seq in sorted(entries, reverse=True):
-        shown = view.shown(entries[seq].record)
+    for entry in reversed(entries):
+        shown = view.shown(entry.record)
         if shown is not None:
-            events.append(view.event(entries[seq], shown, patient_id, nhs, service.names.name))
+            events.append(view.event(entry, shown, patient_id, nhs, service.names.name))
     return events
