@@ -48,10 +48,11 @@ JSON_BODIES = ("application/fhir+json", "application/json", "application/json+fh
 @router.get("/AuditEvent")
 def my_access_history(request: Request, d: Disclosure = Depends(disclosure)) -> Response:
     gw = request.app.state.gateway
-    unknown = set(request.query_params) - {"patient", "_format"}
+    unknown = set(request.query_params) - {"patient", "_format", "_count", "_offset"}
     if unknown:
         raise BadRequest(f"unknown parameter(s): {', '.join(sorted(unknown))}; the access history takes "
-                         "patient=Patient/<id>")
+                         "patient=Patient/<id> (and _count, _offset)")
+    count, offset = (_number(request, name) for name in ("_count", "_offset"))
     wanted = request.query_params.get("patient", "")
     if not wanted:
         raise BadRequest("patient=Patient/<id> is required: a person's access history is searched by the person")
@@ -66,13 +67,27 @@ def my_access_history(request: Request, d: Disclosure = Depends(disclosure)) -> 
         # Whether the person exists is not said to anyone else: one answer for both.
         raise Forbidden("a person's access history is theirs alone: the token is not scoped to this person")
     context = ContextCache(gw.store).get(patient_id)
-    events = access_history(d, patient_id, nhs, context)
+    events = access_history(d, patient_id, nhs, context)  # newest first
+    start = offset or 0
+    page = events[start:start + count] if count is not None else events[start:]
+    url = f"{base_url(request)}/AuditEvent?patient=Patient/{patient_id}"
+    links = [{"relation": "self", "url": url + (f"&_count={count}&_offset={start}" if count is not None else "")}]
+    if count is not None and start + count < len(events):
+        links.append({"relation": "next", "url": f"{url}&_count={count}&_offset={start + count}"})
     bundle: dict[str, Any] = {
-        "resourceType": "Bundle", "type": "searchset", "total": len(events),
-        "link": [{"relation": "self", "url": f"{base_url(request)}/AuditEvent?patient=Patient/{patient_id}"}],
+        "resourceType": "Bundle", "type": "searchset", "total": len(events), "link": links,
         "entry": [{"fullUrl": f"{base_url(request)}/AuditEvent/{e['id']}", "resource": e,
-                   "search": {"mode": "match"}} for e in events]}
+                   "search": {"mode": "match"}} for e in page]}
     return send(request, d, "search-type AuditEvent", bundle)
+
+
+def _number(request: Request, name: str) -> int | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 6:
+        raise BadRequest(f"{name} must be a non-negative integer")
+    return int(value)
 
 
 @router.post("/Consent")

@@ -191,6 +191,10 @@ async def test_objection_through_the_api_then_emergency_override_and_the_history
     again = events((await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{pid}"},
                                      headers=record.as_person(person))).json())
     assert again[0]["id"] == f"audit-{history.headers['x-audit-sequence']}"
+    paged = (await client.get("/fhir/AuditEvent", params={"patient": f"Patient/{pid}", "_count": 2, "_offset": 1},
+                              headers=record.as_person(person))).json()
+    assert [e["resource"]["id"] for e in paged["entry"]] == [e["id"] for e in again[0:2]]  # a newer look came first
+    assert paged["total"] == len(again) + 1 and any(link["relation"] == "next" for link in paged["link"])
 
 
 async def test_withdrawing_an_objection_is_in_force_at_once(client: httpx.AsyncClient, record: Record) -> None:
