@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, ops, policy_routes, smart
+from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, ops, person_routes, policy_routes, smart
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
@@ -75,6 +75,8 @@ def create_app(gateway: Gateway) -> FastAPI:
     app.include_router(audit_routes.router, responses={**errors, **openapi.json_success()})
     app.include_router(policy_routes.router,
                        responses={**errors, **openapi.json_success(), **openapi.policy_refusals()})
+    # before fhir_routes: its /{resource_type} routes match these paths too
+    app.include_router(person_routes.router, responses={**errors, **openapi.fhir_success()})
     app.include_router(fhir_routes.router, responses={**errors, **openapi.fhir_success()})
     from gateway.console import mount as mount_console  # the web console for IG staff and auditors
 

@@ -25,10 +25,18 @@ def capability_statement(base_url: str, formats: list[str], *, smart: bool) -> d
             "searchInclude": sorted({f"{s}:{p}" for s, p, _, _ in search_params.INCLUDES if s == rtype}),
             "searchRevInclude": sorted({f"{s}:{p}" for s, p, _, t in search_params.INCLUDES if t in (rtype, "*")}),
         }
+        if rtype == "Consent":  # sharing choices recorded through the API (gateway/api/person_routes.py)
+            resource["interaction"] += [{"code": "create"}, {"code": "update"}]
+            resource["updateCreate"] = False
         if rtype == "Patient":
             resource["operation"] = [{"name": "everything",
                                       "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"}]
         resources.append(resource)
+    resources.append({  # the person's own access history, from the audit log (gateway/sharing/history.py)
+        "type": "AuditEvent", "interaction": [{"code": "search-type"}],
+        "documentation": "For the person themselves (a token scoped to their own NHS number): who looked at "
+                         "their record, when and why, as IHE BALP AuditEvents.",
+        "searchParam": [{"name": "patient", "type": "reference"}]})
     security: dict[str, Any] = {
         "cors": False,
         "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",

@@ -51,6 +51,26 @@ class UnsupportedMediaType(FhirError):
     status, code = 415, "not-supported"
 
 
+class Conflict(FhirError):
+    status, code = 409, "conflict"
+
+
+class Unprocessable(FhirError):
+    """422: the body is well-formed but cannot be taken; ``expression`` names the element (FHIRPath)."""
+
+    status, code = 422, "invalid"
+
+    def __init__(self, diagnostics: str, *, expression: str | None = None, code: str | None = None) -> None:
+        super().__init__(diagnostics, code=code)
+        self.expression = expression
+
+    def outcome(self) -> dict[str, Any]:
+        outcome = operation_outcome([(self.severity, self.code, self.diagnostics)])
+        if self.expression:
+            outcome["issue"][0]["expression"] = [self.expression]
+        return outcome
+
+
 class PayloadTooLarge(FhirError):
     status, code = 413, "too-costly"
 

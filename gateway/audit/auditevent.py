@@ -25,11 +25,16 @@ ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 PURPOSE_OF_USE = {"direct_care": "TREAT", "emergency": "ETREAT", "research": "HRESCH",
                   "safeguarding": "PUBHLTH", "patient_request": "PATRQT", "audit": "HOPERAT",
                   "care_planning": "TREAT", "administration": "HOPERAT"}
-OUTCOME = {"disclosed": "0", "refused": "4", "error": "8"}
+OUTCOME = {"disclosed": "0", "recorded": "0", "refused": "4", "error": "8"}
+_WRITES = {"create": ("create", "C"), "update": ("update", "U")}  # sharing choices recorded through the API
 
 
-def _interaction(name: str) -> tuple[dict[str, Any] | None, str, bool]:
+def interaction(name: str) -> tuple[dict[str, Any] | None, str, bool]:
     """(subtype coding, action, is a query) for the API's interaction label."""
+    word = name.split(" ", 1)[0]
+    if word in _WRITES:
+        code, action = _WRITES[word]
+        return {"system": RESTFUL, "code": code}, action, False
     if "$" in name:
         op = name.split("$", 1)[1]
         return {"system": RESTFUL, "code": "operation", "display": f"operation ${op}"}, "E", True
@@ -90,7 +95,7 @@ def _entities(record: dict[str, Any], is_query: bool) -> list[dict[str, Any]]:
                          "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
                          "query": base64.b64encode(str(record["query"]).encode()).decode()})
     items = record.get("items") or {}
-    for treatment in ("released", "redacted"):
+    for treatment in ("released", "redacted", "recorded"):
         for item in items.get(treatment) or []:
             detail = [{"type": "treatment", "valueString": treatment}]
             if item.get("rule_ids"):
@@ -116,9 +121,10 @@ def to_audit_event(entry: AuditEntry) -> dict[str, Any] | None:
     record = entry.record
     if record.get("type") == "review":
         return None
-    subtype, action, is_query = _interaction(str(record.get("interaction") or ""))
+    subtype, action, is_query = interaction(str(record.get("interaction") or ""))
     has_patient = bool(record.get("patients"))
-    profile = ("PatientQuery" if is_query else "PatientRead") if has_patient else ("Query" if is_query else "Read")
+    kind = "Query" if is_query else {"C": "Create", "U": "Update"}.get(action, "Read")
+    profile = f"Patient{kind}" if has_patient else kind
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": f"audit-{entry.seq}",

@@ -14,6 +14,7 @@ def query(*, nhs_number: str | None = None, patient_id: str | None = None, user:
           org: str | None = None, role: str | None = None, purpose: str | None = None,
           outcome: str | None = None, category: str | None = None, since: datetime | str | None = None,
           until: datetime | str | None = None, needs_review: bool | None = None,
+          person: tuple[str | None, str | None] | None = None,
           offset: int = 0, limit: int | None = 100) -> sa.Select[Any]:
     """Records matching every given filter, in sequence order; ``until`` is exclusive."""
     r = audit_record.c
@@ -25,6 +26,11 @@ def query(*, nhs_number: str | None = None, patient_id: str | None = None, user:
     for column, value in ((audit_patient.c.nhs_number, nhs_number), (audit_patient.c.patient_id, patient_id)):
         if value is not None:
             conditions.append(sa.exists().where(audit_patient.c.seq == r.seq, column == value))
+    if person is not None:  # (NHS number, patient id): records naming the person by either
+        either = [column == value for column, value in zip((audit_patient.c.nhs_number, audit_patient.c.patient_id),
+                                                            person, strict=True) if value is not None]
+        conditions.append(sa.exists().where(audit_patient.c.seq == r.seq, sa.or_(*either)) if either
+                          else sa.false())
     if category is not None:
         conditions.append(r.categories.like(f"%|{category}|%"))
     if since is not None:

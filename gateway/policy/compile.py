@@ -19,7 +19,7 @@ from gateway.policy.loader import Document, RawPolicy, path_text
 from gateway.policy.rules import Rule
 from gateway.policy.selectors import Selector, SelectorError, compile_selector
 from gateway.policy.terminology import Expansion, ecls_in, normalise_ecl, read_expansion
-from gateway.policy.vocabulary import CategoryDef, ElementGroup, PurposeDef, RoleDef, Vocabulary
+from gateway.policy.vocabulary import CategoryDef, ElementGroup, PersonView, PurposeDef, RoleDef, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
         return None
     roles = {name: RoleDef(name, d.get("description", ""), tuple(d.get("job_roles", ())),
                            d.get("reads_records", True), d.get("ingests", False), d.get("own_record_only", False),
-                           d.get("reads_audit", False), d.get("manages_policies", False))
+                           d.get("reads_audit", False), d.get("manages_policies", False),
+                           d.get("records_consent", False), d.get("records_opt_out", False))
              for name, d in roles_doc.data["roles"].items()}
     seen_codes: dict[str, str] = {}
     for name, role in roles.items():
@@ -125,7 +126,23 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
     return Vocabulary(roles, purposes, categories, groups,
                       Categorizer(matchers, data.get("section_extension"), fallback, overlays, terms), fallback,
                       _elements(cats_doc, categories, p), _categories_version(data, used), expansions,
-                      frozenset(normalise_ecl(e) for e, _ in ecls_in(data)))
+                      frozenset(normalise_ecl(e) for e, _ in ecls_in(data)),
+                      _person_view(raw.one("settings"), purposes, p))
+
+
+def _person_view(doc: Document | None, purposes: dict[str, PurposeDef], p: _Problems) -> PersonView:
+    """settings.yaml `person_view` (optional file): what a person sees of who looked at their record."""
+    if doc is None or not isinstance(doc.data, dict):
+        return PersonView()
+    data = doc.data.get("person_view") or {}
+    omit = data.get("omit_purposes") or []
+    for i, name in enumerate(omit):
+        if name not in purposes:
+            p.add(doc, ("person_view", "omit_purposes", i), f"unknown purpose {name!r}")
+        elif purposes[name].grants_relationship:
+            p.add(doc, ("person_view", "omit_purposes", i),
+                  f"{name!r} grants relationship (break glass): the person is always told of it")
+    return PersonView(data.get("staff_names", "name_and_organisation"), frozenset(omit))
 
 
 def _categories_version(data: dict[str, Any], expansions: dict[str, Expansion] | None = None) -> str:

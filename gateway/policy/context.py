@@ -2,11 +2,22 @@
 
 Reads FHIR Consent (sharing preferences and the national-data-opt-out Consent, both per
 ``adapters.conventions``), CareTeam participants, RelatedPerson and Patient.generalPractitioner.
+
+Sharing choices come from sources' exports and from the API (POST/PUT /fhir/Consent) alike, and
+merge by one precedence rule (docs/policy.md, "Sharing choices: which one counts"): **the most
+recent explicit choice wins**. Each choice is a Consent's provision with the Consent's ``dateTime``
+(when the choice was made): an active Consent is a deny or a permit, an ``inactive`` one a
+withdrawal. A choice stands for a (category, recipient) pair unless a strictly later choice covers
+that pair (no category = every category, a category covers its field groups, no recipient =
+everyone). A source that re-sends an older state therefore cannot undo a later choice; a choice
+without a ``dateTime`` is older than any dated one. What stands then applies within its
+``provision.period``, if it has one.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from adapters import conventions as cv
@@ -14,6 +25,61 @@ from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM
 from gateway.policy.model import CareTeamMember, ConsentDirective, PatientContext
 
 _INACTIVE = {"inactive", "rejected", "entered-in-error", "proposed", "draft"}
+_NOT_A_CHOICE = {"rejected", "entered-in-error", "proposed", "draft"}  # `inactive` is a withdrawal
+_UNDATED = datetime.min.replace(tzinfo=UTC)
+
+
+def moment(value: Any) -> datetime:
+    """A Consent's dateTime as an aware UTC datetime (a date is its midnight UTC); unknown: the oldest."""
+    text = str(value or "")
+    if not text:
+        return _UNDATED
+    try:
+        if len(text) == 4:
+            return datetime(int(text), 1, 1, tzinfo=UTC)
+        if len(text) == 7:
+            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return _UNDATED
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    directive: ConsentDirective
+    when: datetime
+    withdrawn: bool  # an inactive Consent: takes back what it covers, adds nothing
+    period: tuple[str | None, str | None]  # (start, end) dates of the provision, if any
+
+    def covers(self, category: str | None, org: str | None) -> bool:
+        d = self.directive
+        cats_ok = not d.categories or (category is not None and (
+            category in d.categories or any(category.startswith(c + ".") for c in d.categories)))
+        return cats_ok and (not d.recipient_orgs or (org is not None and org in d.recipient_orgs))
+
+    def in_force(self, today: str) -> bool:
+        start, end = self.period
+        return not (start and start[:10] > today) and not (end and end[:10] < today)
+
+
+def _standing(choices: list[_Choice], today: str) -> list[ConsentDirective]:
+    """The directives in force: each choice minus the (category, recipient) pairs a later choice covers."""
+    out: list[ConsentDirective] = []
+    for choice in choices:
+        if choice.withdrawn or not choice.in_force(today):
+            continue
+        later = [c for c in choices if c.when > choice.when]
+        d = choice.directive
+        pairs = [(cat, org) for cat in (d.categories or (None,)) for org in (d.recipient_orgs or (None,))]
+        kept = [(cat, org) for cat, org in pairs if not any(c.covers(cat, org) for c in later)]
+        if len(kept) == len(pairs):
+            out.append(d)
+            continue
+        for n, (cat, org) in enumerate(kept, 1):
+            out.append(ConsentDirective(f"{d.id}/{n}", d.type, (cat,) if cat else (), (org,) if org else (),
+                                        d.given_by))
+    return out
 
 
 def _codes(value: Any, system: str | None = None) -> list[str]:
@@ -48,20 +114,26 @@ def _consent_categories(provision: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cats))
 
 
-def _directives(consent: dict[str, Any], given_by: str) -> list[ConsentDirective]:
-    out: list[ConsentDirective] = []
+def _directives(consent: dict[str, Any], given_by: str) -> list[tuple[ConsentDirective, tuple[str | None, str | None]]]:
+    """Each provision's directive, with the period it applies in (a nested provision's within its parent's)."""
+    out: list[tuple[ConsentDirective, tuple[str | None, str | None]]] = []
 
-    def walk(prov: dict[str, Any], n: int) -> None:
+    def walk(prov: dict[str, Any], n: int, outer: tuple[str | None, str | None]) -> None:
+        given = prov.get("period")
+        period: dict[str, Any] = given if isinstance(given, dict) else {}
+        starts = [s for s in (outer[0], period.get("start")) if s]
+        ends = [e for e in (outer[1], period.get("end")) if e]
+        window = (max(starts) if starts else None, min(ends) if ends else None)
         if prov.get("type") in ("deny", "permit"):
             orgs = tuple(o for o in (_identifier(a.get("reference")) for a in prov.get("actor") or []) if o)
-            out.append(ConsentDirective(f"{consent.get('id', '')}#{n}" if n else str(consent.get("id", "")),
-                                        prov["type"], _consent_categories(prov), orgs, given_by))
+            out.append((ConsentDirective(f"{consent.get('id', '')}#{n}" if n else str(consent.get("id", "")),
+                                         prov["type"], _consent_categories(prov), orgs, given_by), window))
         for i, sub in enumerate(prov.get("provision") or []):
             if isinstance(sub, dict):
-                walk(sub, n * 10 + i + 1)
+                walk(sub, n * 10 + i + 1, window)
 
     if isinstance(consent.get("provision"), dict):
-        walk(consent["provision"], 0)
+        walk(consent["provision"], 0, (None, None))
     return out
 
 
@@ -91,8 +163,8 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
     """
     as_of = (today or date.today()).isoformat()
     nhs = next((i.get("value") for i in patient.get("identifier") or [] if i.get("system") == NHS_NUMBER_SYSTEM), None)
-    directives: list[ConsentDirective] = []
-    opt_out: tuple[str, bool] | None = None  # (dateTime, opted out) of the latest opt-out Consent
+    choices: list[_Choice] = []
+    opt_out: tuple[datetime, bool] | None = None  # (dateTime, opted out) of the latest opt-out Consent
     team: list[CareTeamMember] = []
     for gp in patient.get("generalPractitioner") or []:
         org = _identifier(gp)
@@ -100,17 +172,21 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
             team.append(CareTeamMember("registered-gp-practice", org, None, gp.get("display"), source="Patient"))
     for r in resources:
         rtype = r.get("resourceType")
-        if rtype == "Consent" and r.get("status", "active") not in _INACTIVE:
+        if rtype == "Consent" and r.get("status", "active") not in _NOT_A_CHOICE:
+            status = r.get("status", "active")
             policy = _codes(r.get("category"), cv.CONSENT_POLICY) + _codes((r.get("policyRule") or {}), cv.CONSENT_POLICY)
+            when = moment(r.get("dateTime"))
             if "national-data-opt-out" in policy:
-                when = str(r.get("dateTime", ""))
+                if status == "inactive":
+                    continue
                 denied = (r.get("provision") or {}).get("type", "deny") == "deny"
-                if opt_out is None or when >= opt_out[0]:
+                # The latest wins; at the same moment, opted out wins (the protective reading).
+                if opt_out is None or (when, denied) > opt_out:
                     opt_out = (when, denied)
                 continue
             performers = [p for p in r.get("performer") or [] if isinstance(p, dict)]
             given_by = "attorney" if any(_kind(p) == "RelatedPerson" for p in performers) else "patient"
-            directives += _directives(r, given_by)
+            choices += [_Choice(d, when, status == "inactive", window) for d, window in _directives(r, given_by)]
         elif rtype == "CareTeam" and r.get("status", "active") not in _INACTIVE:
             source = (r.get("meta") or {}).get("source")
             for part in r.get("participant") or []:
@@ -137,4 +213,5 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
             team.append(CareTeamMember(roles[0] if roles else "related-person", None, None, name or None, phone, email,
                                        (r.get("meta") or {}).get("source")))
     opted = national_opt_out if national_opt_out is not None else bool(opt_out and opt_out[1])
+    directives = _standing(choices, as_of)
     return PatientContext(str(patient.get("id", "")), nhs, tuple(directives), opted, tuple(team))

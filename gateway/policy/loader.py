@@ -17,6 +17,7 @@ from gateway.policy.errors import PolicyProblem
 
 # The files that make a policy pack; `rules/` and `tests/` hold any number of *.yaml files.
 SINGLE_FILES = ("roles.yaml", "purposes.yaml", "categories.yaml", "invariants.yaml")
+OPTIONAL_FILES = ("settings.yaml",)  # IG settings beside the rules (person_view ...); defaults when absent
 MULTI_DIRS = ("rules", "tests")
 # Cached expansions of the SNOMED CT expressions (ECL) matchers name: FHIR ValueSets, as data
 # (gateway/policy/terminology.py); part of the content hash like every other file.
@@ -89,6 +90,8 @@ def read_directory(directory: Path) -> RawPolicy:
     raw.version = content_hash(directory)
     for name in SINGLE_FILES:
         _read(raw, directory / name, name.removesuffix(".yaml"), required=True)
+    for name in OPTIONAL_FILES:
+        _read(raw, directory / name, name.removesuffix(".yaml"), required=False)
     for sub in MULTI_DIRS:
         files = sorted((directory / sub).glob("*.yaml")) + sorted((directory / sub).glob("*.yml"))
         if sub == "rules" and not files:

@@ -18,6 +18,8 @@ class RoleDef:
     own_record_only: bool = False
     reads_audit: bool = False  # capabilities of the non-FHIR surfaces (audit API, policy tools)
     manages_policies: bool = False
+    records_consent: bool = False  # may record a person's sharing choices (POST/PUT /fhir/Consent)
+    records_opt_out: bool = False  # may record a person's national data opt-out
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,17 @@ class ElementGroup:
     fields: tuple[Selector, ...]
 
 
+STAFF_NAME_CHOICES = ("name_and_organisation", "organisation")
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """IG settings of what a person sees of their own access history (settings.yaml ``person_view``)."""
+
+    staff_names: str = "name_and_organisation"  # or "organisation": role and organisation, no name
+    omit_purposes: frozenset[str] = frozenset()  # accesses under these purposes are left out of it
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     roles: dict[str, RoleDef]
@@ -68,6 +81,7 @@ class Vocabulary:
     categories_version: str = ""  # hash of the category definitions: stored labels made under another are stale
     expansions: dict[str, Expansion] = field(default_factory=dict)  # normalised ECL -> cached expansion
     ecl_in_use: frozenset[str] = frozenset()  # the normalised ECL the matchers name
+    person_view: PersonView = field(default_factory=PersonView)
 
     def element_groups(self, resource_type: str) -> tuple[ElementGroup, ...]:
         return self.elements.get(resource_type, ()) + self.elements.get(ANY_TYPE, ())
