@@ -70,18 +70,6 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, http=http_protocol())
 
 
-@app.command()
-def init() -> None:
-    """Prepare a deployment once, before starting its processes: migrate the schema, create the
-    development keys (not in production mode: mount real ones) and publish the policy."""
-    gw = _gateway()
-    s = gw.settings
-    sys.stdout.write(orjson.dumps({"database": gw.engine.url.render_as_string(hide_password=True),
-                                   "policy_version": gw.policies.version, "audit_key": s.audit_key,
-                                   "jwks": s.jwks}).decode() + "\n")
-    gw.close()
-
-
 def expand_paths(paths: list[str]) -> list[Path]:
     """Files, folders (recursively, hidden and virtual-env folders skipped) and globs; see gateway.ingest.inputs."""
     from gateway.ingest.inputs import InputError
@@ -208,9 +196,10 @@ def init(
                                              "GATEWAY_PRODUCTION=true)")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="a new signing key even if one exists")] = False,
 ) -> None:
-    """Create the keys the gateway needs: the access-token signing key (its public half added to the
-    trusted JWKS) and the audit checkpoint key. A production key's kid starts with `gw-`; development
-    keys (`dev-`, made on the fly outside production) are refused in production mode."""
+    """Prepare a deployment once, before starting its processes: create the keys (the access-token
+    signing key, its public half added to the trusted JWKS, and the audit checkpoint key), migrate the
+    schema and publish the policy. A production key's kid starts with `gw-`; development keys (`dev-`)
+    are refused in production mode. Prints what it prepared as JSON."""
     from gateway.audit import load_or_create_signing_key
     from gateway.auth import DEV_KID_PREFIX, PROD_KID_PREFIX, create_signing_key
 
@@ -220,6 +209,11 @@ def init(
     load_or_create_signing_key(Path(settings.audit_key))
     err.print(f"signing key: {'created' if made else 'kept the existing one'} ({settings.signing_jwks}); "
               f"audit key: {settings.audit_key}")
+    gw = _gateway(settings)
+    sys.stdout.write(orjson.dumps({"database": gw.engine.url.render_as_string(hide_password=True),
+                                   "policy_version": gw.policies.version, "audit_key": settings.audit_key,
+                                   "jwks": settings.jwks}).decode() + "\n")
+    gw.close()
 
 
 def _print_json(rows: list[dict]) -> None:

@@ -66,7 +66,7 @@ def simulate(role: Annotated[str, typer.Option(help="gateway role")],
              ) -> None:
     """Exactly what ROLE at ORG for PURPOSE would get from $everything for this patient (nothing is served;
     the simulation itself is audited)."""
-    configure("warning", stream=sys.stderr)  # stdout carries the Bundle alone
+    configure("warning", to_stderr=True)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None
     gw = build_gateway(settings)
@@ -108,7 +108,7 @@ def unclassified(policy: Annotated[Path | None, typer.Option(help="policy direct
     terms) treats as an overlay until IG staff classify them come first."""
     from gateway.policy.unclassified import unclassified_codes
 
-    configure("warning", stream=sys.stderr)  # stdout carries the Bundle alone
+    configure("warning", to_stderr=True)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None
     gw = build_gateway(settings)

@@ -2,13 +2,23 @@
 from __future__ import annotations
 
 import logging
-from typing import TextIO
+import sys
 
 import structlog
 
 
-def configure(level: str = "info", *, stream: TextIO | None = None) -> None:
-    """JSON log lines to stdout (a server's logs) or to ``stream`` (a command whose stdout is data)."""
+class _Stderr:
+    """Whatever sys.stderr is at the time of writing (as PrintLoggerFactory() does for stdout)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def configure(level: str = "info", *, to_stderr: bool = False) -> None:
+    """JSON log lines to stdout (a server's logs), or to stderr for a command whose stdout is data."""
     numeric = logging.getLevelName(level.upper()) if isinstance(level, str) else level
     structlog.configure(
         processors=[
@@ -20,7 +30,7 @@ def configure(level: str = "info", *, stream: TextIO | None = None) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric if isinstance(numeric, int) else 20),
         # writes to whatever sys.stdout is at the time, unless told otherwise
-        logger_factory=structlog.PrintLoggerFactory(stream) if stream is not None else structlog.PrintLoggerFactory(),
+        logger_factory=structlog.PrintLoggerFactory(_Stderr()) if to_stderr else structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
 
