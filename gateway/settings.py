@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     console_session_key: str = str(Path("var") / "console-session.key")
     console_session_seconds: int = 8 * 3600
     max_body_bytes: int = 20 * 1024 * 1024
+    # Origins browser apps may call the API from (CORS), as a JSON list; ["*"]: any (tokens are bearer
+    # headers, never cookies, so no credentials mode); []: no CORS headers at all.
+    cors_origins: list[str] = ["*"]
     base_url: str = "http://localhost:8080/fhir"
     # The gateway's public URL (scheme://host[:port], no path): SMART client assertions must name
     # `{public_url}/auth/token` as their `aud` — never derived from the request's Host header.

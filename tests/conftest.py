@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 import tests.hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
@@ -45,8 +46,25 @@ def gateway(settings: Settings) -> Iterator[Gateway]:
 
 @pytest.fixture
 async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    """The API through httpx. Every FHIR JSON answer it receives is checked by an independent R4
+    validator (tests/r4_validator.py): a test whose responses are not valid R4 fails."""
     from gateway.api.app import create_app
+    from tests.r4_validator import problems
+
+    seen: list[tuple[str, bytes]] = []
+
+    async def keep(response: httpx.Response) -> None:
+        if response.headers.get("content-type", "").startswith("application/fhir+json"):
+            await response.aread()
+            seen.append((f"{response.request.method} {response.request.url}", response.content))
 
     transport = httpx.ASGITransport(app=create_app(gateway))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 event_hooks={"response": [keep]}) as c:
         yield c
+    invalid = {}
+    for where, content in seen:
+        found = problems(orjson.loads(content)) if content else []
+        if found:
+            invalid[where] = found
+    assert not invalid, f"responses that are not valid R4: {invalid}"

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,6 +52,18 @@ def _audited_error(request: Request, error: FhirError) -> Response:
         return _error_response(request, unavailable)
 
 
+def _cors(app: FastAPI, origins: list[str]) -> None:
+    """Browser apps (SMART) call the API from their own origin: bearer tokens, never cookies, so no
+    credentials mode; the origins allowed are a setting (docs/operations.md)."""
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type", "Accept", "Prefer", "If-None-Match",
+                                          "X-Request-ID"],
+                           expose_headers=["ETag", "Last-Modified", "Location", "X-Request-ID", "X-Audit-Sequence"],
+                           max_age=600)
+
+
 def create_app(gateway: Gateway) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -84,6 +97,7 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
                        tracing=gateway.settings.tracing)
+    _cors(app, gateway.settings.cors_origins)
 
     def described_openapi() -> dict[str, object]:
         if app.openapi_schema is None:
@@ -109,7 +123,9 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        error = NotFound(str(exc.detail)) if exc.status_code == 404 else FhirError(str(exc.detail))
+        # A 405 keeps the Allow header the router sent, naming what the path does take.
+        error = NotFound(str(exc.detail)) if exc.status_code == 404 else FhirError(
+            str(exc.detail), code="not-supported" if exc.status_code == 405 else None, headers=dict(exc.headers or {}))
         error.status = exc.status_code
         return _audited_error(request, error)
 

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import search
+from gateway.api import search, shaping, smart
 from gateway.api.capability import capability_statement
 from gateway.api.errors import BadRequest, Forbidden, Gone, NotAcceptable, NotFound, UnsupportedMediaType
 from gateway.api.respond import send
@@ -19,6 +20,7 @@ from gateway.api.responses import FHIR_JSON, FHIR_XML, fhir_response, negotiated
 from gateway.api.security import disclosure
 from gateway.disclosure import Disclosure, Released, searchset
 from gateway.store import StoredResource, search_params
+from gateway.store.resources import clinical_date
 
 
 async def negotiate(request: Request) -> None:  # async: no thread hop for a header check
@@ -50,42 +52,104 @@ def _strict(request: Request) -> bool:
     return "handling=strict" in request.headers.get("prefer", "").replace(" ", "")
 
 
-def _elements(resource: dict[str, Any], elements: list[str] | None) -> dict[str, Any]:
-    if not elements:
-        return resource
-    keep = {"resourceType", "id", "meta", *elements}
-    out = {k: v for k, v in resource.items() if k in keep}
-    meta = dict(out.get("meta", {}))
-    meta["tag"] = [*meta.get("tag", []), {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                                          "code": "SUBSETTED"}]
-    out["meta"] = meta
-    return out
-
-
 @router.get("/metadata")
 def metadata(request: Request) -> Response:
     return fhir_response(request, capability_statement(base_url(request), [FHIR_JSON, FHIR_XML, "json", "xml"],
-                                                       smart=True))
+                                                       token_url=_token_endpoint(request),
+                                                       cors=bool(_gateway(request).settings.cors_origins)))
+
+
+def _token_endpoint(request: Request) -> str | None:
+    """The token endpoint exactly as the SMART discovery document states it: one source, so the two agree."""
+    discovery = smart.smart_configuration(request)
+    return orjson.loads(bytes(discovery.body)).get("token_endpoint")  # type: ignore[no-any-return]
+
+
+EVERYTHING_PARAMS = ("_count", "_offset", "_since", "_type", "start", "end")
 
 
 @router.get("/Patient/{patient_id}/$everything")
 def everything(patient_id: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
-    gw = _gateway(request)
+    return _everything(request, d, patient_id, list(request.query_params.multi_items()))
+
+
+@router.post("/Patient/{patient_id}/$everything")
+async def everything_post(patient_id: str, request: Request, d: Disclosure = Depends(disclosure)) -> Response:
+    """The operation invoked by POST (as HAPI's client does): parameters in a Parameters resource, a form,
+    or the URL; an empty body is no parameters."""
     params = list(request.query_params.multi_items())
-    query = search.parse("Patient", [(k, v) for k, v in params if k in ("_count", "_offset", "_since")],
-                         strict=_strict(request))
-    since = None
-    if request.query_params.get("_since"):
-        _, since, _ = search.parse_date(request.query_params["_since"], "_since")
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        form = await request.form()
+        params += [(k, str(v)) for k, v in form.multi_items()]
+    else:
+        raw = await request.body()
+        if raw.strip():
+            if media not in ("application/fhir+json", "application/json", ""):
+                raise UnsupportedMediaType("POST $everything takes a Parameters resource as application/fhir+json")
+            params += _operation_parameters(raw)
+    return await run_in_threadpool(_everything, request, d, patient_id, params)
+
+
+def _operation_parameters(raw: bytes) -> list[tuple[str, str]]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not JSON: {exc}") from None
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise BadRequest("the body of POST $everything must be a Parameters resource")
+    out = []
+    for parameter in body.get("parameter") or []:
+        if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
+            raise BadRequest("each Parameters.parameter needs a name")
+        value = next((v for k, v in parameter.items() if k.startswith("value")), None)
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            raise BadRequest(f"parameter {parameter['name']!r} needs a primitive value[x]")
+        out.append((parameter["name"], str(value)))
+    return out
+
+
+def _everything(request: Request, d: Disclosure, patient_id: str, params: list[tuple[str, str]]) -> Response:
+    gw = _gateway(request)
+    strict = _strict(request)
+    query = search.parse("Patient", [(k, v) for k, v in params if k in ("_count", "_offset")], strict=strict)
+    since = start = end = None
+    types: set[str] | None = None
+    for name, value in params:
+        if name == "_since":
+            _, since, _ = search.parse_date(value, "_since")
+        elif name == "start":
+            _, start, _ = search.parse_date(value, "start")
+        elif name == "end":
+            _, _, end = search.parse_date(value, "end")
+        elif name == "_type":
+            wanted = {t.strip() for t in value.split(",") if t.strip()}
+            unknown = sorted(wanted - set(search_params.SEARCHABLE_TYPES))
+            if unknown:
+                raise BadRequest(f"_type: {', '.join(unknown)} not served here", code="not-supported")
+            types = wanted if types is None else types & wanted
+        elif name not in EVERYTHING_PARAMS and name not in ("_format", "_pretty") and strict:
+            raise BadRequest(f"unknown parameter {name!r} for $everything", code="not-supported")
+    applied = [(k, v) for k, v in params if k in EVERYTHING_PARAMS]
     compartment = gw.store.compartment(patient_id)  # holds the Patient itself unless it is missing or deleted
     if not any(s.resource_type == "Patient" and s.id == patient_id for s in compartment):
         patient = gw.store.get("Patient", patient_id)
         raise (Gone if patient else NotFound)(f"Patient/{patient_id} is not known")
-    candidates = [s for s in compartment if since is None or s.last_updated >= since]
+    candidates = [s for s in compartment if (since is None or s.last_updated >= since)
+                  and (types is None or s.resource_type in types) and _in_care_period(s, start, end)]
     released = d.decide(candidates, compartment)
-    bundle, sent = searchset(base_url(request), f"Patient/{patient_id}/$everything", params, released,
+    bundle, sent = searchset(base_url(request), f"Patient/{patient_id}/$everything", applied, released,
                              offset=query.offset, count=query.count, outcome=d.notice_outcome())
     return send(request, d, "Patient/$everything", bundle, sent=sent)
+
+
+def _in_care_period(stored: StoredResource, start: datetime | None, end: datetime | None) -> bool:
+    """start / end of $everything: items with a clinical date outside the period are left out; items
+    without one (the Patient, its care team, directory entries) are always in."""
+    if start is None and end is None:
+        return True
+    when = clinical_date(stored.content)
+    return when is None or ((start is None or when >= start) and (end is None or when < end))
 
 
 @router.get("/{resource_type}/{rid}/_history/{vid}")
@@ -145,6 +209,11 @@ def read(resource_type: str, rid: str, request: Request, d: Disclosure = Depends
 
 
 def _release_one(request: Request, d: Disclosure, stored: StoredResource, interaction: str) -> Response:
+    # _summary / _elements apply to a read as to a search (FHIR R4 search 3.1.1.5); nothing else is read here.
+    shape = search.parse(stored.resource_type, [(k, v) for k, v in request.query_params.multi_items()
+                                                if k in ("_summary", "_elements")], strict=True)
+    if shape.summary_count:
+        raise BadRequest("_summary=count applies to searches, not to a read")
     released = d.decide([stored])
     if not released:
         # Withheld: a notice says whom to ask; a hidden item is indistinguishable from a missing one.
@@ -154,6 +223,7 @@ def _release_one(request: Request, d: Disclosure, stored: StoredResource, intera
             raise Forbidden(lines[0].text)
         raise NotFound(f"{stored.resource_type}/{stored.id} is not known")
     item: Released = released[0]
+    _shape(released, shape)
     etag = f'W/"{item.stored.version_id}"'
     headers = {"ETag": etag, "Last-Modified": format_datetime(item.stored.last_updated.astimezone(UTC), usegmt=True)}
     if request.headers.get("if-none-match") == etag:
@@ -180,22 +250,27 @@ def _search(request: Request, d: Disclosure, resource_type: str, params: list[tu
     _check_type(resource_type)
     gw = _gateway(request)
     query = search.parse(resource_type, params, strict=_strict(request))
-    if query.patient_ids is None and resource_type != "Patient" and not query.ids:
-        raise BadRequest(f"searching {resource_type} needs a patient (or subject) parameter, or _id")
-    if resource_type == "Patient" and not query.ids and not any(t.param == "identifier" for t in query.tokens):
-        # A record locator finds a person; it does not let anyone browse the population.
-        raise BadRequest("searching Patient needs identifying criteria: identifier (e.g. system|NHS number) or _id")
+    if resource_type == "Patient":
+        if not _identifies_a_person(query):
+            # A record locator finds a person; it does not let anyone browse the population.
+            raise BadRequest("searching Patient needs identifying criteria: identifier (system|value, e.g. an NHS "
+                             "number), _id, or a name (name, family or given) with a full birthdate (YYYY-MM-DD)")
+    elif resource_type in search_params.DIRECTORY_TYPES:
+        if query.patient_ids is None and not query.ids and not any(t.code for t in query.tokens):
+            raise BadRequest(f"searching {resource_type} needs _id, identifier (system|value), a name or a "
+                             "reference to look up")
+    elif query.patient_ids is None and not query.ids:
+        raise BadRequest(f"searching {resource_type} needs a patient (or subject) parameter, or _id: a search "
+                         "across all patients' records is refused by design")
     candidates = gw.store.search(resource_type, ids=query.ids, tokens=query.tokens, dates=query.dates,
                                  patient_ids=query.patient_ids, sort=query.sort)
     if resource_type == "Patient" and len(candidates) > PATIENT_MATCHES_CAP:
         raise BadRequest(f"{len(candidates)} people match: narrow the search (at most {PATIENT_MATCHES_CAP} are "
                          "returned)")
     matches = d.decide(candidates)
-    if query.elements:
-        for r in matches:
-            r.edited = _elements(r.resource, query.elements)
     page = matches[query.offset: query.offset + query.count] if query.count is not None else matches[query.offset:]
-    includes = _includes(request, d, query, page)
+    _shape(page, query)
+    includes = _includes(request, d, query, resource_type, page) if not query.summary_count else []
     # The links name only the parameters the search applied (FHIR R4 search 3.1.1.4): an ignored one is left out.
     applied = [(k, v) for k, v in params if k not in query.ignored]
     bundle, sent = searchset(base_url(request), resource_type, applied, matches, offset=query.offset,
@@ -204,32 +279,55 @@ def _search(request: Request, d: Disclosure, resource_type: str, params: list[tu
     return send(request, d, f"search-type {resource_type}", bundle, sent=sent)
 
 
-def _includes(request: Request, d: Disclosure, query: search.SearchQuery, page: list[Released]) -> list[Released]:
-    """_include / _revinclude of the page's matches, decided by the same disclosure."""
+def _identifies_a_person(query: search.SearchQuery) -> bool:
+    if query.ids or any(t.param == "identifier" and t.code for t in query.tokens):
+        return True
+    named = any(t.param in ("name", "family", "given") for t in query.tokens)
+    born = any(c.param == "birthdate" and c.prefix == "eq" and c.high - c.low <= timedelta(days=1)
+               for c in query.dates)
+    return named and born
+
+
+def _shape(items: list[Released], query: search.SearchQuery) -> None:
+    """_summary / _elements: each item's subset (after the disclosure's own redaction)."""
+    for r in items:
+        if query.summary:
+            r.edited = shaping.summary(r.resource, query.summary)
+        elif query.elements:
+            r.edited = shaping.elements(r.resource, query.elements)
+
+
+def _includes(request: Request, d: Disclosure, query: search.SearchQuery, resource_type: str,
+              page: list[Released]) -> list[Released]:
+    """_include / _revinclude of the page's matches (not of every match), decided by the same disclosure."""
     if not query.include and not query.revinclude:
         return []
     gw = _gateway(request)
+    includes, revincludes = search_params.includes_for(resource_type), search_params.revincludes_for(resource_type)
     wanted: list[tuple[str, str]] = []
     for spec in query.include:
-        source, _, param = spec.partition(":")
-        paths = [p for s, n, p, _ in search_params.INCLUDES if s == source and n == param.split(":")[0]]
+        source, _, rest = spec.partition(":")
+        param, _, target = rest.partition(":")
+        paths = includes.get(f"{source}:{param}")
         if not paths:
-            raise BadRequest(f"_include {spec!r} is not supported")
+            raise BadRequest(f"_include {spec!r} is not supported on {resource_type} (supported: "
+                             f"{', '.join(sorted(includes)) or 'none'})")
         for released in page:
             for path in paths:
                 for ref in search_params.walk(released.resource, path + ".reference"):
-                    if isinstance(ref, str) and ref.count("/") == 1:
+                    if isinstance(ref, str) and ref.count("/") == 1 and (not target or ref.startswith(target + "/")):
                         wanted.append(tuple(ref.split("/")))  # type: ignore[arg-type]
     matched = {(r.stored.resource_type, r.stored.id) for r in page}
     candidates = [s for s in gw.store.get_many(set(wanted)) if (s.resource_type, s.id) not in matched]
     for spec in query.revinclude:
         source, _, param = spec.partition(":")
-        paths = [p for s, n, p, _ in search_params.INCLUDES if s == source and n == param]
+        paths = revincludes.get(f"{source}:{param}")
         if not paths:
-            raise BadRequest(f"_revinclude {spec!r} is not supported")
+            raise BadRequest(f"_revinclude {spec!r} is not supported on {resource_type} (supported: "
+                             f"{', '.join(sorted(revincludes)) or 'none'})")
         patient_ids = sorted({r.stored.patient_id or r.stored.id for r in page})
         targets = {f"{t}/{i}" for t, i in matched}
-        for s in gw.store.search(source, patient_ids=patient_ids):
+        for s in gw.store.search(source, patient_ids=patient_ids) if patient_ids else []:
             refs = {ref for path in paths for ref in search_params.walk(s.content, path + ".reference")}
             if refs & targets:
                 candidates.append(s)

@@ -48,12 +48,36 @@ def negotiated_format(request: Request) -> Format | None:
     accept = request.headers.get("accept", "")
     if not accept.strip():
         return "json"
-    for part in accept.split(","):
-        media = part.split(";")[0].strip().lower()
-        if media in _FORMAT_PARAM:
+    return _from_accept(accept)
+
+
+def _from_accept(accept: str) -> Format | None:
+    """The best format by quality value (RFC 9110 12.5.1): highest q first, then the more specific media
+    range, then the order given; q=0 means "not this one", also for a wildcard that would pick it."""
+    ranked: list[tuple[float, int, int, str]] = []
+    for order, part in enumerate(accept.split(",")):
+        media, *options = (p.strip() for p in part.split(";"))
+        media = media.lower()
+        q = 1.0
+        for option in options:
+            key, _, value = option.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    q = float(value.strip())
+                except ValueError:
+                    q = 0.0
+        specific = 0 if media == "*/*" else 1 if media.endswith("/*") else 2
+        ranked.append((q, specific, order, media))
+    refused = {_FORMAT_PARAM[m] for q, _, _, m in ranked if q <= 0 and m in _FORMAT_PARAM}
+    for q, _, _, media in sorted(ranked, key=lambda r: (-r[0], -r[1], r[2])):
+        if q <= 0:
+            break
+        if media in _FORMAT_PARAM and _FORMAT_PARAM[media] not in refused:
             return _FORMAT_PARAM[media]
         if media in ("*/*", "application/*", "text/*"):
-            return "json"
+            choice = next((f for f in ("json", "xml") if f not in refused), None)
+            if choice is not None:
+                return choice  # type: ignore[return-value]
     return None
 
 

@@ -24,6 +24,7 @@ class SearchQuery:
     offset: int = 0
     sort: str | None = None
     summary_count: bool = False
+    summary: str | None = None  # _summary=true / text / data: which elements each resource keeps
     elements: list[str] | None = None
     include: list[str] = field(default_factory=list)
     revinclude: list[str] = field(default_factory=list)
@@ -90,8 +91,10 @@ def parse(resource_type: str, items: list[tuple[str, str]], *, strict: bool) -> 
         elif name == "_summary":
             if value == "count":
                 query.summary_count = True
+            elif value in ("true", "text", "data"):
+                query.summary = value
             elif value != "false":
-                raise BadRequest(f"_summary: {value!r} is not supported (count, false)")
+                raise BadRequest(f"_summary: {value!r} is not one of true, text, data, count, false")
         elif name == "_elements":
             query.elements = [e.strip() for e in value.split(",") if e.strip()]
         elif name == "_include":
@@ -100,17 +103,30 @@ def parse(resource_type: str, items: list[tuple[str, str]], *, strict: bool) -> 
             query.revinclude.append(value)
         elif name in ("_format", "_pretty", "_since"):
             continue
-        elif name in known and known[name].type == "token":
+        elif name in known:
+            param = known[name]
+            if modifier:
+                raise BadRequest(f"{raw_name}: the modifier :{modifier} is not supported", code="not-supported")
             if "," in value:
                 raise BadRequest(f"{raw_name}: comma-separated alternatives are not supported")
-            system, bar, code = value.rpartition("|")
-            if not code:
-                raise BadRequest(f"{raw_name}: {value!r} has no code")
-            query.tokens.append(TokenCriterion(name, system if bar else None, code))
-        elif name in known and known[name].type == "date":
-            prefix, low, high = parse_date(value, raw_name)
-            column = "last_updated" if name == "_lastUpdated" else "clinical_date"
-            query.dates.append(DateCriterion(column, prefix, low, high))  # type: ignore[arg-type]
+            if param.type == "date":
+                prefix, low, high = parse_date(value, raw_name)
+                query.dates.append(DateCriterion(param.column, prefix, low, high,  # type: ignore[arg-type]
+                                                 param.name if param.column == "index" else None))
+            elif param.type == "string":
+                text = search_params.normalise(value)
+                if not text:
+                    raise BadRequest(f"{raw_name}: {value!r} is empty")
+                query.tokens.append(TokenCriterion(name, None, text, "prefix"))
+            elif param.type == "reference":
+                if not value.strip():
+                    raise BadRequest(f"{raw_name}: {value!r} is empty")
+                query.tokens.append(TokenCriterion(name, None, value.strip(), "reference"))
+            else:
+                system, bar, code = value.rpartition("|")
+                if not code and not (bar and system):
+                    raise BadRequest(f"{raw_name}: {value!r} has no code")
+                query.tokens.append(TokenCriterion(name, system if bar else None, code or None))
         elif strict:
             raise BadRequest(f"unknown search parameter {raw_name!r} for {resource_type}", code="not-supported")
         else:

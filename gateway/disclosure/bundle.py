@@ -23,11 +23,13 @@ def searchset(base_url: str, path: str, params: list[tuple[str, str]], matches: 
               summary_count: bool = False) -> tuple[dict[str, Any], list[Released]]:
     total = len(matches)
     bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "total": total}
-    if summary_count:
-        return bundle, []
-    page = matches[offset: offset + count] if count is not None else matches[offset:]
     kept = [(k, v) for k, v in params if k not in ("_offset",)]
     links = [{"relation": "self", "url": _url(base_url, path, kept + ([("_offset", str(offset))] if offset else []))}]
+    if summary_count:
+        bundle["link"] = links
+        return bundle, []
+    page = matches[offset: offset + count] if count is not None else matches[offset:]
+    # _count=0 asks for the total only: no next link (a client following it would never stop).
     if count and offset + count < total:
         links.append({"relation": "next", "url": _url(base_url, path, kept + [("_offset", str(offset + count))])})
     if count and offset > 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import orjson
@@ -72,17 +72,21 @@ class UpsertResult:
 
 @dataclass(frozen=True)
 class TokenCriterion:
+    """An index-row match: token (system|code), string (normalised prefix), reference (Type/id or id)."""
+
     param: str
     system: str | None  # None: any system; "" : no system
-    code: str
+    code: str | None  # None: any code (``identifier=system|``)
+    match: Literal["exact", "prefix", "reference"] = "exact"
 
 
 @dataclass(frozen=True)
 class DateCriterion:
-    column: Literal["clinical_date", "last_updated"]
+    column: Literal["clinical_date", "last_updated", "index"]  # "index": the parameter's own index rows
     prefix: Literal["eq", "ne", "lt", "le", "gt", "ge"]
     low: datetime
     high: datetime  # exclusive upper bound of the value's precision
+    param: str | None = None  # for column "index"
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -93,12 +97,24 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 def _parse_date(text: str) -> datetime | None:
+    span = date_range(text)
+    return span[0] if span else None
+
+
+def date_range(text: str) -> tuple[datetime, datetime] | None:
+    """The range [low, high) a stored date, dateTime or instant covers at its precision."""
     try:
         if len(text) == 4:
-            return datetime(int(text), 1, 1, tzinfo=UTC)
+            low = datetime(int(text), 1, 1, tzinfo=UTC)
+            return low, low.replace(year=low.year + 1)
         if len(text) == 7:
-            return datetime(int(text[:4]), int(text[5:7]), 1, tzinfo=UTC)
-        return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            year, month = int(text[:4]), int(text[5:7])
+            return (datetime(year, month, 1, tzinfo=UTC),
+                    datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC))
+        when = utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        if when is None:
+            return None
+        return when, when + (timedelta(days=1) if len(text) == 10 else timedelta(seconds=1))
     except ValueError:
         return None
 
@@ -114,15 +130,30 @@ def clinical_date(resource: dict[str, Any]) -> datetime | None:
 
 
 def index_tokens(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The search_token rows of one resource: tokens as (system, code); strings normalised
+    (search_params.normalise); references as written ("Type/id"); dates other than the resource's
+    clinical date and lastUpdated as their text with the range [low, high) they cover."""
     rows = []
-    for param in search_params.params_for(resource["resourceType"]).values():
-        if param.type != "token" or param.name == "_id":
+    rtype, rid = resource["resourceType"], resource["id"]
+
+    def row(param: str, system: str | None, code: str, low: datetime | None = None,
+            high: datetime | None = None) -> None:
+        rows.append({"resource_type": rtype, "resource_id": rid, "param": param, "system": system,
+                     "code": code[:256], "low": low, "high": high})
+
+    for param in search_params.params_for(rtype).values():
+        if param.name == "_id" or (param.type == "date" and param.column != "index"):
             continue
-        for path in param.paths:
-            for value in search_params.walk(resource, path):
+        for value in search_params.values(resource, param):
+            if param.type == "token":
                 for system, code in search_params.tokens(value):
-                    rows.append({"resource_type": resource["resourceType"], "resource_id": resource["id"],
-                                 "param": param.name, "system": system, "code": str(code)[:256]})
+                    row(param.name, None if param.where else system, str(code))
+            elif param.type == "string" and isinstance(value, str):
+                row(param.name, None, search_params.normalise(value))
+            elif param.type == "reference" and isinstance(value, dict) and isinstance(value.get("reference"), str):
+                row(param.name, None, value["reference"])
+            elif param.type == "date" and isinstance(value, str) and (span := date_range(value)):
+                row(param.name, None, value, *span)
     return rows
 
 
@@ -275,16 +306,14 @@ class ResourceStore:
             query = query.where(R.c.patient_id.in_(list(patient_ids)) if resource_type != "Patient"
                                 else R.c.id.in_(list(patient_ids)))
         for criterion in tokens:
-            match = sa.select(T.c.resource_id).where(
-                T.c.resource_type == resource_type, T.c.param == criterion.param, T.c.code == criterion.code)
-            if criterion.system == "":
-                match = match.where(T.c.system.is_(None))
-            elif criterion.system is not None:
-                match = match.where(T.c.system == criterion.system)
-            query = query.where(R.c.id.in_(match))
+            query = query.where(R.c.id.in_(_token_match(resource_type, criterion)))
         for date in dates:
-            column = R.c[date.column]
-            query = query.where(_date_clause(column, date))
+            if date.column == "index":
+                rows_of = sa.select(T.c.resource_id).where(T.c.resource_type == resource_type, T.c.param == date.param,
+                                                            _range_clause(T.c.low, T.c.high, date))
+                query = query.where(R.c.id.in_(rows_of))
+            else:
+                query = query.where(_date_clause(R.c[date.column], date))
         order = {"date": R.c.clinical_date.asc(), "-date": R.c.clinical_date.desc(),
                  "_lastUpdated": R.c.last_updated.asc(), "-_lastUpdated": R.c.last_updated.desc()}
         query = query.order_by(order.get(sort or "", R.c.last_updated.asc()), R.c.id)
@@ -362,6 +391,30 @@ class ResourceStore:
             return conn.execute(sa.select(sa.func.count()).select_from(R)).scalar_one()
 
 
+def _token_match(resource_type: str, criterion: TokenCriterion) -> sa.Select[Any]:
+    """The ids of resources with an index row that matches one token, string or reference criterion."""
+    match = sa.select(T.c.resource_id).where(T.c.resource_type == resource_type, T.c.param == criterion.param)
+    if criterion.code is None:
+        pass
+    elif criterion.match == "prefix":
+        match = match.where(T.c.code.like(_like_literal(criterion.code) + "%", escape="\\"))
+    elif criterion.match == "reference" and "/" not in criterion.code:
+        match = match.where(sa.or_(T.c.code == criterion.code,
+                                   T.c.code.like("%/" + _like_literal(criterion.code), escape="\\")))
+    else:
+        match = match.where(T.c.code == criterion.code)
+    if criterion.system == "":
+        match = match.where(T.c.system.is_(None))
+    elif criterion.system is not None:
+        match = match.where(T.c.system == criterion.system)
+    return match
+
+
+def _like_literal(text: str) -> str:
+    """``text`` matched literally inside a LIKE pattern (escape character: backslash)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _date_clause(column: sa.ColumnElement[Any], c: DateCriterion) -> sa.ColumnElement[bool]:
     # The value's precision makes a range [low, high): eq means "within it", as FHIR search says.
     return {
@@ -371,4 +424,17 @@ def _date_clause(column: sa.ColumnElement[Any], c: DateCriterion) -> sa.ColumnEl
         "le": column < c.high,
         "gt": column >= c.high,
         "ge": column >= c.low,
+    }[c.prefix]
+
+
+def _range_clause(low: sa.ColumnElement[Any], high: sa.ColumnElement[Any], c: DateCriterion) -> sa.ColumnElement[bool]:
+    # A stored value is a range too (its precision): eq means the search range contains it (FHIR R4
+    # search, date); lt / gt ask whether any of it lies before / after the search range.
+    return {
+        "eq": sa.and_(low >= c.low, high <= c.high),
+        "ne": sa.or_(low < c.low, high > c.high),
+        "lt": low < c.low,
+        "le": low < c.high,
+        "gt": high > c.high,
+        "ge": high > c.low,
     }[c.prefix]

@@ -50,12 +50,13 @@ class ResourceVersionRow(SQLModel, table=True):
 
 
 class SearchTokenRow(SQLModel, table=True):
-    """Token search index: identifier, code, category, status ... as (system, code) pairs."""
+    """Search index rows: tokens as (system, code) pairs, strings (normalised), references, and date ranges."""
 
     __tablename__ = "search_token"
     __table_args__ = (
         sa.Index("ix_search_token_lookup", "param", "code", "system"),
         sa.Index("ix_search_token_resource", "resource_type", "resource_id"),
+        sa.Index("ix_search_token_range", "param", "low"),
     )
 
     pk: int | None = Field(default=None, primary_key=True)
@@ -64,3 +65,6 @@ class SearchTokenRow(SQLModel, table=True):
     param: str = Field(max_length=64)
     system: str | None = Field(default=None, max_length=256)
     code: str = Field(max_length=256)
+    # Date parameters indexed here (not the resource's clinical_date): the range their value covers.
+    low: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    high: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))

@@ -52,7 +52,9 @@ def _snapshot(gw: Gateway) -> dict[str, Any]:
             for row in conn.execute(sa.select(r))}
         versions = {(row.resource_type, row.id, row.version_id): (row.deleted, _without_stamp(row.content))
                     for row in conn.execute(sa.select(v))}
-        tokens = Counter((row.resource_type, row.resource_id, row.param, row.system, row.code)
+        # A Provenance's recorded time is the ingest's own moment, as in its clinical_date above.
+        tokens = Counter((row.resource_type, row.resource_id, row.param, row.system,
+                          None if row.resource_type == "Provenance" and row.low is not None else row.code)
                          for row in conn.execute(sa.select(t)))
         quarantine = sorted((row.format, row.origin, row.location, row.reason, row.raw, row.status)
                             for row in conn.execute(sa.select(q)))

@@ -79,3 +79,28 @@ def test_compartment_and_delete(store: ResourceStore) -> None:
     assert deleted is not None and deleted.deleted
     assert store.search("Condition", tokens=[TokenCriterion("code", None, "35489007")]) != []
     assert [s.id for s in store.search("Condition", tokens=[TokenCriterion("code", None, "35489007")])] == ["other"]
+
+
+def test_string_reference_and_date_range_index(store: ResourceStore) -> None:
+    store.upsert(patient("p1", family="O_Brien"), patient_id="p1")
+    store.upsert(patient("p2", family="Oxbridge", nhs="9434765870") | {"birthDate": "1938-02",
+                 "generalPractitioner": [{"reference": "Practitioner/g_1"}]}, patient_id="p2")
+
+    def ids(*tokens: TokenCriterion, dates: tuple[DateCriterion, ...] = ()) -> list[str]:
+        return sorted(s.id for s in store.search("Patient", tokens=tokens, dates=dates))
+
+    # LIKE wildcards in a value are literal characters.
+    assert ids(TokenCriterion("family", None, "o_b", "prefix")) == ["p1"]
+    assert ids(TokenCriterion("family", None, "o%", "prefix")) == []
+    assert ids(TokenCriterion("general-practitioner", None, "g_1", "reference")) == ["p2"]
+    assert ids(TokenCriterion("general-practitioner", None, "gx1", "reference")) == []
+    # A stored month covers the whole month: "eq 1938-02-14" does not contain it, "eq 1938-02" does.
+    day = DateCriterion("index", "eq", datetime(1938, 2, 14, tzinfo=UTC), datetime(1938, 2, 15, tzinfo=UTC),
+                        "birthdate")
+    month = DateCriterion("index", "eq", datetime(1938, 2, 1, tzinfo=UTC), datetime(1938, 3, 1, tzinfo=UTC),
+                          "birthdate")
+    after = DateCriterion("index", "gt", datetime(1938, 2, 14, tzinfo=UTC), datetime(1938, 2, 15, tzinfo=UTC),
+                          "birthdate")
+    assert ids(dates=(day,)) == ["p1"] and ids(dates=(month,)) == ["p1", "p2"] and ids(dates=(after,)) == ["p2"]
+    # identifier=system| : any value in the system.
+    assert ids(TokenCriterion("identifier", NHS, None)) == ["p1", "p2"]
