@@ -6,7 +6,7 @@ without ever becoming a dict, which is most of a large ``$everything``.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -345,26 +345,18 @@ class ResourceStore:
     # -- labels (a cache of the policy's view: gateway/disclosure/labels.py) -------------------------
     def labelled_otherwise(self, version: str, *, batch: int = 2000) -> Iterable[list[StoredResource]]:
         """Current rows whose stored labels were made under other category definitions, in batches."""
-        after: tuple[str, str] = ("", "")
-        while True:
-            query = (sa.select(*_COLUMNS)
-                     .where(sa.or_(R.c.labels_version.is_(None), R.c.labels_version != version),
-                            R.c.deleted.is_(False),
-                            sa.tuple_(R.c.resource_type, R.c.id) > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
-                     .order_by(R.c.resource_type, R.c.id).limit(batch))
-            with self.engine.connect() as conn:
-                rows = _rows_to_stored(conn.execute(query).all())
-            if not rows:
-                return
-            yield rows
-            after = (rows[-1].resource_type, rows[-1].id)
+        return self._batches(sa.or_(R.c.labels_version.is_(None), R.c.labels_version != version), batch=batch)
 
     def scan(self, *, batch: int = 2000) -> Iterable[list[StoredResource]]:
         """Every current (not deleted) row, in batches (IG reports over the stored corpus)."""
+        return self._batches(batch=batch)
+
+    def _batches(self, *conditions: sa.ColumnElement[bool], batch: int) -> Iterator[list[StoredResource]]:
+        """Current rows meeting ``conditions``, in (type, id) order, ``batch`` at a time (keyset paging)."""
         after: tuple[str, str] = ("", "")
         while True:
             query = (sa.select(*_COLUMNS)
-                     .where(R.c.deleted.is_(False),
+                     .where(*conditions, R.c.deleted.is_(False),
                             sa.tuple_(R.c.resource_type, R.c.id)
                             > sa.tuple_(sa.literal(after[0]), sa.literal(after[1])))
                      .order_by(R.c.resource_type, R.c.id).limit(batch))
