@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -21,6 +22,10 @@ SNOMED = "http://snomed.info/sct"
 # Namespace for deterministic resource ids: (source system, type, source id) -> same id forever,
 # so re-sending a message updates rather than duplicates (docs/architecture.md, invariant 6).
 _ID_NAMESPACE = uuid.UUID("6f1c2a56-3d0e-4b7a-9a59-7c3d2f0e8b11")
+
+Json = dict[str, Any]  # a FHIR resource (or part of one) as a plain dict
+# A time a source sends without an offset is local time in England (GMT/BST).
+LOCAL_ZONE = ZoneInfo("Europe/London")
 
 
 def stable_id(source_system: str, resource_type: str, source_id: str) -> str:
@@ -69,13 +74,17 @@ class Rejected:
     resource_type: str = ""  # the R4 type the item would have become, when known (the ingest report counts by it)
 
 
-class AdapterError(Exception):
-    """The whole input could not be parsed (not FHIR, not HL7, broken XML...)."""
+class LocatedError(Exception):
+    """Something in the input that cannot be read, and where it is (a field, element path, column...)."""
 
     def __init__(self, location: str, reason: str) -> None:
         super().__init__(f"{location}: {reason}")
         self.location = location
         self.reason = reason
+
+
+class AdapterError(LocatedError):
+    """The whole input could not be parsed (not FHIR, not HL7, broken XML...)."""
 
 
 @runtime_checkable

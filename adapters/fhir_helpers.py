@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED
+from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM, SNOMED, Json
 from adapters.conventions import (
     BASE,
     CARE_TEAM_ROLE,
@@ -34,8 +34,6 @@ from adapters.conventions import (
     LOCAL_ITEM,
     PURPOSE_OF_USE,
 )
-
-Json = dict[str, Any]
 
 SNOMED_NOT_FOR_RESUSCITATION = "304253006"
 LOINC = "http://loinc.org"

@@ -35,4 +35,4 @@ class CldAdapter:
         try:
             return map_row(body, message.source_system)
         except CellError as exc:
-            return [Rejected(f"line {body.row.line}, {exc.column}", exc.reason, message.raw)]
+            return [Rejected(f"line {body.row.line}, {exc.location}", exc.reason, message.raw)]

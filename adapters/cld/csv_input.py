@@ -6,11 +6,8 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-from adapters.base import AdapterError
-
-LOCAL_ZONE = ZoneInfo("Europe/London")
+from adapters.base import LOCAL_ZONE, AdapterError, LocatedError
 
 
 @dataclass(frozen=True)
@@ -25,11 +22,8 @@ class Row:
         return self.values.get(column, "") or ""
 
 
-class CellError(Exception):
-    def __init__(self, column: str, reason: str) -> None:
-        super().__init__(f"{column}: {reason}")
-        self.column = column
-        self.reason = reason
+class CellError(LocatedError):
+    """A cell that cannot be read; ``location`` is the column name."""
 
 
 def read(raw: bytes, origin: str, required: tuple[str, ...]) -> tuple[list[str], Iterator[Row]]:

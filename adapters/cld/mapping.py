@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from adapters.base import MappedRecord, stable_id
+from adapters.base import Json, MappedRecord, stable_id
 from adapters.cld.csv_input import CellError, Row, parse_date
 from adapters.conventions import EXT_UNMAPPED, ITEM_CARE_PACKAGE
 from adapters.fhir_helpers import (
@@ -21,7 +21,6 @@ from adapters.fhir_helpers import (
     ref,
 )
 
-Json = dict[str, Any]
 SPEC_COLUMNS = (
     "LA_Code", "LA_Person_Unique_Identifier", "NHS_Number", "Date_of_Birth", "Gender", "Ethnicity",
     "GP_Practice_Code", "Event_Type", "Event_Reference", "Event_Start_Date", "Event_End_Date",

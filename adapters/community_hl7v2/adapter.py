@@ -97,7 +97,7 @@ class Hl7v2Adapter:
             try:
                 yield self._message(chunk, origin)
             except FieldError as exc:
-                yield Rejected(f"{where}, {exc.where}", exc.reason, chunk.raw)
+                yield Rejected(f"{where}, {exc.location}", exc.reason, chunk.raw)
 
     def _message(self, chunk: framing.Chunk, origin: str) -> SourceMessage:
         text = framing.decode(chunk)
@@ -125,7 +125,7 @@ class Hl7v2Adapter:
         try:
             yield from _map_message(body, message)
         except FieldError as exc:  # the person-level segments are unusable: the whole message waits
-            yield Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw)
+            yield Rejected(f"message {body.number}, {exc.location}", exc.reason, body.raw)
 
 
 def _segments(msg: hl7.Message) -> list[Seg]:
@@ -168,7 +168,7 @@ def _guard(body: Hl7Body, kind: str, build: Callable[..., Built], *args: Any) ->
 
 
 def _rejected(body: Hl7Body, exc: FieldError, kind: str = "") -> Rejected:
-    return Rejected(f"message {body.number}, {exc.where}", exc.reason, body.raw, resource_type=kind)
+    return Rejected(f"message {body.number}, {exc.location}", exc.reason, body.raw, resource_type=kind)
 
 
 def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord | Rejected]:

@@ -9,22 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 
 import hl7
 
-# Naive HL7 times from English community systems are local (GMT/BST) time.
-LOCAL_ZONE = ZoneInfo("Europe/London")
+from adapters.base import LOCAL_ZONE, LocatedError
+
 _TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(?:(\d{2})(\d{2})?(\d{2})?(?:\.\d{1,4})?)?([+-]\d{4})?$")
 
 
-class FieldError(Exception):
-    """A field that cannot be read; ``where`` is e.g. "PID-7" or "OBX[3]-5"."""
-
-    def __init__(self, where: str, reason: str) -> None:
-        super().__init__(f"{where}: {reason}")
-        self.where = where
-        self.reason = reason
+class FieldError(LocatedError):
+    """A field that cannot be read; ``location`` is e.g. "PID-7" or "OBX[3]-5"."""
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,8 @@ and contacts care team, AL1 -> AllergyIntolerance, DG1 -> Condition."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
-from adapters.base import MappedRecord
+from adapters.base import Json, MappedRecord
 from adapters.community_hl7v2.context import Context, coded
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.conventions import CARE_TEAM_ROLE
@@ -29,7 +28,6 @@ _GENDERS = {"M": "male", "F": "female", "U": "unknown", "O": "other", "A": "othe
 _CONTACT_ROLES = {"NOK": "next-of-kin", "KH": "key-holder", "LPAHW": "lpa-health-and-welfare",
                   "LPAPF": "lpa-property-and-financial"}
 _ALLERGY_CATEGORY = {"DA": "medication", "FA": "food", "EA": "environment", "MA": "environment"}
-Json = dict[str, Any]
 # Null flavours senders put in PD1-3 / PD1-4 instead of leaving them empty, and the national
 # pseudo practice codes for "not known" / "not applicable" / "no registered GP practice".
 _PLACEHOLDERS = {"U", "UNK", "UNKNOWN", "N/A", "NA", "NONE", "NULL", "-", "V81997", "V81998", "V81999"}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from adapters.base import MappedRecord
+from adapters.base import Json, MappedRecord
 from adapters.community_hl7v2.context import Context, coded
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.conventions import EXT_UNMAPPED, ITEM_ACCESS, ITEM_KEYSAFE, ITEM_VISIT
@@ -32,7 +32,6 @@ from adapters.fhir_helpers import (
     risk_flag,
 )
 
-Json = dict[str, Any]
 _INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 # HL7 table 0123 (OBR-25 result status) -> DiagnosticReport.status
 _REPORT_STATUS = {"": "unknown", "O": "registered", "I": "registered", "S": "registered", "A": "partial",

@@ -10,15 +10,13 @@ participants: what happened, never an invented care relationship.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
-from adapters.base import MappedRecord
+from adapters.base import Json, MappedRecord
 from adapters.community_hl7v2.context import Context
 from adapters.community_hl7v2.fields import FieldError, Seg
 from adapters.conventions import EXT_UNMAPPED
 from adapters.fhir_helpers import compact, concept, ext_string, extensions, local_id_system, period, ref
 
-Json = dict[str, Any]
 COMMUNITY_CLASSES = {"", "O", "R"}  # PV1-2 of a caseload message (FORMATS: "O"); R = recurring patient
 CASELOAD_ROLES = {"CASELOAD", "DN"}  # ROL-3 codes of a district-nursing caseload
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"

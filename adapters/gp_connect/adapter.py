@@ -65,7 +65,7 @@ class GpConnectAdapter:
         try:
             resource, unresolved = convert_entry(entry, index)
         except MappingError as exc:
-            return Rejected(location=entry_location(entry.index, exc.path), reason=exc.reason, raw=raw,
+            return Rejected(location=entry_location(entry.index, exc.location), reason=exc.reason, raw=raw,
                             resource_type=entry.r4_type)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             # A shape no mapper anticipated: this entry is quarantined, the others still flow.

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from adapters.base import LocatedError
 from adapters.conventions import EXT_UNMAPPED
 
 T = TypeVar("T")
@@ -18,13 +19,8 @@ _JSON_NAMES: dict[type, str] = {str: "a string", bool: "a boolean", dict: "an ob
                                 list: "an array", int: "an integer"}
 
 
-class MappingError(Exception):
-    """One element of one resource cannot be mapped; ``path`` is relative to the resource."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path = path
-        self.reason = reason
+class MappingError(LocatedError):
+    """One element of one resource cannot be mapped; ``location`` is a path relative to the resource."""
 
 
 def _json_name(value: Any) -> str:

@@ -51,7 +51,7 @@ class OptOutAdapter:
             try:
                 entry = _read(row)
             except CellError as exc:
-                yield Rejected(f"{origin}:line {row.line}, {exc.column}", exc.reason, row.raw)
+                yield Rejected(f"{origin}:line {row.line}, {exc.location}", exc.reason, row.raw)
                 continue
             counts[entry.nhs_number] = counts.get(entry.nhs_number, 0) + 1
             held = latest.get(entry.nhs_number)

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from adapters.base import MappedRecord
+from adapters.base import Json, MappedRecord
 from adapters.conventions import CARE_TEAM_ROLE, CARE_TEAM_ROLES
 from adapters.fhir_helpers import (
     care_team,
@@ -26,7 +25,6 @@ from adapters.fhir_helpers import (
 )
 from adapters.social_care.model import Export, Item
 
-Json = dict[str, Any]
 LPA_ROLES = {"health-and-welfare": "lpa-health-and-welfare",
              "property-and-financial": "lpa-property-and-financial",
              "property-and-financial-affairs": "lpa-property-and-financial"}

@@ -5,23 +5,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from xml.etree.ElementTree import Element
-from zoneinfo import ZoneInfo
 
-from adapters.base import MappedRecord, stable_id
+from adapters.base import LOCAL_ZONE, Json, LocatedError, MappedRecord, stable_id
 from adapters.conventions import EXT_UNMAPPED
 from adapters.social_care.xml_input import children, text
 
-LOCAL_ZONE = ZoneInfo("Europe/London")  # a time sent without an offset is local time
-Json = dict[str, Any]
 
-
-class ItemError(Exception):
+class ItemError(LocatedError):
     """An item that cannot be mapped; ``location`` is an element/attribute path."""
-
-    def __init__(self, location: str, reason: str) -> None:
-        super().__init__(f"{location}: {reason}")
-        self.location = location
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -53,12 +53,15 @@ class Quarantine:
         query = sa.select(Q).order_by(Q.c.id)
         if status:
             query = query.where(Q.c.status == status)
+        return self._entries(query)
+
+    def get(self, entry_id: int) -> QuarantineEntry | None:
+        return next(iter(self._entries(sa.select(Q).where(Q.c.id == entry_id))), None)
+
+    def _entries(self, query: sa.Select[Any]) -> list[QuarantineEntry]:
         with self.engine.connect() as conn:
             return [QuarantineEntry(r.id, r.received_at, r.format, r.origin, r.location, r.reason, r.raw, r.status)
                     for r in conn.execute(query)]
-
-    def get(self, entry_id: int) -> QuarantineEntry | None:
-        return next((e for e in self.list(status=None) if e.id == entry_id), None)
 
     def resolve(self, entry_id: int) -> None:
         with self.engine.begin() as conn:
@@ -137,12 +140,15 @@ class MatchReview:
         query = sa.select(M).order_by(M.c.id)
         if status:
             query = query.where(M.c.status == status)
+        return self._entries(query)
+
+    def get(self, entry_id: int) -> MatchReviewEntry | None:
+        return next(iter(self._entries(sa.select(M).where(M.c.id == entry_id))), None)
+
+    def _entries(self, query: sa.Select[Any]) -> list[MatchReviewEntry]:
         with self.engine.connect() as conn:
             return [MatchReviewEntry(r.id, r.received_at, r.format, r.origin, r.nhs_number, r.reason, r.raw,
                                      r.status, r.resolution) for r in conn.execute(query)]
-
-    def get(self, entry_id: int) -> MatchReviewEntry | None:
-        return next((e for e in self.list(status=None) if e.id == entry_id), None)
 
     def close(self, entry_id: int, status: str, resolution: str) -> None:
         with self.engine.begin() as conn:

@@ -4,7 +4,7 @@ Runtime: :class:`PolicyEngine` (``load``, ``categorize``, ``check_request``, ``d
 :class:`PolicyHolder` (hot reload), :func:`patient_context`, :func:`apply_redaction`,
 :class:`ReleaseAllEngine` (benchmark baseline).
 IG tooling: :func:`run_tests`, :func:`explain`, :func:`explain_item`, :func:`diff_policies`,
-:func:`diff_items`, :func:`simulate`, :func:`lint`, :func:`check_invariants`; the Typer app is
+:func:`diff_items`, :func:`lint`, :func:`check_invariants`; the Typer app is
 ``gateway.policy.commands.app``.
 """
 from gateway.policy.baseline import ReleaseAllEngine
@@ -27,11 +27,10 @@ from gateway.policy.model import (
     RequestDecision,
 )
 from gateway.policy.redact import apply_redaction
-from gateway.policy.simulate import Simulation, simulate
 
 __all__ = [
     "CareTeamMember", "ConsentDirective", "Item", "ItemDecision", "Notice", "PatientContext", "PolicyEngine",
     "PolicyError", "PolicyHolder", "PolicyProblem", "ReleaseAllEngine", "ReloadResult", "RequestDecision",
-    "Simulation", "apply_redaction", "check_invariants", "diff_items", "diff_policies", "diff_requests", "explain",
-    "explain_item", "lint", "patient_context", "run_tests", "simulate",
+    "apply_redaction", "check_invariants", "diff_items", "diff_policies", "diff_requests", "explain",
+    "explain_item", "lint", "patient_context", "run_tests",
 ]

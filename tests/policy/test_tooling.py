@@ -8,7 +8,6 @@ from gateway.policy.commands import app
 from gateway.policy.conditions import Facts
 from gateway.policy.diff import diff_items, diff_policies, diff_requests
 from gateway.policy.explain import explain, explain_item
-from gateway.policy.simulate import simulate
 from gateway.requester import Requester
 
 from .conftest import PACK, write
@@ -90,17 +89,14 @@ def test_diff_items_over_real_items(pack, engine):
         ("district_nurse", "Flag/f1", "release", "redact")]
 
 
-def test_simulate_and_explain_item(engine):
+def test_decide_and_explain_item(engine):
     team = (CareTeamMember("caseload-holder", "RX1", "DN-ANC", "Priya Shah", "0161 555 0101"),)
     patient = PatientContext("p1", "9434765919", care_team=team)
     items = [Item({"resourceType": "Patient", "id": "p1"}, ("demographics",), "P81001"),
              Item({"resourceType": "Condition", "id": "c1"}, ("clinical_summary",), "P81001")]
     receptionist = Requester("u", "n", "receptionist", "RX1", "direct_care")
-    sim = simulate(engine, receptionist, patient, items)
-    assert sim.counts() == {"release": 1, "redact": 0, "notice": 1, "hide": 0}
-    assert sim.items[0].released == items[0].resource and sim.items[1].released is None
-    refused = simulate(engine, Requester("u", "n", "auditor", "X", "direct_care"), patient, items)
-    assert not refused.request.allowed and refused.items == ()
+    assert [engine.decide(receptionist, patient, item).effect for item in items] == ["release", "notice"]
+    assert not engine.check_request(Requester("u", "n", "auditor", "X", "direct_care")).allowed
     [why] = explain_item(engine, receptionist, patient, items[1])
     assert why.outcome.effect == "notice" and why.facts.relationship
 
