@@ -40,6 +40,7 @@ class PolicyHolder:
         self._stop = threading.Event()
         self._poller: threading.Thread | None = None
         self._listener: threading.Thread | None = None
+        self.listening = threading.Event()  # set while a LISTEN connection is open (PostgreSQL)
 
     @property
     def engine(self) -> PolicyEngine:
@@ -162,10 +163,12 @@ class PolicyHolder:
                 with psycopg.connect(autocommit=True, connect_timeout=5,
                                      **{k: v for k, v in conninfo.items() if v is not None}) as conn:
                     conn.execute("LISTEN gateway_policy")
+                    self.listening.set()
                     while not self._stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
                             self.sync()
             except Exception as exc:  # reconnect after a pause; the poller covers the gap
+                self.listening.clear()
                 log.warning("policy.listen_failed", error=str(exc))
                 self._stop.wait(5)
 
@@ -175,3 +178,4 @@ class PolicyHolder:
             if thread is not None:
                 thread.join(timeout=5)
         self._poller = self._listener = None
+        self.listening.clear()

@@ -118,7 +118,7 @@ def test_on_postgresql_a_notification_beats_the_poll(db, pack, tmp_path):  # typ
     a, b = _process(db, pack, tmp_path, "a"), _process(db, pack, tmp_path, "b")
     b.start_polling(60)  # the poll alone would take a minute
     try:
-        time.sleep(1.0)  # the listener connects
+        assert b.listening.wait(10), "the listener did not connect"
         _edit(a.directory)
         published = time.monotonic()
         a.reload()
