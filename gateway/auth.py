@@ -32,7 +32,7 @@ from gateway.settings import Settings
 
 ALGORITHMS = ["ES256", "RS256", "EdDSA"]
 REQUIRED_CLAIMS = ("sub", "role", "org", "purpose_of_use")
-DEV_KID_PREFIX = "dev-"  # keys made by ensure_dev_keys; production refuses them and what they signed
+DEV_KID_PREFIX = "dev-"  # keys made by `gateway init` in development; production refuses them and what they signed
 PROD_KID_PREFIX = "gw-"  # keys made by `gateway init --production`
 DEV_CLAIM = "gateway_dev"  # set on every development token (`gateway token`, the demo, tests)
 
@@ -43,13 +43,6 @@ class AuthError(Exception):
 
 def is_dev_kid(kid: object) -> bool:
     return isinstance(kid, str) and kid.startswith(DEV_KID_PREFIX)
-
-
-def ensure_dev_keys(settings: Settings) -> None:
-    """Create a development signing key (and its public JWKS) when none exists yet. Never in production."""
-    if settings.production:
-        return
-    create_signing_key(settings, DEV_KID_PREFIX)
 
 
 def create_signing_key(settings: Settings, prefix: str, *, replace: bool = False) -> bool:
@@ -75,8 +68,7 @@ def create_signing_key(settings: Settings, prefix: str, *, replace: bool = False
 
 def _signing_key(settings: Settings) -> dict[str, Any]:
     """The private JWK that signs access tokens; in production never a development key (and none is
-    created on the fly: `gateway init --production` makes one)."""
-    ensure_dev_keys(settings)
+    created on the fly: `gateway init` makes one)."""
     try:
         jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
     except (OSError, ValueError, KeyError, IndexError) as exc:

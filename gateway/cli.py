@@ -11,6 +11,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.command_line import open_gateway
+from gateway.initialise import initialise
+from gateway.logging import configure
+from gateway.services import Gateway
 from gateway.settings import Settings, get_settings
 
 app = typer.Typer(help="Care record-sharing gateway", no_args_is_help=True, pretty_exceptions_enable=False)
@@ -37,13 +41,10 @@ def _mount_tools() -> None:
 _mount_tools()
 
 
-def _gateway(settings: Settings | None = None):  # type: ignore[no-untyped-def]
-    from gateway.logging import configure
-    from gateway.services import build_gateway
-
+def _gateway(settings: Settings | None = None) -> Gateway:
     settings = settings or get_settings()
     configure(settings.log_level)
-    return build_gateway(settings)
+    return open_gateway(settings)
 
 
 @app.command()
@@ -200,13 +201,8 @@ def init(
     signing key, its public half added to the trusted JWKS, and the audit checkpoint key), migrate the
     schema and publish the policy. A production key's kid starts with `gw-`; development keys (`dev-`)
     are refused in production mode. Prints what it prepared as JSON."""
-    from gateway.audit import load_or_create_signing_key
-    from gateway.auth import DEV_KID_PREFIX, PROD_KID_PREFIX, create_signing_key
-
     settings = get_settings()
-    prefix = PROD_KID_PREFIX if production or settings.production else DEV_KID_PREFIX
-    made = create_signing_key(settings, prefix, replace=replace)
-    load_or_create_signing_key(Path(settings.audit_key))
+    made = initialise(settings, production=production, replace=replace).signing_key_created
     err.print(f"signing key: {'created' if made else 'kept the existing one'} ({settings.signing_jwks}); "
               f"audit key: {settings.audit_key}")
     gw = _gateway(settings)

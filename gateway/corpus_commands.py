@@ -24,7 +24,7 @@ from gateway.logging import configure
 from gateway.policy import commands as policy_commands
 from gateway.policy.engine import PolicyEngine
 from gateway.requester import Requester
-from gateway.services import build_gateway
+from gateway.command_line import open_gateway
 from gateway.settings import Settings
 
 console = Console()
@@ -32,9 +32,7 @@ err = Console(stderr=True)  # where the data came from: never mixed into the pri
 
 
 def print_corpus_diff(old: PolicyEngine, new: PolicyEngine, max_patients: int | None) -> bool:
-    settings = Settings()
-    err.print(f"stored records: {settings.database_url}", style="dim")
-    gw = build_gateway(settings)
+    gw = open_gateway(Settings())
     try:
         result = corpus_diff(gw.disclosure, old, new, max_patients=max_patients)
     finally:
@@ -69,8 +67,9 @@ def simulate(role: Annotated[str, typer.Option(help="gateway role")],
     configure("warning", to_stderr=True)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None
-    gw = build_gateway(settings)
-    err.print(f"stored records: {settings.database_url}; policy: {policy or gw.policies.directory}", style="dim")
+    gw = open_gateway(settings)
+    if policy is not None:
+        err.print(f"decided under the candidate policy in {policy}", style="dim")
     subject = Requester(user="simulation", name="policy simulation", role=role, org=org, purpose=purpose,
                         justification=justification, team=team)
     try:
@@ -111,10 +110,12 @@ def unclassified(policy: Annotated[Path | None, typer.Option(help="policy direct
     configure("warning", to_stderr=True)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None
-    gw = build_gateway(settings)
+    gw = open_gateway(settings)
     try:
         engine = engine or gw.policies.engine
-        err.print(f"stored records: {settings.database_url}; policy {engine.version}", style="dim")
+        if policy is not None:
+            err.print(f"categorised under the candidate policy in {policy} (version {engine.version})",
+                      style="dim", soft_wrap=True)
         rows = (s for batch in gw.store.scan() for s in batch)
         report = unclassified_codes(engine, ((s.content, hints_of(s)) for s in rows))
     finally:

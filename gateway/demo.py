@@ -48,12 +48,14 @@ def write_sources(data_dir: Path, people: int, seed: int = 7) -> list[tuple[str,
 def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str]:
     from gateway.auth import mint_token
     from gateway.ingest.pipeline import read_files
+    from gateway.initialise import initialise
     from gateway.services import build_gateway
 
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)
     settings = demo_settings(directory)
+    initialise(settings)  # what `gateway init` does: keys and schema, made on purpose
     gw = build_gateway(settings)
     lines = []
     for format, files in write_sources(directory / "data", people):

@@ -7,12 +7,13 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from gateway.audit import AuditLog, load_or_create_signing_key
-from gateway.auth import TokenVerifier, ensure_dev_keys
+from gateway.auth import TokenVerifier
 from gateway.disclosure import DisclosureService
 from gateway.ingest.pipeline import Ingestor
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.registry import load_adapters
 from gateway.ingest.sources import SourceRegistry
+from gateway.initialise import require_initialised
 from gateway.policy import PolicyHolder
 from gateway.policy.publication import PolicyPublications
 from gateway.settings import Settings
@@ -40,11 +41,12 @@ class Gateway:
 
 
 def build_gateway(settings: Settings, *, run_migrations: bool = True) -> Gateway:
+    """The gateway's parts for ``settings``; NotInitialised when `gateway init` has not created its keys
+    and database (nothing is created here)."""
+    require_initialised(settings)
     engine = make_engine(settings.database_url)
     if run_migrations:
         migrate(engine)
-    if not settings.production:
-        ensure_dev_keys(settings)
     store = ResourceStore(engine)
     publications = (PolicyPublications(engine, Path(settings.policy_cache_dir))
                     if settings.policy_publication else None)

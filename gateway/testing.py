@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from gateway.initialise import initialise
 from gateway.requester import Requester
 from gateway.settings import Settings
 
@@ -31,6 +32,13 @@ def settings_for(directory: Path, database_url: str | None = None, **overrides: 
         policy_cache_dir=str(directory / "policy-cache"),
         **overrides,  # type: ignore[arg-type]
     )
+
+
+def initialised_settings(directory: Path, database_url: str | None = None, **overrides: object) -> Settings:
+    """Settings for a deployment prepared as `gateway init` prepares one (keys and schema)."""
+    settings = settings_for(directory, database_url, **overrides)
+    initialise(settings)
+    return settings
 
 
 @contextmanager
@@ -57,14 +65,14 @@ def empty_gateway_like(like: Any, directory: Path) -> Iterator[Any]:
 
     directory.mkdir(parents=True, exist_ok=True)
     if like.engine.dialect.name == "sqlite":
-        gw = build_gateway(settings_for(directory, f"sqlite:///{directory / 'second.sqlite'}"))
+        gw = build_gateway(initialised_settings(directory, f"sqlite:///{directory / 'second.sqlite'}"))
         try:
             yield gw
         finally:
             gw.close()
         return
     with fresh_postgres_database() as url:
-        gw = build_gateway(settings_for(directory, url))
+        gw = build_gateway(initialised_settings(directory, url))
         try:
             yield gw
         finally:

@@ -12,7 +12,7 @@ import pytest
 import tests.hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
 from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
-from gateway.testing import POSTGRES_ENV, fresh_postgres_database, settings_for
+from gateway.testing import POSTGRES_ENV, fresh_postgres_database, initialised_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -31,7 +31,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return settings_for(tmp_path, database_url)
+    """A deployment prepared as `gateway init` prepares one (keys and schema)."""
+    return initialised_settings(tmp_path, database_url)
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import gateway.auth
 from gateway.auth import AuthError, TokenVerifier, mint_token
-from gateway.testing import settings_for
+from gateway.testing import initialised_settings, settings_for
 
 
 @pytest.fixture
 def settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    return settings_for(tmp_path)
+    return initialised_settings(tmp_path)
 
 
 def test_minted_token_verifies_into_a_requester(settings) -> None:  # type: ignore[no-untyped-def]

@@ -13,11 +13,14 @@ import orjson
 from adapters.synthetic.gp_connect import write_gp_connect
 from adapters.synthetic.people import invent_people
 from gateway.demo import write_sources
+from gateway.initialise import initialise
 from gateway.testing import settings_for
 
 
-def run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run(tmp_path: Path, *args: str, initialised: bool = True) -> subprocess.CompletedProcess[str]:
     settings = settings_for(tmp_path)
+    if initialised:
+        initialise(settings)  # as `gateway init` would, once (idempotent)
     env = {**os.environ, "GATEWAY_DATABASE_URL": settings.database_url, "GATEWAY_AUDIT_KEY": settings.audit_key,
            "GATEWAY_JWKS": settings.jwks, "GATEWAY_SIGNING_JWKS": settings.signing_jwks,
            "GATEWAY_LOG_LEVEL": "warning"}
@@ -125,3 +128,26 @@ def test_policy_simulate_prints_the_bundle_a_role_would_get(tmp_path: Path) -> N
     unknown = run(tmp_path, "policy", "simulate", "--role", "gp", "--purpose", "direct_care", "--org", "P81001",
                   "--nhs-number", "9434765919")
     assert unknown.returncode == 2
+
+
+def test_a_data_command_on_an_uninitialised_deployment_creates_nothing_and_says_what_is_missing(
+        tmp_path: Path) -> None:
+    result = run(tmp_path, "quarantine", "list", initialised=False)
+    assert result.returncode == 2
+    assert "run `gateway init`" in result.stderr and str(tmp_path / "gateway.sqlite") in result.stderr
+    assert not (tmp_path / "gateway.sqlite").exists() and not (tmp_path / "audit-ed25519.pem").exists()
+    assert not (tmp_path / "signing-jwks.json").exists()
+    token = run(tmp_path, "token", "--user", "G1", "--role", "gp", "--org", "P81001", "--purpose", "direct_care",
+                initialised=False)
+    assert token.returncode == 2 and "gateway init" in token.stderr and not (tmp_path / "signing-jwks.json").exists()
+    audit = run(tmp_path, "audit", "verify", initialised=False)
+    assert audit.returncode == 2 and "gateway init" in audit.stderr and not (tmp_path / "gateway.sqlite").exists()
+
+
+def test_init_then_every_data_command_names_its_database_and_policy(tmp_path: Path) -> None:
+    made = run(tmp_path, "init", initialised=False)
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "gateway.sqlite").exists() and (tmp_path / "audit-ed25519.pem").exists()
+    listed = run(tmp_path, "quarantine", "list", initialised=False)
+    assert listed.returncode == 0, listed.stderr
+    assert f"database {tmp_path / 'gateway.sqlite'}" in listed.stderr and "consent_policies" in listed.stderr

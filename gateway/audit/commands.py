@@ -19,6 +19,7 @@ from gateway.audit.indexing import utc
 from gateway.audit.log import AuditLog
 from gateway.audit.model import Verification
 from gateway.audit.signing import load_or_create_signing_key
+from gateway.initialise import NotInitialised, require_database
 from gateway.audit.verify import verify_export
 from gateway.settings import get_settings
 
@@ -38,10 +39,13 @@ class ExportFormat(StrEnum):
 
 def _open_log(*, need_key: bool = True) -> AuditLog:
     settings = get_settings()
-    engine = sa.create_engine(settings.database_url)
+    require_database(settings)
     key_path = Path(settings.audit_key)
-    # Never invent a key just to verify: a new key would make every good signature look forged.
-    key = load_or_create_signing_key(key_path) if need_key or key_path.exists() else None
+    # Never invent a key: a new key would make every good signature look forged (`gateway init` makes it).
+    if need_key and not key_path.exists():
+        raise NotInitialised(settings, [f"no audit key at {key_path.resolve()}"])
+    key = load_or_create_signing_key(key_path) if key_path.exists() else None
+    engine = sa.create_engine(settings.database_url)
     return AuditLog(engine, key, checkpoint_every=settings.audit_checkpoint_every)
 
 
@@ -62,6 +66,9 @@ def _guarded(command: Callable[P, None]) -> Callable[P, None]:
             command(*args, **kwargs)
         except sa.exc.SQLAlchemyError as exc:
             typer.echo(f"audit database error: {str(exc).splitlines()[0]}", err=True)
+            raise typer.Exit(2) from exc
+        except NotInitialised as exc:
+            typer.echo(str(exc), err=True)
             raise typer.Exit(2) from exc
     return run
 

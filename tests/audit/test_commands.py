@@ -127,10 +127,14 @@ def test_an_unmigrated_database_is_one_line_and_exit_2(tmp_path: Path, monkeypat
     monkeypatch.setenv("GATEWAY_AUDIT_KEY", str(tmp_path / "key.pem"))
     get_settings.cache_clear()
     try:
-        result = run("verify")
+        missing = run("verify")  # no database file: nothing is created, `gateway init` is named
+        (tmp_path / "empty.sqlite").touch()
+        unmigrated = run("verify")
     finally:
         get_settings.cache_clear()
-    assert result.exit_code == 2 and "audit database error" in result.output
+    assert missing.exit_code == 2 and "gateway init" in missing.output
+    assert unmigrated.exit_code == 2 and "audit database error" in unmigrated.output
+    assert not (tmp_path / "key.pem").exists()
 
 
 def test_verify_previous_export(cli_log: AuditLog, tmp_path: Path, make: Any) -> None:

@@ -15,7 +15,7 @@ from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import Person, invent_people
 from gateway.services import Gateway, build_gateway
 from gateway.settings import shipped_policy_dir
-from gateway.testing import auth_headers, settings_for
+from gateway.testing import auth_headers, initialised_settings
 
 
 @dataclass
@@ -29,7 +29,7 @@ class Console:
 def build_console(directory: Path) -> Console:
     policy_dir = directory / "policy"
     shutil.copytree(shipped_policy_dir(), policy_dir)
-    settings = settings_for(directory, policy_dir=policy_dir, console_session_key=str(directory / "console.key"),
+    settings = initialised_settings(directory, policy_dir=policy_dir, console_session_key=str(directory / "console.key"),
                             policy_poll_seconds=0)
     gw = build_gateway(settings)
     person = next(p for p in invent_people(12, seed=3) if p.conditions)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.testing import auth_headers, settings_for
+from gateway.testing import auth_headers, initialised_settings
 
 
 def _port() -> int:
@@ -22,7 +22,7 @@ def _port() -> int:
 
 
 def test_serve_with_two_workers(tmp_path: Path) -> None:
-    settings = settings_for(tmp_path)
+    settings = initialised_settings(tmp_path)
     env = {**os.environ, "GATEWAY_DATABASE_URL": settings.database_url, "GATEWAY_JWKS": settings.jwks,
            "GATEWAY_SIGNING_JWKS": settings.signing_jwks, "GATEWAY_AUDIT_KEY": settings.audit_key,
            "GATEWAY_POLICY_CACHE_DIR": str(tmp_path / "cache"), "GATEWAY_LOG_LEVEL": "warning"}

@@ -13,7 +13,7 @@ import pytest
 from gateway.api.app import create_app
 from gateway.auth import AuthError, TokenVerifier, mint_token, sign_token
 from gateway.services import build_gateway
-from gateway.testing import auth_headers, settings_for
+from gateway.testing import auth_headers, initialised_settings, settings_for
 from tests.security.conftest import NHS, Two
 
 
@@ -28,7 +28,7 @@ def _signed(settings, **claims) -> str:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def dev_settings(tmp_path: Path):  # type: ignore[no-untyped-def]
-    settings = settings_for(tmp_path)
+    settings = initialised_settings(tmp_path)
     mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")  # creates the dev keys
     return settings
 
@@ -71,7 +71,7 @@ def test_production_refuses_development_tokens_and_keys(dev_settings) -> None:  
 
 
 async def test_a_production_server_answers_401_to_a_development_token(tmp_path: Path) -> None:
-    dev = settings_for(tmp_path)
+    dev = initialised_settings(tmp_path)
     token = mint_token(dev, user="u", role="gp", org="P81001", purpose="direct_care")
     gw = build_gateway(dev.model_copy(update={"production": True}))
     try:
