@@ -57,7 +57,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
     from gateway.api.app import create_app
 
     if workers > 1:
-        # Migrate, create keys and publish the policy once, here; each worker then only connects.
+        # Check the deployment is initialised, migrate and publish the policy once, here; each worker then
+        # only connects.
         _gateway().close()
         uvicorn.run("gateway.api.asgi:create", factory=True, workers=workers, host=host, port=port,
                     log_config=None, access_log=False)
