@@ -24,6 +24,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
+from pydantic import BaseModel
 
 from adapters.gp_connect.fields import keep_unmapped
 
@@ -31,10 +32,10 @@ from adapters.gp_connect.fields import keep_unmapped
 @dataclass(frozen=True)
 class ElementShape:
     repeats: bool
-    model: type | None  # the datatype / backbone model of a complex element; None for a primitive
+    model: type[BaseModel] | None  # the datatype / backbone model of a complex element; None for a primitive
 
 
-def resource_model(resource_type: str) -> type | None:
+def resource_model(resource_type: str) -> type[Resource] | None:
     """The R4B model class of a resource type, or None when R4 has no such resource."""
     try:
         model = get_fhir_model_class(resource_type)
@@ -44,10 +45,10 @@ def resource_model(resource_type: str) -> type | None:
 
 
 @cache
-def shapes(model: type) -> dict[str, ElementShape]:
+def shapes(model: type[BaseModel]) -> dict[str, ElementShape]:
     """JSON element name -> shape, for every element of an R4B model (``_x`` companions included)."""
     found: dict[str, ElementShape] = {}
-    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+    for name, info in model.model_fields.items():
         found[info.alias or name] = _shape(info.annotation)
     return found
 
@@ -74,12 +75,12 @@ def _shape(annotation: Any) -> ElementShape:
     return ElementShape(repeats, model)
 
 
-def conform(resource: dict[str, Any], model: type) -> None:
+def conform(resource: dict[str, Any], model: type[BaseModel]) -> None:
     """Reshape ``resource`` (already renamed to R4 element names) to the R4 cardinalities, in place."""
     _conform(resource, model, resource, "")
 
 
-def _conform(node: dict[str, Any], model: type, resource: dict[str, Any], path: str) -> None:
+def _conform(node: dict[str, Any], model: type[BaseModel], resource: dict[str, Any], path: str) -> None:
     known = shapes(model)
     for key in list(node):
         if key in ("resourceType", "contained") and node is resource:

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
+from adapters.gp_connect.cardinality import conform, resource_model
 from adapters.gp_connect.fields import MappingError, keep_unmapped
 from adapters.gp_connect.index import BundleIndex, IndexedEntry
-from adapters.gp_connect.cardinality import conform, resource_model
 from adapters.gp_connect.registry import mapper_for
 from adapters.gp_connect.terminology import rename_code_system, rename_extension_urls
 from adapters.gp_connect.walk import visit_objects

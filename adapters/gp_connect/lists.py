@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.base import SNOMED
-from adapters.conventions import BASE, RECORD_WARNING_SYSTEM
+from adapters.conventions import RECORD_WARNING_SYSTEM
 from adapters.gp_connect.terminology import careconnect_extension_name
 
 HINT_RECORD_INCOMPLETE = "gp_record_incomplete"
