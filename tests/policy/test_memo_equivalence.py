@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from adapters.synthetic.people import COMMUNITY_TRUST, COUNCIL
+from gateway.demo import prepare_demo
 from gateway.disclosure.enforce import ContextCache, Decisions
 from gateway.disclosure.enforce import enforce as _enforce
-from gateway.demo import prepare_demo
 from gateway.policy import PolicyEngine
 from gateway.policy.model import Candidate, ItemDecision, PatientContext
 from gateway.requester import Requester
