@@ -4,7 +4,7 @@ from __future__ import annotations
 import gc
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -216,7 +216,7 @@ def init(
     gw.close()
 
 
-def _print_json(rows: list[dict]) -> None:
+def _print_json(rows: list[dict[str, Any]]) -> None:
     sys.stdout.write(orjson.dumps(rows, default=str).decode() + "\n")
 
 
@@ -336,7 +336,6 @@ def demo(
         import uvicorn
 
         from gateway.api.app import create_app
-
         from gateway.api.server import http_protocol
 
         uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False,

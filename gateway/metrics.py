@@ -10,7 +10,7 @@ import bisect
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -36,6 +36,12 @@ class _Metric:
 
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+
+    def render(self) -> list[str]:
+        raise NotImplementedError
+
+
+_M = TypeVar("_M", bound=_Metric)
 
 
 class Counter(_Metric):
@@ -117,9 +123,13 @@ class Registry:
         self._metrics: dict[str, _Metric] = {}
         self._lock = threading.Lock()
 
-    def register(self, metric: _Metric) -> Any:
+    def register(self, metric: _M) -> _M:
+        """The metric of that name: the first one registered (so every module shares one object)."""
         with self._lock:
-            return self._metrics.setdefault(metric.name, metric)
+            found = self._metrics.setdefault(metric.name, metric)
+        if not isinstance(found, type(metric)):
+            raise TypeError(f"metric {metric.name} is already registered as a {found.kind}")
+        return found
 
     def counter(self, name: str, help: str, labels: Iterable[str] = ()) -> Counter:
         return self.register(Counter(name, help, labels))

@@ -19,7 +19,7 @@ POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
 
 def requester(role: str = "gp", org: str = "P81001", purpose: str = "direct_care", **claims: str) -> Requester:
     return Requester(user=claims.pop("user", f"{role}-user"), name=claims.pop("name", f"Test {role}"), role=role,
-                     org=org, purpose=purpose, **claims)  # type: ignore[arg-type]
+                     org=org, purpose=purpose, **claims)
 
 
 def settings_for(directory: Path, database_url: str | None = None, **overrides: object) -> Settings:
@@ -76,7 +76,7 @@ def token(settings: Settings, role: str = "gp", org: str = "P81001", purpose: st
     from gateway.auth import mint_token
 
     return mint_token(settings, user=claims.pop("user", f"{role}-user"), role=role, org=org, purpose=purpose,
-                      **claims)  # type: ignore[arg-type]
+                      **claims)
 
 
 def auth_headers(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",

@@ -1,21 +1,20 @@
 """The ASGI application: FHIR routes, errors as OperationOutcome, every FHIR answer audited."""
 from __future__ import annotations
 
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, ops, person_routes, policy_routes, smart
+from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
-from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.responses import fhir_response
 from gateway.logging import get_logger
 from gateway.services import Gateway

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.bodies import body_doc, json_body
-from gateway.api.respond import commit_then
 from gateway.api.errors import BadRequest, NotFound
+from gateway.api.respond import commit_then
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require, require_capability
 from gateway.audit import anomalies

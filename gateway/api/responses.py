@@ -6,9 +6,10 @@ format few callers ask for.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
+from fhir.resources.R4B import get_fhir_model_class
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,6 +18,7 @@ from gateway.fhir_json import materialised
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 Format = Literal["json", "xml"]
+_PREFERRED: tuple[Format, ...] = ("json", "xml")  # what a wildcard media range picks, in order
 _FORMAT_PARAM: dict[str, Format] = {
     "json": "json", "application/json": "json", FHIR_JSON: "json", "application/json+fhir": "json",
     "xml": "xml", "application/xml": "xml", FHIR_XML: "xml", "text/xml": "xml", "application/xml+fhir": "xml",
@@ -34,10 +36,9 @@ class FhirXMLResponse(Response):
     media_type = FHIR_XML
 
     def render(self, content: Any) -> bytes:
-        from fhir.resources.R4B import get_fhir_model_class
-
         content = materialised(content)
-        return get_fhir_model_class(content["resourceType"]).model_validate(content).model_dump_xml()
+        xml = get_fhir_model_class(content["resourceType"]).model_validate(content).model_dump_xml()
+        return cast(bytes, xml)  # annotated str, but it is lxml's encoded output (bytes)
 
 
 def negotiated_format(request: Request) -> Format | None:
@@ -75,9 +76,9 @@ def _from_accept(accept: str) -> Format | None:
         if media in _FORMAT_PARAM and _FORMAT_PARAM[media] not in refused:
             return _FORMAT_PARAM[media]
         if media in ("*/*", "application/*", "text/*"):
-            choice = next((f for f in ("json", "xml") if f not in refused), None)
+            choice = next((f for f in _PREFERRED if f not in refused), None)
             if choice is not None:
-                return choice  # type: ignore[return-value]
+                return choice
     return None
 
 

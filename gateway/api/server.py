@@ -29,7 +29,7 @@ def _answer(status: int, text: str) -> bytes:
 
 
 if HttpToolsProtocol is not None:
-    class OutcomeHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+    class OutcomeHttpToolsProtocol(HttpToolsProtocol):
         def send_400_response(self, msg: str) -> None:
             too_long = len(getattr(self, "url", b"") or b"") > MAX_URL_BYTES
             status = 414 if too_long else 400

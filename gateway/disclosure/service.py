@@ -24,7 +24,7 @@ from typing import Any
 from adapters.base import NHS_NUMBER_SYSTEM
 from adapters.conventions import RECORD_WARNING_SYSTEM
 from gateway.audit import AuditLog
-from gateway.audit.log import AuditEntry
+from gateway.audit.model import AuditEntry
 from gateway.disclosure.derived import follow_withheld, references_in
 from gateway.disclosure.enforce import ContextCache, Decisions, Released, enforce
 from gateway.disclosure.labels import LiveLabels

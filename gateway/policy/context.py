@@ -147,8 +147,8 @@ def _is_person(member: dict[str, Any]) -> bool:
 
 
 def _contact(ext: list[dict[str, Any]], telecom: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    points = [e.get("valueContactPoint") for e in ext if e.get("url") == cv.EXT_PARTICIPANT_CONTACT]
-    points = [p for p in points + list(telecom) if isinstance(p, dict)]
+    listed = [e.get("valueContactPoint") for e in ext if e.get("url") == cv.EXT_PARTICIPANT_CONTACT]
+    points: list[dict[str, Any]] = [p for p in listed + list(telecom) if isinstance(p, dict)]
     phone = next((p.get("value") for p in points if p.get("system") == "phone"), None)
     email = next((p.get("value") for p in points if p.get("system") == "email"), None)
     return phone, email

@@ -21,6 +21,7 @@ from gateway.policy.loader import read_directory
 from gateway.policy.model import (
     RESTRICTIVENESS,
     Candidate,
+    Effect,
     ItemDecision,
     Notice,
     PatientContext,
@@ -300,7 +301,7 @@ class _Removals:
         return ItemDecision("release", rule_ids, obligations=self.obligations, removed=removed)
 
 
-def _most_restrictive(decided: list[tuple[str, Outcome]]) -> str:
+def _most_restrictive(decided: list[tuple[str, Outcome]]) -> Effect:
     return max((o.effect for _, o in decided), key=RESTRICTIVENESS.__getitem__)
 
 

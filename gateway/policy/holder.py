@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gateway.logging import get_logger
 from gateway.metrics import POLICY_SWAPS
@@ -155,7 +155,7 @@ class PolicyHolder:
 
         assert self.publications is not None
         url = self.publications.engine.url
-        conninfo = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
+        conninfo: dict[str, Any] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
                     "dbname": url.database}
         while not self._stop.is_set():
             try:

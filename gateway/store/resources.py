@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gateway.store import search_params
-from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
+from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow, core_table
 
-R = ResourceRow.__table__
-V = ResourceVersionRow.__table__
-T = SearchTokenRow.__table__
+R = core_table(ResourceRow)
+V = core_table(ResourceVersionRow)
+T = core_table(SearchTokenRow)
 
 UpsertOutcome = Literal["created", "updated", "unchanged", "stale"]
 
@@ -87,6 +87,12 @@ class DateCriterion:
     low: datetime
     high: datetime  # exclusive upper bound of the value's precision
     param: str | None = None  # for column "index"
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -268,7 +274,7 @@ class ResourceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(V).where(V.c.resource_type == resource_type, V.c.id == rid)
                                 .order_by(V.c.version_id.desc())).all()
-        return [(r.version_id, utc(r.last_updated), r.deleted, r.content) for r in rows]  # type: ignore[misc]
+        return [(r.version_id, utc(r.last_updated), r.deleted, r.content) for r in rows]
 
     def find_by_identifier(self, resource_type: str, system: str | None, value: str) -> list[StoredResource]:
         return self.search(resource_type, tokens=[TokenCriterion("identifier", system, value)])
