@@ -172,3 +172,11 @@ INGEST_MESSAGES = REGISTRY.counter("gateway_ingest_messages_total", "ingested me
                                    ("format", "result"))
 POLICY_SWAPS = REGISTRY.counter("gateway_policy_swaps_total", "policy versions put live in this process, by cause",
                                 ("cause",))
+
+
+def count_ingest(format: str, summary: object) -> None:
+    """Count one ingest run's messages by result (the API's and the CLI's runs alike)."""
+    for result in ("accepted", "updated", "unchanged", "stale", "quarantined", "held_for_review"):
+        n = getattr(summary, result, 0) or 0
+        if n:
+            INGEST_MESSAGES.inc(format, result, amount=float(n))

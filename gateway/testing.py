@@ -22,14 +22,14 @@ def requester(role: str = "gp", org: str = "P81001", purpose: str = "direct_care
                      org=org, purpose=purpose, **claims)
 
 
-def settings_for(directory: Path, database_url: str | None = None, **overrides: object) -> Settings:
+def settings_for(directory: Path, database_url: str | None = None, **overrides: Any) -> Settings:
     return Settings(
         database_url=database_url or f"sqlite:///{directory / 'gateway.sqlite'}",
         jwks=str(directory / "jwks.json"),
         signing_jwks=str(directory / "signing-jwks.json"),
         audit_key=str(directory / "audit-ed25519.pem"),
         policy_cache_dir=str(directory / "policy-cache"),
-        **overrides,  # type: ignore[arg-type]
+        **overrides,
     )
 
 

@@ -108,6 +108,7 @@ def create_app(gateway: Gateway) -> FastAPI:
                 get_openapi(title=app.title, version=app.version, routes=app.routes), list(SEARCHABLE_TYPES))
         return app.openapi_schema
 
+    # FastAPI's documented way to extend the generated document is to replace the method.
     app.openapi = described_openapi  # type: ignore[method-assign]
 
     @app.exception_handler(FhirError)

@@ -62,7 +62,8 @@ def metadata(request: Request) -> Response:
 def _token_endpoint(request: Request) -> str | None:
     """The token endpoint exactly as the SMART discovery document states it: one source, so the two agree."""
     discovery = smart.smart_configuration(request)
-    return orjson.loads(bytes(discovery.body)).get("token_endpoint")  # type: ignore[no-any-return]
+    endpoint = orjson.loads(bytes(discovery.body)).get("token_endpoint")
+    return endpoint if isinstance(endpoint, str) else None
 
 
 EVERYTHING_PARAMS = ("_count", "_offset", "_since", "_type", "start", "end")
@@ -316,7 +317,8 @@ def _includes(request: Request, d: Disclosure, query: search.SearchQuery, resour
             for path in paths:
                 for ref in search_params.walk(released.resource, path + ".reference"):
                     if isinstance(ref, str) and ref.count("/") == 1 and (not target or ref.startswith(target + "/")):
-                        wanted.append(tuple(ref.split("/")))  # type: ignore[arg-type]
+                        kind, rid = ref.split("/")
+                        wanted.append((kind, rid))
     matched = {(r.stored.resource_type, r.stored.id) for r in page}
     candidates = [s for s in gw.store.get_many(set(wanted)) if (s.resource_type, s.id) not in matched]
     for spec in query.revinclude:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from gateway.api.errors import BadRequest
 from gateway.store import search_params
-from gateway.store.resources import DateCriterion, TokenCriterion
+from gateway.store.resources import DateCriterion, DatePrefix, TokenCriterion
 
-PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
+PREFIXES: dict[str, DatePrefix] = {p: p for p in ("eq", "ne", "lt", "le", "gt", "ge")}
 _DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 MAX_COUNT = 1000
 
@@ -31,9 +31,9 @@ class SearchQuery:
     ignored: list[str] = field(default_factory=list)
 
 
-def parse_date(value: str, param: str) -> tuple[str, datetime, datetime]:
+def parse_date(value: str, param: str) -> tuple[DatePrefix, datetime, datetime]:
     """(prefix, low, high): the value's precision sets the range [low, high)."""
-    prefix = value[:2] if value[:2] in PREFIXES else "eq"
+    prefix = PREFIXES.get(value[:2], "eq")
     text = value[2:] if value[:2] in PREFIXES else value
     m = _DATE.match(text)
     if not m:
@@ -111,7 +111,7 @@ def parse(resource_type: str, items: list[tuple[str, str]], *, strict: bool) -> 
                 raise BadRequest(f"{raw_name}: comma-separated alternatives are not supported")
             if param.type == "date":
                 prefix, low, high = parse_date(value, raw_name)
-                query.dates.append(DateCriterion(param.column, prefix, low, high,  # type: ignore[arg-type]
+                query.dates.append(DateCriterion(param.column, prefix, low, high,
                                                  param.name if param.column == "index" else None))
             elif param.type == "string":
                 text = search_params.normalise(value)

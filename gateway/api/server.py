@@ -17,7 +17,7 @@ from gateway.api.middleware import MAX_URL_BYTES
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover - uvicorn without httptools: its default protocol
-    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]  # a class or None: test it before use
 
 _REASONS = {400: b"Bad Request", 414: b"URI Too Long"}
 

@@ -23,6 +23,7 @@ V = core_table(ResourceVersionRow)
 T = core_table(SearchTokenRow)
 
 UpsertOutcome = Literal["created", "updated", "unchanged", "stale"]
+DatePrefix = Literal["eq", "ne", "lt", "le", "gt", "ge"]
 
 
 # Not frozen: a frozen dataclass pays object.__setattr__ per field, a cost at ~200 rows per
@@ -82,8 +83,8 @@ class TokenCriterion:
 
 @dataclass(frozen=True)
 class DateCriterion:
-    column: Literal["clinical_date", "last_updated", "index"]  # "index": the parameter's own index rows
-    prefix: Literal["eq", "ne", "lt", "le", "gt", "ge"]
+    column: search_params.DateColumn
+    prefix: DatePrefix
     low: datetime
     high: datetime  # exclusive upper bound of the value's precision
     param: str | None = None  # for column "index"
