@@ -147,7 +147,8 @@ class Registry:
     def render(self) -> str:
         with self._lock:
             metrics = list(self._metrics.values())
-        lines = ["# HELP gateway_process_info this process (one series per worker)", "# TYPE gateway_process_info gauge",
+        lines = ["# HELP gateway_process_info this process (one series per worker)",
+                 "# TYPE gateway_process_info gauge",
                  f'gateway_process_info{{process="{os.getpid()}"}} 1']
         for metric in metrics:
             lines.extend(metric.render())

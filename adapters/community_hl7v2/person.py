@@ -162,7 +162,8 @@ def contacts(ctx: Context, nk1s: list[Seg]) -> Iterator[MappedRecord]:
         role_concepts = [concept(CARE_TEAM_ROLE, r, r.replace("-", " ")) for r in roles if r]
         resource = compact({
             "resourceType": "RelatedPerson", "id": rp_id, "active": True,
-            "patient": ref("Patient", ctx.patient_id), "relationship": [*role_concepts, rel],  # roles first, as for the council's contacts
+            # roles first, as for the council's contacts
+            "patient": ref("Patient", ctx.patient_id), "relationship": [*role_concepts, rel],
             "name": [human_name(nk1.get(2, 1), (nk1.get(2, 2), nk1.get(2, 3)))],
             "telecom": phones,
         })

@@ -103,7 +103,8 @@ def anomaly_report(request: Request) -> Response:
     requester = require_capability(request, "reads_audit")
     entries = list(request.app.state.gateway.audit.iter_entries(**{k: v for k, v in _filters(request).items()
                                                                     if k not in ("offset", "limit")}))
-    return _answer(request, requester, "audit.anomalies", {"anomalies": [a.as_dict() for a in anomalies.report(entries)]})
+    found = [a.as_dict() for a in anomalies.report(entries)]
+    return _answer(request, requester, "audit.anomalies", {"anomalies": found})
 
 
 @router.get("/AuditEvent")

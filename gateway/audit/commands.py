@@ -86,8 +86,10 @@ def _report(result: Verification) -> None:
 
 @app.command()
 @_guarded
-def verify(directory: Annotated[Path | None, typer.Argument(help="An export directory; the live database when omitted")] = None,
-           previous: Annotated[Path | None, typer.Option(help="An earlier export that the log must still extend")] = None) -> None:
+def verify(directory: Annotated[Path | None, typer.Argument(
+               help="An export directory; the live database when omitted")] = None,
+           previous: Annotated[Path | None, typer.Option(
+               help="An earlier export that the log must still extend")] = None) -> None:
     """Check the hash chain and signed checkpoints; exit 1 naming the first bad record."""
     if directory is not None:
         _report(verify_export(directory, previous=previous))
@@ -187,7 +189,8 @@ def anomalies(since: Annotated[str | None, typer.Option()] = None,
 
 @app.command()
 @_guarded
-def prune(before: Annotated[str | None, typer.Option(help="ISO date/time; default: now - GATEWAY_AUDIT_RETENTION_DAYS")] = None) -> None:
+def prune(before: Annotated[str | None, typer.Option(
+              help="ISO date/time; default: now - GATEWAY_AUDIT_RETENTION_DAYS")] = None) -> None:
     """Delete records older than BEFORE, leaving a signed checkpoint as the verified start."""
     when = _when(before)
     if when is None:
