@@ -89,22 +89,28 @@ def _conform(node: dict[str, Any], model: type[BaseModel], resource: dict[str, A
         shape = known.get(key)
         if shape is None:
             keep_unmapped(resource, where, node.pop(key))
-            continue
-        value = node[key]
-        if shape.repeats and not isinstance(value, list):
-            node[key] = value = [value]
-        elif not shape.repeats and isinstance(value, list):
-            value = _one(node, key, value, resource, where)
-            if key not in node:
-                continue
-        if shape.model is None:
-            continue
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    _conform(item, shape.model, resource, f"{where}[{i}].")
-        elif isinstance(value, dict):
-            _conform(value, shape.model, resource, f"{where}.")
+        elif _reshaped(node, key, shape, resource, where) and shape.model is not None:
+            _descend(node[key], shape.model, resource, where)
+
+
+def _reshaped(node: dict[str, Any], key: str, shape: ElementShape, resource: dict[str, Any], where: str) -> bool:
+    """``node[key]`` wrapped in or taken out of an array as R4 wants it; False when nothing of it is left."""
+    value = node[key]
+    if shape.repeats and not isinstance(value, list):
+        node[key] = [value]
+    elif not shape.repeats and isinstance(value, list):
+        _one(node, key, value, resource, where)
+    return key in node
+
+
+def _descend(value: Any, model: type[BaseModel], resource: dict[str, Any], where: str) -> None:
+    """Conform the complex element(s) ``value`` to their own model."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                _conform(item, model, resource, f"{where}[{i}].")
+    elif isinstance(value, dict):
+        _conform(value, model, resource, f"{where}.")
 
 
 def _one(node: dict[str, Any], key: str, items: list[Any], resource: dict[str, Any], where: str) -> Any:

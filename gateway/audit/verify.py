@@ -55,24 +55,10 @@ def verify_lines(lines: Iterable[dict[str, Any]], checkpoints: Sequence[dict[str
     good_size, checked = base, 0
 
     for line in lines:
-        expected = base + checked + 1
-        try:
-            seq = line["seq"]
-            if seq != expected:
-                what = "missing" if isinstance(seq, int) and seq > expected else "out of order"
-                return Verification(False, checked, expected,
-                                    f"record {expected} is {what} (found seq {seq} in its place)")
-            if line["prev_hash"] != prev:
-                return Verification(False, checked, seq,
-                                    f"record {seq}: prev_hash does not match record {seq - 1} "
-                                    "(a record was inserted or removed)")
-            if not line_hash_ok(line):
-                return Verification(False, checked, seq, f"record {seq}: content does not match its hash")
-            problem = extra_check(line) if extra_check else None
-            if problem:
-                return Verification(False, checked, seq, problem)
-        except (KeyError, TypeError, ValueError):
-            return Verification(False, checked, expected, f"record {expected} is malformed")
+        bad = _line_problem(line, base + checked + 1, prev, extra_check)
+        if bad is not None:
+            return Verification(False, checked, *bad)
+        seq = line["seq"]
         frontier.append(line["hash"])
         prev = line["hash"]
         checked += 1
@@ -93,6 +79,27 @@ def verify_lines(lines: Iterable[dict[str, Any]], checkpoints: Sequence[dict[str
         return Verification(False, checked, good_size + 1,
                             f"records {good_size + 1}..{last} are not covered by a signed checkpoint")
     return Verification(True, checked, None, f"{checked} records intact (tree size {last})")
+
+
+def _line_problem(line: dict[str, Any], expected: int, prev: str,
+                  extra_check: Callable[[dict[str, Any]], str | None] | None) -> tuple[int, str] | None:
+    """(first bad seq, why) when ``line`` is not record ``expected`` following ``prev``; None when it is."""
+    try:
+        seq = line["seq"]
+        if seq != expected:
+            what = "missing" if isinstance(seq, int) and seq > expected else "out of order"
+            return expected, f"record {expected} is {what} (found seq {seq} in its place)"
+        if line["prev_hash"] != prev:
+            return seq, (f"record {seq}: prev_hash does not match record {seq - 1} "
+                         "(a record was inserted or removed)")
+        if not line_hash_ok(line):
+            return seq, f"record {seq}: content does not match its hash"
+        problem = extra_check(line) if extra_check else None
+        if problem:
+            return seq, problem
+    except (KeyError, TypeError, ValueError):
+        return expected, f"record {expected} is malformed"
+    return None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
