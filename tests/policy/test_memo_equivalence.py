@@ -57,7 +57,8 @@ def _without_field_groups(engine: PolicyEngine, stored: list[StoredResource]) ->
         for g in groups:
             for f in g.fields:
                 f.remove(content)
-        out.append(dataclasses.replace(s, id=f"{s.id}-bare", raw=orjson.dumps({**content, "id": f"{s.id}-bare"}).decode()))
+        bare = f"{s.id}-bare"
+        out.append(dataclasses.replace(s, id=bare, raw=orjson.dumps({**content, "id": bare}).decode()))
     return out
 
 
