@@ -23,6 +23,7 @@ from gateway.disclosure.service import Caller
 from gateway.logging import configure
 from gateway.policy import commands as policy_commands
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.unclassified import unclassified_codes
 from gateway.requester import Requester
 from gateway.services import build_gateway
 from gateway.settings import Settings
@@ -106,8 +107,6 @@ def unclassified(policy: Annotated[Path | None, typer.Option(help="policy direct
     """Codes in the stored records that no code matcher (codes / ecl) classifies - the items they are on
     are categorised by resource type or the fallback alone - with counts; those the safety net (sensitive
     terms) treats as an overlay until IG staff classify them come first."""
-    from gateway.policy.unclassified import unclassified_codes
-
     configure("warning", to_stderr=True)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
-from gateway.store.tables import core_table
+from gateway.core_table import core_table
 
 
 class ClientAssertionJti(SQLModel, table=True):

@@ -11,7 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.base import MappedRecord, Rejected
+from gateway.auth import mint_token
+from gateway.ingest.validate import problem
 from gateway.requester import Requester
+from gateway.services import build_gateway
 from gateway.settings import Settings
 
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
@@ -53,8 +57,6 @@ def fresh_postgres_database() -> Iterator[str]:
 def empty_gateway_like(like: Any, directory: Path) -> Iterator[Any]:
     """A second, empty gateway on the same kind of database as ``like`` (a fresh SQLite file, or a
     fresh PostgreSQL database): for comparing two ways of ingesting the same inputs."""
-    from gateway.services import build_gateway
-
     directory.mkdir(parents=True, exist_ok=True)
     if like.engine.dialect.name == "sqlite":
         gw = build_gateway(settings_for(directory, f"sqlite:///{directory / 'second.sqlite'}"))
@@ -73,8 +75,6 @@ def empty_gateway_like(like: Any, directory: Path) -> Iterator[Any]:
 
 def token(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
           **claims: str) -> str:
-    from gateway.auth import mint_token
-
     return mint_token(settings, user=claims.pop("user", f"{role}-user"), role=role, org=org, purpose=purpose,
                       **claims)
 
@@ -86,9 +86,6 @@ def auth_headers(settings: Settings, role: str = "gp", org: str = "P81001", purp
 
 def run_adapter(adapter: Any, raw: bytes, origin: str) -> tuple[list[Any], list[Any], list[Any]]:
     """Parse and map like the pipeline does: (messages, records, rejected); every record must be valid R4."""
-    from adapters.base import MappedRecord, Rejected
-    from gateway.ingest.validate import problem
-
     messages: list[Any] = []
     records: list[Any] = []
     rejected: list[Any] = []

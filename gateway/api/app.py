@@ -6,6 +6,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -16,8 +17,10 @@ from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailab
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.responses import fhir_response
+from gateway.console import mount as mount_console
 from gateway.logging import get_logger
 from gateway.services import Gateway
+from gateway.store.search_params import SEARCHABLE_TYPES
 
 log = get_logger("gateway.api")
 UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")
@@ -90,9 +93,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     # before fhir_routes: its /{resource_type} routes match these paths too
     app.include_router(person_routes.router, responses={**errors, **openapi.fhir_success()})
     app.include_router(fhir_routes.router, responses={**errors, **openapi.fhir_success()})
-    from gateway.console import mount as mount_console  # the web console for IG staff and auditors
-
-    mount_console(app)
+    mount_console(app)  # the web console for IG staff and auditors
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
                        tracing=gateway.settings.tracing)
@@ -100,10 +101,6 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     def described_openapi() -> dict[str, object]:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            from gateway.store.search_params import SEARCHABLE_TYPES
-
             app.openapi_schema = openapi.describe_fhir(
                 get_openapi(title=app.title, version=app.version, routes=app.routes), list(SEARCHABLE_TYPES))
         return app.openapi_schema

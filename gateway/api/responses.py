@@ -10,9 +10,11 @@ from typing import Any, Literal, cast
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.errors import NotAcceptable
 from gateway.fhir_json import materialised
 
 FHIR_JSON = "application/fhir+json"
@@ -88,14 +90,10 @@ def fhir_response(request: Request, body: dict[str, Any] | orjson.Fragment, stat
         return Response(status_code=304, headers=headers)
     fmt = getattr(request.state, "fhir_format", None) or negotiated_format(request) or "json"
     if fmt == "xml":
-        from pydantic import ValidationError
-
         try:
             return FhirXMLResponse(body, status_code=status, headers=headers)
         except (ValidationError, KeyError, TypeError) as exc:
             # e.g. `_elements` left out an element XML's model requires: a 4xx, never a 500.
-            from gateway.api.errors import NotAcceptable
-
             request.state.fhir_format = "json"
             raise NotAcceptable("this answer cannot be written as application/fhir+xml (with _elements the "
                                 f"subset is not a complete resource: {type(exc).__name__}); ask for "

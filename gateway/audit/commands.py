@@ -15,11 +15,14 @@ import orjson
 import sqlalchemy as sa
 import typer
 
+from gateway.audit.anomalies import report as anomaly_report
+from gateway.audit.continuity import verify_export
+from gateway.audit.formats import export_file
 from gateway.audit.indexing import utc
 from gateway.audit.log import AuditLog
 from gateway.audit.model import Verification
+from gateway.audit.proof import verify_proof
 from gateway.audit.signing import load_or_create_signing_key
-from gateway.audit.verify import verify_export
 from gateway.settings import get_settings
 
 P = ParamSpec("P")
@@ -116,8 +119,6 @@ def export(out: Annotated[Path, typer.Option("--out", help="Output directory")],
         typer.echo(f"exported {summary.records} records and {summary.checkpoints} checkpoints to {out} "
                    f"(tree size {summary.tree_size}, root {summary.root})")
         return
-    from gateway.audit.formats import export_file
-
     out.mkdir(parents=True, exist_ok=True)
     name = {"auditevent": "auditevents.ndjson", "jsonl": "audit.jsonl", "csv": "audit.csv"}[fmt.value]
     count = export_file(log.iter_entries(since=_when(since), until=_when(until)), out / name, fmt.value)
@@ -161,8 +162,6 @@ def prove(seq: Annotated[int, typer.Argument(help="Sequence number of the record
 def verify_proof_command(proof: Annotated[Path, typer.Argument(help="Proof JSON from `prove`")],
                          public_key: Annotated[Path, typer.Option("--public-key", help="public_key.pem")]) -> None:
     """Check an inclusion proof with the public key alone."""
-    from gateway.audit.proof import verify_proof
-
     if verify_proof(orjson.loads(proof.read_bytes()), public_key.read_bytes()):
         typer.echo("OK: the record is included in the signed checkpoint")
         return
@@ -182,9 +181,8 @@ def checkpoint() -> None:
 def anomalies(since: Annotated[str | None, typer.Option()] = None,
               until: Annotated[str | None, typer.Option()] = None) -> None:
     """Unusual access: many patients, no relationship, out-of-hours emergency, repeated refusals."""
-    from gateway.audit.anomalies import report
-
-    _lines(a.as_dict() for a in report(_open_log(need_key=False).iter_entries(since=_when(since), until=_when(until))))
+    entries = _open_log(need_key=False).iter_entries(since=_when(since), until=_when(until))
+    _lines(a.as_dict() for a in anomaly_report(entries))
 
 
 @app.command()

@@ -8,16 +8,14 @@ was truncated."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit.chain import GENESIS_HASH, line_hash_ok
 from gateway.audit.merkle import Frontier
 from gateway.audit.model import Verification
-from gateway.audit.signing import load_public_key, signature_ok
+from gateway.audit.signing import signature_ok
 
 
 def _frontier(cp: dict[str, Any]) -> Frontier:
@@ -100,30 +98,3 @@ def _line_problem(line: dict[str, Any], expected: int, prev: str,
     except (KeyError, TypeError, ValueError):
         return expected, f"record {expected} is malformed"
     return None
-
-
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-
-
-def verify_export(directory: Path | str, previous: Path | str | None = None) -> Verification:
-    """Offline check of ``DIR/records.jsonl`` + ``DIR/checkpoints.jsonl`` with ``DIR/public_key.pem``;
-    with ``previous`` (an earlier export), also that this one extends it."""
-    directory = Path(directory)
-    try:
-        pem = (directory / "public_key.pem").read_bytes()
-        public_key = load_public_key(pem)
-        checkpoints = _read_jsonl(directory / "checkpoints.jsonl")
-        lines = _read_jsonl(directory / "records.jsonl")
-    except (OSError, ValueError, TypeError) as exc:
-        return Verification(False, 0, None, f"cannot read export: {exc}")
-    if not checkpoints:
-        return Verification(False, 0, None, "no signed checkpoint in the export")
-    result = verify_lines(lines, checkpoints, public_key, require_final_checkpoint=True)
-    if not result.ok or previous is None:
-        return result
-    from gateway.audit.continuity import check_continuity
-
-    first = lines[0]["seq"] if lines else checkpoints[-1]["tree_size"] + 1
-    broken = check_continuity(previous, ((line["seq"], line["hash"]) for line in lines), pem, first)
-    return broken or Verification(True, result.checked, None, f"{result.reason}; extends {previous}")

@@ -10,9 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.core_table import core_table
 from gateway.ingest.inputs import looks_like_key
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
-from gateway.store.tables import core_table
 
 Q = core_table(QuarantineRow)
 M = core_table(MatchReviewRow)

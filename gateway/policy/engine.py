@@ -84,6 +84,7 @@ class PolicyEngine:
             raise PolicyError(problems)
         engine = cls(raw.version, compiled, Path(directory))
         if check_invariants:
+            # Imported here: invariants.py reads the engine it checks (a cycle, allowed in tests/test_import_cycles.py).
             from gateway.policy.invariants import check_invariants as _check
 
             violations = _check(engine)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psycopg
+
 from gateway.logging import get_logger
 from gateway.metrics import POLICY_SWAPS
 from gateway.policy.engine import PolicyEngine
@@ -151,8 +153,6 @@ class PolicyHolder:
     def _listen(self) -> None:
         """PostgreSQL: LISTEN for the publish's NOTIFY and sync at once (the poll stays as the
         fallback for a dropped connection or a missed notification)."""
-        import psycopg
-
         assert self.publications is not None
         url = self.publications.engine.url
         conninfo: dict[str, Any] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,

@@ -15,8 +15,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.core_table import core_table
 from gateway.store import search_params
-from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow, core_table
+from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
 
 R = core_table(ResourceRow)
 V = core_table(ResourceVersionRow)

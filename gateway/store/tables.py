@@ -7,13 +7,6 @@ import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 
-def core_table(model: type[SQLModel]) -> sa.Table:
-    """The SQLAlchemy Core table of a SQLModel table class (its ``__table__``, which is untyped)."""
-    table = sa.inspect(model).local_table
-    assert isinstance(table, sa.Table)  # a table=True class maps exactly one table
-    return table
-
-
 class ResourceRow(SQLModel, table=True):
     __tablename__ = "resource"
     __table_args__ = (
