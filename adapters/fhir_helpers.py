@@ -141,7 +141,7 @@ def fhir_datetime(value: datetime) -> str:
     return value.isoformat()
 
 
-def human_name(family: str | None, given: Iterable[str] = (), prefix: str | None = None,
+def human_name(family: str | None, given: Iterable[str | None] = (), prefix: str | None = None,
                text: str | None = None) -> Json:
     return compact({"use": "official", "family": family, "given": [g for g in given if g],
                     "prefix": [prefix] if prefix else [], "text": text})

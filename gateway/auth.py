@@ -70,7 +70,7 @@ def _signing_key(settings: Settings) -> dict[str, Any]:
     """The private JWK that signs access tokens; in production never a development key (and none is
     created on the fly: `gateway init` makes one)."""
     try:
-        jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
+        jwk: dict[str, Any] = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
     except (OSError, ValueError, KeyError, IndexError) as exc:
         raise AuthError(f"no signing key at {settings.signing_jwks}: run `gateway init`") from exc
     if settings.production and not str(jwk.get("kid", "")).startswith(PROD_KID_PREFIX):

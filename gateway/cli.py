@@ -2,20 +2,33 @@
 from __future__ import annotations
 
 import gc
+import getpass
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import Progress
 from rich.table import Table
 
+from gateway.audit.commands import app as audit_app
+from gateway.auth import AuthError, mint_token
 from gateway.command_line import open_gateway
+from gateway.corpus_commands import mount
+from gateway.ingest.inputs import InputError, looks_like_key
+from gateway.ingest.inputs import expand_paths as expand
+from gateway.ingest.pipeline import IngestSummary, read_files
 from gateway.initialise import initialise
 from gateway.logging import configure
+from gateway.metrics import count_ingest
+from gateway.policy.commands import app as policy_app
 from gateway.services import Gateway
 from gateway.settings import Settings, get_settings
+
+# Imported inside the commands that serve or build the demo, deliberately: the HTTP stack (FastAPI,
+# uvicorn, the routes) and the synthetic-data generators add about 1.5 s to every other command.
 
 app = typer.Typer(help="Care record-sharing gateway", no_args_is_help=True, pretty_exceptions_enable=False)
 quarantine_app = typer.Typer(help="Source input that could not be stored, with the reason", no_args_is_help=True)
@@ -29,10 +42,6 @@ out = Console()
 
 def _mount_tools() -> None:
     # The policy and audit tools live beside their engines; mounted here so `gateway` is one command.
-    from gateway.audit.commands import app as audit_app
-    from gateway.corpus_commands import mount
-    from gateway.policy.commands import app as policy_app
-
     mount(policy_app)
     app.add_typer(policy_app, name="policy", help="Check, test, explain, simulate and diff consent policies")
     app.add_typer(audit_app, name="audit", help="Verify, export, search and prove the disclosure audit log")
@@ -52,9 +61,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
           workers: Annotated[int, typer.Option(help="worker processes (one per core); they share the database, "
                                                     "one audit chain and the published policy")] = 1) -> None:
     """Serve the FHIR API."""
-    import uvicorn
+    import uvicorn  # lazy: see the note at the imports
 
     from gateway.api.app import create_app
+    from gateway.api.server import http_protocol
 
     if workers > 1:
         # Check the deployment is initialised, migrate and publish the policy once, here; each worker then
@@ -67,16 +77,11 @@ def serve(host: str = "127.0.0.1", port: int = 8080,
     # The ~180k objects of startup (models, compiled policy) are never garbage: keep the cyclic
     # collector from rescanning them on every full collection (pauses of several ms per request).
     gc.freeze()
-    from gateway.api.server import http_protocol
-
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, http=http_protocol())
 
 
 def expand_paths(paths: list[str]) -> list[Path]:
     """Files, folders (recursively, hidden and virtual-env folders skipped) and globs; see gateway.ingest.inputs."""
-    from gateway.ingest.inputs import InputError
-    from gateway.ingest.inputs import expand_paths as expand
-
     try:
         return expand(paths)
     except InputError as exc:
@@ -85,8 +90,6 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 def _without_keys(files: list[Path]) -> list[Path]:
     """The files minus any that look like private keys (never read into the pipeline or the quarantine)."""
-    from gateway.ingest.inputs import looks_like_key
-
     kept = []
     for path in files:
         with path.open("rb") as handle:
@@ -105,10 +108,6 @@ def ingest(
     json_summary: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Load source exports through the ingest pipeline."""
-    from rich.progress import Progress
-
-    from gateway.ingest.pipeline import read_files
-
     files = _without_keys(expand_paths(paths))
     gw = _gateway()
     gc.freeze()  # as serve does: startup's objects are never garbage (full collections cost ~0.1 s each)
@@ -117,8 +116,6 @@ def ingest(
         # One batch for all the files (small files share transactions), read one at a time.
         total = gw.ingestor.ingest_files(format, read_files(files),
                                          on_input=lambda origin, summary: progress.advance(task))
-    from gateway.api.ops import count_ingest
-
     count_ingest(format, total)
     _print_summary(total, json_summary)
     raise typer.Exit(0)
@@ -127,7 +124,7 @@ def ingest(
 _REPORT_ROWS = 200  # inputs listed one per row; --json lists every input
 
 
-def _print_report(summary) -> None:  # type: ignore[no-untyped-def]
+def _print_report(summary: IngestSummary) -> None:
     """Per input and per resource type: items that came in, were stored, refused or held for match review."""
     columns = ("came in", "stored", "refused", "held for match")
     per_input = Table(title="ingest report (per input)")
@@ -152,7 +149,7 @@ def _print_report(summary) -> None:  # type: ignore[no-untyped-def]
             out.print(f"  {count} x {reason}")
 
 
-def _print_summary(summary, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_summary(summary: IngestSummary, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(orjson.dumps(summary.as_dict()).decode() + "\n")
         return
@@ -182,8 +179,6 @@ def token(
     team: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Mint a development token (refused in production mode). Prints the token alone."""
-    from gateway.auth import AuthError, mint_token
-
     try:
         sys.stdout.write(mint_token(get_settings(), user=user, role=role, org=org, purpose=purpose, name=name,
                                     justification=justification, patient=patient, team=team) + "\n")
@@ -213,7 +208,7 @@ def init(
     gw.close()
 
 
-def _print_json(rows: list[dict]) -> None:
+def _print_json(rows: list[dict[str, Any]]) -> None:
     sys.stdout.write(orjson.dumps(rows, default=str).decode() + "\n")
 
 
@@ -263,8 +258,6 @@ def quarantine_purge(
     """Delete quarantined inputs for good (e.g. something that should never have been sent). The purge
     is an audit record first — ids, origins, sizes and SHA-256 of what is deleted, who and why — and
     nothing is deleted if that record cannot be written."""
-    import getpass
-
     if not reason.strip():
         err.print("[red]--reason is required: the purge is audited[/]")
         raise typer.Exit(2)
@@ -324,16 +317,15 @@ def demo(
     serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
 ) -> None:
     """A fresh SQLite gateway with synthetic data loaded through the adapters, served on localhost."""
-    from gateway.demo import prepare_demo
+    from gateway.demo import prepare_demo  # lazy: see the note at the imports
 
     settings, example = prepare_demo(directory, people, port)
     sys.stdout.write(example)  # plain text: a wrapped token could not be pasted
     sys.stdout.flush()
     if serve_api:
-        import uvicorn
+        import uvicorn  # lazy: see the note at the imports
 
         from gateway.api.app import create_app
-
         from gateway.api.server import http_protocol
 
         uvicorn.run(create_app(_gateway(settings)), host=host, port=port, log_config=None, access_log=False,

@@ -17,14 +17,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from gateway.command_line import open_gateway
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.disclosure.labels import hints_of
 from gateway.disclosure.service import Caller
 from gateway.logging import configure
 from gateway.policy import commands as policy_commands
 from gateway.policy.engine import PolicyEngine
+from gateway.policy.unclassified import unclassified_codes
 from gateway.requester import Requester
-from gateway.command_line import open_gateway
 from gateway.settings import Settings
 
 console = Console()
@@ -105,8 +106,6 @@ def unclassified(policy: Annotated[Path | None, typer.Option(help="policy direct
     """Codes in the stored records that no code matcher (codes / ecl) classifies - the items they are on
     are categorised by resource type or the fallback alone - with counts; those the safety net (sensitive
     terms) treats as an overlay until IG staff classify them come first."""
-    from gateway.policy.unclassified import unclassified_codes
-
     configure("warning", to_stderr=True)  # stdout carries the Bundle alone
     settings = Settings()
     engine = PolicyEngine.load(policy) if policy is not None else None

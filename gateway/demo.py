@@ -8,6 +8,10 @@ from pathlib import Path
 
 from adapters.base import NHS_NUMBER_SYSTEM
 from adapters.synthetic.people import COMMUNITY_TRUST, invent_people
+from gateway.auth import mint_token
+from gateway.ingest.pipeline import read_files
+from gateway.initialise import initialise
+from gateway.services import build_gateway
 from gateway.settings import Settings
 
 # (format, generator module, writer function): every source the synthetic generator can write.
@@ -46,11 +50,6 @@ def write_sources(data_dir: Path, people: int, seed: int = 7) -> list[tuple[str,
 
 
 def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str]:
-    from gateway.auth import mint_token
-    from gateway.ingest.pipeline import read_files
-    from gateway.initialise import initialise
-    from gateway.services import build_gateway
-
     if directory.exists():
         shutil.rmtree(directory)
     directory.mkdir(parents=True)

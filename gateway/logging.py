@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO, cast
 
 import structlog
 
@@ -30,7 +31,8 @@ def configure(level: str = "info", *, to_stderr: bool = False) -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric if isinstance(numeric, int) else 20),
         # writes to whatever sys.stdout is at the time, unless told otherwise
-        logger_factory=structlog.PrintLoggerFactory(_Stderr()) if to_stderr else structlog.PrintLoggerFactory(),
+        logger_factory=(structlog.PrintLoggerFactory(cast(TextIO, _Stderr())) if to_stderr  # a duck-typed file
+                        else structlog.PrintLoggerFactory()),
         cache_logger_on_first_use=False,
     )
 

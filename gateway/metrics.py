@@ -10,7 +10,7 @@ import bisect
 import os
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -36,6 +36,12 @@ class _Metric:
 
     def header(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+
+    def render(self) -> list[str]:
+        raise NotImplementedError
+
+
+_M = TypeVar("_M", bound=_Metric)
 
 
 class Counter(_Metric):
@@ -117,9 +123,13 @@ class Registry:
         self._metrics: dict[str, _Metric] = {}
         self._lock = threading.Lock()
 
-    def register(self, metric: _Metric) -> Any:
+    def register(self, metric: _M) -> _M:
+        """The metric of that name: the first one registered (so every module shares one object)."""
         with self._lock:
-            return self._metrics.setdefault(metric.name, metric)
+            found = self._metrics.setdefault(metric.name, metric)
+        if not isinstance(found, type(metric)):
+            raise TypeError(f"metric {metric.name} is already registered as a {found.kind}")
+        return found
 
     def counter(self, name: str, help: str, labels: Iterable[str] = ()) -> Counter:
         return self.register(Counter(name, help, labels))
@@ -137,7 +147,8 @@ class Registry:
     def render(self) -> str:
         with self._lock:
             metrics = list(self._metrics.values())
-        lines = ["# HELP gateway_process_info this process (one series per worker)", "# TYPE gateway_process_info gauge",
+        lines = ["# HELP gateway_process_info this process (one series per worker)",
+                 "# TYPE gateway_process_info gauge",
                  f'gateway_process_info{{process="{os.getpid()}"}} 1']
         for metric in metrics:
             lines.extend(metric.render())
@@ -162,3 +173,11 @@ INGEST_MESSAGES = REGISTRY.counter("gateway_ingest_messages_total", "ingested me
                                    ("format", "result"))
 POLICY_SWAPS = REGISTRY.counter("gateway_policy_swaps_total", "policy versions put live in this process, by cause",
                                 ("cause",))
+
+
+def count_ingest(format: str, summary: object) -> None:
+    """Count one ingest run's messages by result (the API's and the CLI's runs alike)."""
+    for result in ("accepted", "updated", "unchanged", "stale", "quarantined", "held_for_review"):
+        n = getattr(summary, result, 0) or 0
+        if n:
+            INGEST_MESSAGES.inc(format, result, amount=float(n))

@@ -14,6 +14,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, SQLModel
 
+from gateway.core_table import core_table
+
 
 class ClientAssertionJti(SQLModel, table=True):
     __tablename__ = "client_assertion_jti"
@@ -23,7 +25,7 @@ class ClientAssertionJti(SQLModel, table=True):
     expires_at: int = Field(sa_type=sa.BigInteger, index=True)  # epoch seconds (assertion exp + leeway)
 
 
-_TABLE = ClientAssertionJti.__table__  # type: ignore[attr-defined]
+_TABLE = core_table(ClientAssertionJti)
 
 
 def _key(client_id: str, jti: str) -> str:

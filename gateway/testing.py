@@ -11,8 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from adapters.base import MappedRecord, Rejected
+from gateway.auth import mint_token
+from gateway.ingest.validate import problem
 from gateway.initialise import initialise
 from gateway.requester import Requester
+from gateway.services import build_gateway
 from gateway.settings import Settings
 
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
@@ -20,17 +24,17 @@ POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
 
 def requester(role: str = "gp", org: str = "P81001", purpose: str = "direct_care", **claims: str) -> Requester:
     return Requester(user=claims.pop("user", f"{role}-user"), name=claims.pop("name", f"Test {role}"), role=role,
-                     org=org, purpose=purpose, **claims)  # type: ignore[arg-type]
+                     org=org, purpose=purpose, **claims)
 
 
-def settings_for(directory: Path, database_url: str | None = None, **overrides: object) -> Settings:
+def settings_for(directory: Path, database_url: str | None = None, **overrides: Any) -> Settings:
     return Settings(
         database_url=database_url or f"sqlite:///{directory / 'gateway.sqlite'}",
         jwks=str(directory / "jwks.json"),
         signing_jwks=str(directory / "signing-jwks.json"),
         audit_key=str(directory / "audit-ed25519.pem"),
         policy_cache_dir=str(directory / "policy-cache"),
-        **overrides,  # type: ignore[arg-type]
+        **overrides,
     )
 
 
@@ -61,8 +65,6 @@ def fresh_postgres_database() -> Iterator[str]:
 def empty_gateway_like(like: Any, directory: Path) -> Iterator[Any]:
     """A second, empty gateway on the same kind of database as ``like`` (a fresh SQLite file, or a
     fresh PostgreSQL database): for comparing two ways of ingesting the same inputs."""
-    from gateway.services import build_gateway
-
     directory.mkdir(parents=True, exist_ok=True)
     if like.engine.dialect.name == "sqlite":
         gw = build_gateway(initialised_settings(directory, f"sqlite:///{directory / 'second.sqlite'}"))
@@ -81,10 +83,8 @@ def empty_gateway_like(like: Any, directory: Path) -> Iterator[Any]:
 
 def token(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
           **claims: str) -> str:
-    from gateway.auth import mint_token
-
     return mint_token(settings, user=claims.pop("user", f"{role}-user"), role=role, org=org, purpose=purpose,
-                      **claims)  # type: ignore[arg-type]
+                      **claims)
 
 
 def auth_headers(settings: Settings, role: str = "gp", org: str = "P81001", purpose: str = "direct_care",
@@ -94,9 +94,6 @@ def auth_headers(settings: Settings, role: str = "gp", org: str = "P81001", purp
 
 def run_adapter(adapter: Any, raw: bytes, origin: str) -> tuple[list[Any], list[Any], list[Any]]:
     """Parse and map like the pipeline does: (messages, records, rejected); every record must be valid R4."""
-    from adapters.base import MappedRecord, Rejected
-    from gateway.ingest.validate import problem
-
     messages: list[Any] = []
     records: list[Any] = []
     rejected: list[Any] = []

@@ -47,7 +47,8 @@ def test_token_without_role_claim_is_refused(settings) -> None:  # type: ignore[
     mint_token(settings, user="u", role="gp", org="P81001", purpose="direct_care")
     jwk = json.loads(Path(settings.signing_jwks).read_text())["keys"][0]
     token = jwt.encode({"sub": "u", "org": "P81001", "purpose_of_use": "direct_care", "aud": settings.token_audience,
-                        "iss": settings.token_issuer, "exp": int(time.time()) + 60}, jwt.PyJWK.from_dict(jwk).key, algorithm="ES256",
+                        "iss": settings.token_issuer, "exp": int(time.time()) + 60}, jwt.PyJWK.from_dict(jwk).key,
+                       algorithm="ES256",
                        headers={"kid": jwk["kid"]})
     with pytest.raises(AuthError, match="role"):
         TokenVerifier(settings).verify(token)

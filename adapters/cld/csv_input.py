@@ -6,8 +6,12 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from adapters.base import LOCAL_ZONE, AdapterError, LocatedError
+
+if TYPE_CHECKING:  # the reader's type is named only in the stubs (csv.reader is a function)
+    from _csv import Reader
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def read(raw: bytes, origin: str, required: tuple[str, ...]) -> tuple[list[str],
     return header, _rows(reader, header, lines, origin)
 
 
-def _rows(reader: csv._reader, header: list[str], lines: list[str], origin: str) -> Iterator[Row]:
+def _rows(reader: Reader, header: list[str], lines: list[str], origin: str) -> Iterator[Row]:
     start = 2
     while True:
         try:

@@ -178,20 +178,30 @@ def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord
     kind, event = msh.get(9, 1).upper(), msh.get(9, 2).upper()
     if (kind, event) not in SUPPORTED:
         raise FieldError(msh.where(9), f"message type {kind}^{event} is not supported")
-    pid = first.get("PID")
+    ctx, pid, ids = _person(body, message, first.get("PID"))
+    pd1 = first.get("PD1")
+    yield patient(ctx, pid, pd1, ids)
+    by_name: dict[str, list[Seg]] = {}
+    for seg in segs:
+        by_name.setdefault(seg.name, []).append(seg)
+    yield from _person_sections(body, ctx, pd1, by_name)
+    yield from _care(body, ctx, segs, first, by_name, kind, event)
+
+
+def _person(body: Hl7Body, message: SourceMessage, pid: Seg | None) -> tuple[Context, Seg, list[dict[str, Any]]]:
+    """The message's person (PID, its identifiers) and the context every record of the message is made in."""
     if pid is None:
         raise FieldError("PID", "segment missing: no person in the message")
     nhs, local, ids = identifiers(pid, message.source_system)
     if not nhs and not local:
         raise FieldError(pid.where(3), "no NHS number (NH, or HN / authority NHS) or local id (PI)")
-    ctx = Context(message.source_system, body.number, message.message_id or "",
-                  message.message_time, local or f"nhs:{nhs}", nhs)
-    pd1 = first.get("PD1")
-    yield patient(ctx, pid, pd1, ids)
+    return Context(message.source_system, body.number, message.message_id or "",
+                   message.message_time, local or f"nhs:{nhs}", nhs), pid, ids
 
-    by_name: dict[str, list[Seg]] = {}
-    for seg in segs:
-        by_name.setdefault(seg.name, []).append(seg)
+
+def _person_sections(body: Hl7Body, ctx: Context, pd1: Seg | None,
+                     by_name: dict[str, list[Seg]]) -> Iterator[MappedRecord | Rejected]:
+    """Registered GP, contacts, allergies and diagnoses: each segment on its own (one bad one is rejected alone)."""
     if pd1:
         yield from _guard(body, "CareTeam", gp_team, ctx, pd1)
     if nk1s := by_name.get("NK1"):
@@ -200,6 +210,11 @@ def _map_message(body: Hl7Body, message: SourceMessage) -> Iterator[MappedRecord
         yield from _guard(body, "AllergyIntolerance", allergy, ctx, al1)
     for dg1 in by_name.get("DG1", []):
         yield from _guard(body, "Condition", condition, ctx, dg1)
+
+
+def _care(body: Hl7Body, ctx: Context, segs: list[Seg], first: dict[str, Seg], by_name: dict[str, list[Seg]],
+          kind: str, event: str) -> Iterator[MappedRecord | Rejected]:
+    """The caseload, visit, stay or results the message is about, placed by its setting (PV1, ROL)."""
     rols, pv1 = by_name.get("ROL", []), first.get("PV1")
     where = setting_of(pv1, rols)
     if where.community and (event in CASELOAD_EVENTS or rols):

@@ -120,21 +120,20 @@ def registered_practice(pd1: Seg | None) -> tuple[str | None, str | None]:
         return None, None
     ods = pd1.get(3, 3) or pd1.get(3, 10)  # XON-3 in v2.4; XON-10 organisation identifier from v2.5
     name = pd1.get(3, 1)
-    ods = None if not ods or ods.upper() in _PLACEHOLDERS else ods
-    name = None if not name or name.upper() in _PLACEHOLDERS else name
-    return ods, name
+    return (None if not ods or ods.upper() in _PLACEHOLDERS else ods,
+            None if not name or name.upper() in _PLACEHOLDERS else name)
 
 
 def gp_team(ctx: Context, pd1: Seg) -> MappedRecord | None:
     practice_ods, practice_name = registered_practice(pd1)
     gp_name = " ".join(p for p in (pd1.get(4, 6), pd1.get(4, 3), pd1.get(4, 2)) if p) or None
     gp_code = pd1.get(4, 1) if pd1.get(4, 1).upper() not in _PLACEHOLDERS else ""
-    members = [participant("registered-gp-practice", org_ref(practice_ods, practice_name))
-               if practice_ods or practice_name else None,
-               participant("usual-gp", person_ref(GMP_SYSTEM, gp_code or None, gp_name),
-                           on_behalf_of=org_ref(practice_ods, practice_name))
-               if gp_code or gp_name else None]
-    members = [m for m in members if m]
+    maybe_members = [participant("registered-gp-practice", org_ref(practice_ods, practice_name))
+                     if practice_ods or practice_name else None,
+                     participant("usual-gp", person_ref(GMP_SYSTEM, gp_code or None, gp_name),
+                                 on_behalf_of=org_ref(practice_ods, practice_name))
+                     if gp_code or gp_name else None]
+    members = [m for m in maybe_members if m]
     if not members:
         return None
     key = ctx.key("CareTeam", "registered-gp")
@@ -161,7 +160,8 @@ def contacts(ctx: Context, nk1s: list[Seg]) -> Iterator[MappedRecord]:
         role_concepts = [concept(CARE_TEAM_ROLE, r, r.replace("-", " ")) for r in roles if r]
         resource = compact({
             "resourceType": "RelatedPerson", "id": rp_id, "active": True,
-            "patient": ref("Patient", ctx.patient_id), "relationship": [*role_concepts, rel],  # roles first, as for the council's contacts
+            # roles first, as for the council's contacts
+            "patient": ref("Patient", ctx.patient_id), "relationship": [*role_concepts, rel],
             "name": [human_name(nk1.get(2, 1), (nk1.get(2, 2), nk1.get(2, 3)))],
             "telecom": phones,
         })

@@ -128,7 +128,8 @@ def by_group(results: list[Result]) -> dict[str, Siblings]:
     return groups
 
 
-def encounter(ctx: Context, pv1: Seg | None, obr: Seg | None, obr_notes: list[str]) -> tuple[Visit, MappedRecord | None]:
+def encounter(ctx: Context, pv1: Seg | None, obr: Seg | None,
+              obr_notes: list[str]) -> tuple[Visit, MappedRecord | None]:
     number = (pv1.get(19) if pv1 else "") or (obr.get(3) or obr.get(2) if obr else "")
     visit_key = number or f"message:{ctx.message_id}"
     if pv1 is None and obr is None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.resource import Resource
+from pydantic import BaseModel
 
 from adapters.gp_connect.fields import keep_unmapped
 
@@ -31,10 +32,10 @@ from adapters.gp_connect.fields import keep_unmapped
 @dataclass(frozen=True)
 class ElementShape:
     repeats: bool
-    model: type | None  # the datatype / backbone model of a complex element; None for a primitive
+    model: type[BaseModel] | None  # the datatype / backbone model of a complex element; None for a primitive
 
 
-def resource_model(resource_type: str) -> type | None:
+def resource_model(resource_type: str) -> type[Resource] | None:
     """The R4B model class of a resource type, or None when R4 has no such resource."""
     try:
         model = get_fhir_model_class(resource_type)
@@ -44,10 +45,10 @@ def resource_model(resource_type: str) -> type | None:
 
 
 @cache
-def shapes(model: type) -> dict[str, ElementShape]:
+def shapes(model: type[BaseModel]) -> dict[str, ElementShape]:
     """JSON element name -> shape, for every element of an R4B model (``_x`` companions included)."""
     found: dict[str, ElementShape] = {}
-    for name, info in model.model_fields.items():  # type: ignore[attr-defined]
+    for name, info in model.model_fields.items():
         found[info.alias or name] = _shape(info.annotation)
     return found
 
@@ -74,12 +75,12 @@ def _shape(annotation: Any) -> ElementShape:
     return ElementShape(repeats, model)
 
 
-def conform(resource: dict[str, Any], model: type) -> None:
+def conform(resource: dict[str, Any], model: type[BaseModel]) -> None:
     """Reshape ``resource`` (already renamed to R4 element names) to the R4 cardinalities, in place."""
     _conform(resource, model, resource, "")
 
 
-def _conform(node: dict[str, Any], model: type, resource: dict[str, Any], path: str) -> None:
+def _conform(node: dict[str, Any], model: type[BaseModel], resource: dict[str, Any], path: str) -> None:
     known = shapes(model)
     for key in list(node):
         if key in ("resourceType", "contained") and node is resource:
@@ -88,22 +89,28 @@ def _conform(node: dict[str, Any], model: type, resource: dict[str, Any], path: 
         shape = known.get(key)
         if shape is None:
             keep_unmapped(resource, where, node.pop(key))
-            continue
-        value = node[key]
-        if shape.repeats and not isinstance(value, list):
-            node[key] = value = [value]
-        elif not shape.repeats and isinstance(value, list):
-            value = _one(node, key, value, resource, where)
-            if key not in node:
-                continue
-        if shape.model is None:
-            continue
-        if isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, dict):
-                    _conform(item, shape.model, resource, f"{where}[{i}].")
-        elif isinstance(value, dict):
-            _conform(value, shape.model, resource, f"{where}.")
+        elif _reshaped(node, key, shape, resource, where) and shape.model is not None:
+            _descend(node[key], shape.model, resource, where)
+
+
+def _reshaped(node: dict[str, Any], key: str, shape: ElementShape, resource: dict[str, Any], where: str) -> bool:
+    """``node[key]`` wrapped in or taken out of an array as R4 wants it; False when nothing of it is left."""
+    value = node[key]
+    if shape.repeats and not isinstance(value, list):
+        node[key] = [value]
+    elif not shape.repeats and isinstance(value, list):
+        _one(node, key, value, resource, where)
+    return key in node
+
+
+def _descend(value: Any, model: type[BaseModel], resource: dict[str, Any], where: str) -> None:
+    """Conform the complex element(s) ``value`` to their own model."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                _conform(item, model, resource, f"{where}[{i}].")
+    elif isinstance(value, dict):
+        _conform(value, model, resource, f"{where}.")
 
 
 def _one(node: dict[str, Any], key: str, items: list[Any], resource: dict[str, Any], where: str) -> Any:

@@ -18,13 +18,18 @@ CONDITION_VERIFICATION = _TERMINOLOGY + "condition-ver-status"
 ALLERGY_CLINICAL = _TERMINOLOGY + "allergyintolerance-clinical"
 ALLERGY_VERIFICATION = _TERMINOLOGY + "allergyintolerance-verification"
 
-_SAME = lambda *codes: {c: c for c in codes}  # noqa: E731 - a table, not logic
-CONDITION_CLINICAL_CODES = _SAME("active", "recurrence", "inactive", "remission", "resolved")
+
+def _same(*codes: str) -> dict[str, str]:
+    """Codes that STU3 and R4 spell alike."""
+    return {c: c for c in codes}
+
+
+CONDITION_CLINICAL_CODES = _same("active", "recurrence", "inactive", "remission", "resolved")
 # STU3 "unknown" has no R4 code: R4's nearest is "unconfirmed" (the parent of provisional/differential).
-CONDITION_VERIFICATION_CODES = {**_SAME("provisional", "differential", "confirmed", "refuted",
+CONDITION_VERIFICATION_CODES = {**_same("provisional", "differential", "confirmed", "refuted",
                                         "entered-in-error"), "unknown": "unconfirmed"}
-ALLERGY_CLINICAL_CODES = _SAME("active", "inactive", "resolved")
-ALLERGY_VERIFICATION_CODES = _SAME("unconfirmed", "confirmed", "refuted", "entered-in-error")
+ALLERGY_CLINICAL_CODES = _same("active", "inactive", "resolved")
+ALLERGY_VERIFICATION_CODES = _same("unconfirmed", "confirmed", "refuted", "entered-in-error")
 
 
 def _status_pair(resource: dict[str, Any], clinical: tuple[str, dict[str, str]],

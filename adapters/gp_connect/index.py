@@ -128,6 +128,7 @@ def _name_entries(raw_entries: list[Any]) -> tuple[list[Named], list[Unindexable
             continue
         resource = entry["resource"]
         kind, sid = resource["resourceType"], _source_id(entry)
+        assert sid is not None  # _entry_problem set aside the entries without one
         seen[(kind, sid)] = i
         named.append((i, resource, kind, sid))
         if isinstance(entry.get("fullUrl"), str):

@@ -39,7 +39,9 @@ class Item:
 
     @property
     def updated(self) -> datetime:
-        return self.timestamp("updated", required=True)  # type: ignore[return-value]
+        moment = self.timestamp("updated", required=True)
+        assert moment is not None  # required=True raises rather than return None
+        return moment
 
     @property
     def retracted(self) -> bool:

@@ -23,6 +23,7 @@ GPS = (("G8211456", "Okafor", "Ngozi"), ("G8211457", "Lund", "Peter"), ("G821145
 NURSING_TEAMS = (("DN-ANC", "N4471", "Shah", "Priya"), ("DN-GOR", "N4472", "Walsh", "Ciara"))
 SOCIAL_WORKERS = (("ASC-NORTH", "W-1", "Tom Ellis", "0161 555 0199"),
                   ("ASC-SOUTH", "W-2", "Asha Patel", "0161 555 0198"))
+_POSTCODE_LETTERS = "ABDEFGHJLNPQRSTUWXYZ"  # the letters a postcode's inward code may use
 COMMUNITY_TRUST = "RX1"  # ODS of the community trust (HL7 MSH-4)
 COUNCIL = "C8Q2R"  # ODS of the council (CaseRecordExport/@council)
 CARE_PROVIDERS = (("VNX12", "Northside Care Ltd"), ("VNX13", "Canal Homecare"))
@@ -95,7 +96,7 @@ def invent_people(n: int, seed: int = 1) -> list[Person]:
             birth_date=date(rng.randint(1925, 1960), rng.randint(1, 12), rng.randint(1, 28)),
             address_line=f"{rng.randint(1, 120)} {rng.choice(STREETS)}",
             town=town,
-            postcode=f"{district} {rng.randint(1, 9)}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}",
+            postcode=f"{district} {rng.randint(1, 9)}{rng.choice(_POSTCODE_LETTERS)}{rng.choice(_POSTCODE_LETTERS)}",
             phone=f"0161 555 {rng.randint(0, 9999):04d}",
             practice_ods=(practice := rng.choice(PRACTICES))[0],
             practice_name=practice[1],

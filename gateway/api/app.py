@@ -1,24 +1,26 @@
 """The ASGI application: FHIR routes, errors as OperationOutcome, every FHIR answer audited."""
 from __future__ import annotations
 
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, ops, person_routes, policy_routes, smart
+from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
-from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.responses import fhir_response
+from gateway.console import mount as mount_console
 from gateway.logging import get_logger
 from gateway.services import Gateway
+from gateway.store.search_params import SEARCHABLE_TYPES
 
 log = get_logger("gateway.api")
 UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")
@@ -91,9 +93,7 @@ def create_app(gateway: Gateway) -> FastAPI:
     # before fhir_routes: its /{resource_type} routes match these paths too
     app.include_router(person_routes.router, responses={**errors, **openapi.fhir_success()})
     app.include_router(fhir_routes.router, responses={**errors, **openapi.fhir_success()})
-    from gateway.console import mount as mount_console  # the web console for IG staff and auditors
-
-    mount_console(app)
+    mount_console(app)  # the web console for IG staff and auditors
 
     app.add_middleware(RequestContext, max_body_bytes=gateway.settings.max_body_bytes,
                        tracing=gateway.settings.tracing)
@@ -101,14 +101,11 @@ def create_app(gateway: Gateway) -> FastAPI:
 
     def described_openapi() -> dict[str, object]:
         if app.openapi_schema is None:
-            from fastapi.openapi.utils import get_openapi
-
-            from gateway.store.search_params import SEARCHABLE_TYPES
-
             app.openapi_schema = openapi.describe_fhir(
                 get_openapi(title=app.title, version=app.version, routes=app.routes), list(SEARCHABLE_TYPES))
         return app.openapi_schema
 
+    # FastAPI's documented way to extend the generated document is to replace the method.
     app.openapi = described_openapi  # type: ignore[method-assign]
 
     @app.exception_handler(FhirError)

@@ -7,13 +7,13 @@ import gc
 
 from fastapi import FastAPI
 
+from gateway.api.app import create_app
+from gateway.logging import configure
+from gateway.services import build_gateway
+from gateway.settings import get_settings
+
 
 def create() -> FastAPI:
-    from gateway.api.app import create_app
-    from gateway.logging import configure
-    from gateway.services import build_gateway
-    from gateway.settings import get_settings
-
     settings = get_settings()
     configure(settings.log_level)
     app = create_app(build_gateway(settings, run_migrations=False))

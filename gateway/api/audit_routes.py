@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.bodies import body_doc, json_body
-from gateway.api.respond import commit_then
 from gateway.api.errors import BadRequest, NotFound
+from gateway.api.respond import commit_then
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require, require_capability
 from gateway.audit import anomalies
@@ -103,7 +103,8 @@ def anomaly_report(request: Request) -> Response:
     requester = require_capability(request, "reads_audit")
     entries = list(request.app.state.gateway.audit.iter_entries(**{k: v for k, v in _filters(request).items()
                                                                     if k not in ("offset", "limit")}))
-    return _answer(request, requester, "audit.anomalies", {"anomalies": [a.as_dict() for a in anomalies.report(entries)]})
+    found = [a.as_dict() for a in anomalies.report(entries)]
+    return _answer(request, requester, "audit.anomalies", {"anomalies": found})
 
 
 @router.get("/AuditEvent")

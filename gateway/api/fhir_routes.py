@@ -19,7 +19,7 @@ from gateway.api.respond import send
 from gateway.api.responses import FHIR_JSON, FHIR_XML, fhir_response, negotiated_format
 from gateway.api.security import disclosure
 from gateway.disclosure import Disclosure, Released, searchset
-from gateway.store import StoredResource, search_params
+from gateway.store import ResourceStore, StoredResource, search_params
 from gateway.store.resources import clinical_date
 
 
@@ -62,7 +62,8 @@ def metadata(request: Request) -> Response:
 def _token_endpoint(request: Request) -> str | None:
     """The token endpoint exactly as the SMART discovery document states it: one source, so the two agree."""
     discovery = smart.smart_configuration(request)
-    return orjson.loads(bytes(discovery.body)).get("token_endpoint")  # type: ignore[no-any-return]
+    endpoint = orjson.loads(bytes(discovery.body)).get("token_endpoint")
+    return endpoint if isinstance(endpoint, str) else None
 
 
 EVERYTHING_PARAMS = ("_count", "_offset", "_since", "_type", "start", "end")
@@ -302,33 +303,50 @@ def _includes(request: Request, d: Disclosure, query: search.SearchQuery, resour
     """_include / _revinclude of the page's matches (not of every match), decided by the same disclosure."""
     if not query.include and not query.revinclude:
         return []
-    gw = _gateway(request)
-    includes, revincludes = search_params.includes_for(resource_type), search_params.revincludes_for(resource_type)
-    wanted: list[tuple[str, str]] = []
-    for spec in query.include:
-        source, _, rest = spec.partition(":")
-        param, _, target = rest.partition(":")
-        paths = includes.get(f"{source}:{param}")
-        if not paths:
-            raise BadRequest(f"_include {spec!r} is not supported on {resource_type} (supported: "
-                             f"{', '.join(sorted(includes)) or 'none'})")
-        for released in page:
-            for path in paths:
-                for ref in search_params.walk(released.resource, path + ".reference"):
-                    if isinstance(ref, str) and ref.count("/") == 1 and (not target or ref.startswith(target + "/")):
-                        wanted.append(tuple(ref.split("/")))  # type: ignore[arg-type]
+    store = _gateway(request).store
     matched = {(r.stored.resource_type, r.stored.id) for r in page}
-    candidates = [s for s in gw.store.get_many(set(wanted)) if (s.resource_type, s.id) not in matched]
+    wanted = {ref for spec in query.include for ref in _included_refs(spec, resource_type, page)}
+    candidates = [s for s in store.get_many(wanted) if (s.resource_type, s.id) not in matched]
     for spec in query.revinclude:
-        source, _, param = spec.partition(":")
-        paths = revincludes.get(f"{source}:{param}")
-        if not paths:
-            raise BadRequest(f"_revinclude {spec!r} is not supported on {resource_type} (supported: "
-                             f"{', '.join(sorted(revincludes)) or 'none'})")
-        patient_ids = sorted({r.stored.patient_id or r.stored.id for r in page})
-        targets = {f"{t}/{i}" for t, i in matched}
-        for s in gw.store.search(source, patient_ids=patient_ids) if patient_ids else []:
-            refs = {ref for path in paths for ref in search_params.walk(s.content, path + ".reference")}
-            if refs & targets:
-                candidates.append(s)
+        candidates += _revincluded(store, spec, resource_type, page, matched)
     return d.decide(candidates)
+
+
+def _supported(kind: str, spec: str, key: str, resource_type: str,
+               known: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The element paths of an _include / _revinclude value ("Type:param" is its key); refused when not known."""
+    paths = known.get(key)
+    if not paths:
+        raise BadRequest(f"{kind} {spec!r} is not supported on {resource_type} (supported: "
+                         f"{', '.join(sorted(known)) or 'none'})")
+    return paths
+
+
+def _included_refs(spec: str, resource_type: str, page: list[Released]) -> list[tuple[str, str]]:
+    """(type, id) of what the page's matches name at the parameter's paths (of the target type, if given)."""
+    source, _, rest = spec.partition(":")
+    param, _, target = rest.partition(":")
+    paths = _supported("_include", spec, f"{source}:{param}", resource_type, search_params.includes_for(resource_type))
+    refs = []
+    for released in page:
+        for path in paths:
+            for ref in search_params.walk(released.resource, path + ".reference"):
+                if isinstance(ref, str) and ref.count("/") == 1 and (not target or ref.startswith(target + "/")):
+                    kind, rid = ref.split("/")
+                    refs.append((kind, rid))
+    return refs
+
+
+def _revincluded(store: ResourceStore, spec: str, resource_type: str, page: list[Released],
+                 matched: set[tuple[str, str]]) -> list[StoredResource]:
+    """The source type's resources, in the page's patient compartments, that name one of the matches."""
+    source = spec.partition(":")[0]
+    paths = _supported("_revinclude", spec, spec, resource_type, search_params.revincludes_for(resource_type))
+    patient_ids = sorted({r.stored.patient_id or r.stored.id for r in page})
+    targets = {f"{t}/{i}" for t, i in matched}
+    found = []
+    for s in store.search(source, patient_ids=patient_ids) if patient_ids else []:
+        refs = {ref for path in paths for ref in search_params.walk(s.content, path + ".reference")}
+        if refs & targets:
+            found.append(s)
+    return found

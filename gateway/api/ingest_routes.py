@@ -6,10 +6,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.ops import count_ingest
 from gateway.api.errors import BadRequest, PayloadTooLarge, operation_outcome
 from gateway.api.responses import FhirJSONResponse
 from gateway.api.roles import require_capability
+from gateway.metrics import count_ingest
 
 router = APIRouter()
 

@@ -23,8 +23,43 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 MAX_URL_BYTES = 8 * 1024  # path + query: beyond this, 414 (an OperationOutcome), before any work
 
 
+_TOO_LARGE = (413, "too-costly", "request body too large")
+
+
 def request_id_from(value: str | None) -> str:
     return value if value and _REQUEST_ID.fullmatch(value) else uuid.uuid4().hex
+
+
+def _bind_request_id(scope: Scope, headers: Headers) -> str:
+    """The request's id (the client's when it is a safe token), in the scope and on every log line."""
+    client_id = headers.get("x-request-id")
+    request_id = request_id_from(client_id)
+    scope.setdefault("state", {})["request_id"] = request_id
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    if client_id and client_id != request_id:
+        log.info("http.request_id_replaced", client_value=repr(client_id[:128]))
+    return request_id
+
+
+def _is_search_form(scope: Scope, headers: Headers) -> bool:
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    return (scope["method"] == "POST" and scope["path"].startswith("/fhir/")
+            and content_type == "application/x-www-form-urlencoded")
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that hands on the form already read, then the connection's own (disconnects)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # after the body: disconnects
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
 
 
 class RequestContext:
@@ -33,7 +68,7 @@ class RequestContext:
         self.max_body_bytes = max_body_bytes
         self.tracer = None
         if tracing:
-            try:
+            try:  # an optional dependency: imported only when tracing is asked for
                 from opentelemetry import trace
 
                 self.tracer = trace.get_tracer("gateway")
@@ -45,48 +80,46 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        client_id = headers.get("x-request-id")
-        request_id = request_id_from(client_id)
-        scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        if client_id and client_id != request_id:
-            log.info("http.request_id_replaced", client_value=repr(client_id[:128]))
-        if len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
-            await self._refuse(send, request_id, 414, "too-costly", f"URL longer than {MAX_URL_BYTES} bytes")
+        request_id = _bind_request_id(scope, headers)
+        refusal = self._refusal(scope, headers)
+        if refusal is not None:
+            await self._refuse(send, request_id, *refusal)
             return
+        if _is_search_form(scope, headers):
+            form = await self._read_form(receive)
+            if isinstance(form, tuple):
+                await self._refuse(send, request_id, *form)
+                return
+            receive = _replaying(form, receive)
+        await self._serve(scope, receive, send, request_id)
+
+    def _refusal(self, scope: Scope, headers: Headers) -> tuple[int, str, str] | None:
+        """(status, issue code, text) when the URL or the declared body size is refused before any work."""
+        if len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string") or b"") > MAX_URL_BYTES:
+            return 414, "too-costly", f"URL longer than {MAX_URL_BYTES} bytes"
         if "\x00" in scope["path"] or b"%00" in (scope.get("query_string") or b"").lower():
             # No FHIR id, parameter or value contains NUL, and PostgreSQL text cannot hold one.
-            await self._refuse(send, request_id, 400, "invalid", "NUL characters are not allowed in the URL")
-            return
+            return 400, "invalid", "NUL characters are not allowed in the URL"
         length = headers.get("content-length", "")
         if length.isascii() and length.isdigit() and int(length) > self.max_body_bytes:
-            await self._too_large(send, request_id)
-            return
-        if scope["method"] == "POST" and scope["path"].startswith("/fhir/") and headers.get(
-                "content-type", "").split(";")[0].strip().lower() == "application/x-www-form-urlencoded":
-            # Search forms (POST _search) are small: read, refuse NUL as in URLs, and hand the bytes on.
-            body, more = b"", True
-            while more:
-                message = await receive()
-                body += message.get("body", b"")
-                more = message.get("more_body", False)
-                if len(body) > self.max_body_bytes:
-                    await self._too_large(send, request_id)
-                    return
-            if b"\x00" in body or b"%00" in body:
-                await self._refuse(send, request_id, 400, "invalid", "NUL characters are not allowed in a form")
-                return
-            sent = False
+            return _TOO_LARGE
+        return None
 
-            async def replay() -> Message:
-                nonlocal sent
-                if sent:
-                    return await receive()  # after the body: disconnects
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
+    async def _read_form(self, receive: Receive) -> bytes | tuple[int, str, str]:
+        """A search form's bytes (they are small), or the refusal: too large, or a NUL as in URLs."""
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > self.max_body_bytes:
+                return _TOO_LARGE
+        if b"\x00" in body or b"%00" in body:
+            return 400, "invalid", "NUL characters are not allowed in a form"
+        return body
 
-            receive = replay
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """Run the app with the request id on the response, timed and counted by route."""
         status = 500
 
         async def send_with_id(message: Message) -> None:
@@ -111,10 +144,6 @@ class RequestContext:
             HTTP_REQUESTS.inc(scope["method"], route, str(status))
             HTTP_LATENCY.observe(time.perf_counter() - started, scope["method"], route)
         log.info("http.request", method=scope["method"], path=scope["path"], status=status)
-
-    @classmethod
-    async def _too_large(cls, send: Send, request_id: str) -> None:
-        await cls._refuse(send, request_id, 413, "too-costly", "request body too large")
 
     @staticmethod
     async def _refuse(send: Send, request_id: str, status: int, code: str, text: str) -> None:

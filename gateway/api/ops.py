@@ -13,7 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from gateway.metrics import INGEST_MESSAGES, REGISTRY
+from gateway.ingest.quarantine import Q
+from gateway.metrics import REGISTRY
+from gateway.services import Gateway
 
 router = APIRouter()
 STARTED = time.time()
@@ -55,12 +57,10 @@ async def metrics() -> Response:
                              media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def register_gauges(gateway: object) -> None:
+def register_gauges(gateway: Gateway) -> None:
     """Scrape-time gauges that read the database (bounded: one count each)."""
-    from gateway.ingest.quarantine import Q
-
-    engine = gateway.engine  # type: ignore[attr-defined]
-    policies = gateway.policies  # type: ignore[attr-defined]
+    engine = gateway.engine
+    policies = gateway.policies
 
     def open_quarantine() -> float:
         with engine.connect() as conn:
@@ -72,10 +72,3 @@ def register_gauges(gateway: object) -> None:
                    lambda: time.time() - STARTED)
     REGISTRY.gauge("gateway_policy_publication_seen", "newest policy publication id acted on by this process",
                    lambda: float(policies.seen_publication))
-
-
-def count_ingest(format: str, summary: object) -> None:
-    for result in ("accepted", "updated", "unchanged", "stale", "quarantined", "held_for_review"):
-        n = getattr(summary, result, 0) or 0
-        if n:
-            INGEST_MESSAGES.inc(format, result, amount=float(n))

@@ -16,17 +16,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.bodies import body_doc, json_body
-from gateway.api.respond import caller, commit_then, undecided_record
-from gateway.api.responses import fhir_response
 from gateway.api.errors import BadRequest, NotFound
-from gateway.api.responses import FhirJSONResponse
+from gateway.api.respond import caller, commit_then, undecided_record
+from gateway.api.responses import FhirJSONResponse, fhir_response
 from gateway.api.roles import require, require_capability
 from gateway.disclosure import relabel
 from gateway.disclosure.analysis import UnknownPatient, corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyError
 from gateway.policy.conditions import Facts
-from gateway.policy.explain import explain
 from gateway.policy.diff import diff_policies
+from gateway.policy.explain import explain
 from gateway.policy.igtests import run_tests
 from gateway.requester import Requester
 

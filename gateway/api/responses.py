@@ -6,17 +6,21 @@ format few callers ask for.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api.errors import NotAcceptable
 from gateway.fhir_json import materialised
 
 FHIR_JSON = "application/fhir+json"
 FHIR_XML = "application/fhir+xml"
 Format = Literal["json", "xml"]
+_PREFERRED: tuple[Format, ...] = ("json", "xml")  # what a wildcard media range picks, in order
 _FORMAT_PARAM: dict[str, Format] = {
     "json": "json", "application/json": "json", FHIR_JSON: "json", "application/json+fhir": "json",
     "xml": "xml", "application/xml": "xml", FHIR_XML: "xml", "text/xml": "xml", "application/xml+fhir": "xml",
@@ -34,10 +38,9 @@ class FhirXMLResponse(Response):
     media_type = FHIR_XML
 
     def render(self, content: Any) -> bytes:
-        from fhir.resources.R4B import get_fhir_model_class
-
         content = materialised(content)
-        return get_fhir_model_class(content["resourceType"]).model_validate(content).model_dump_xml()
+        xml = get_fhir_model_class(content["resourceType"]).model_validate(content).model_dump_xml()
+        return cast(bytes, xml)  # annotated str, but it is lxml's encoded output (bytes)
 
 
 def negotiated_format(request: Request) -> Format | None:
@@ -75,9 +78,9 @@ def _from_accept(accept: str) -> Format | None:
         if media in _FORMAT_PARAM and _FORMAT_PARAM[media] not in refused:
             return _FORMAT_PARAM[media]
         if media in ("*/*", "application/*", "text/*"):
-            choice = next((f for f in ("json", "xml") if f not in refused), None)
+            choice = next((f for f in _PREFERRED if f not in refused), None)
             if choice is not None:
-                return choice  # type: ignore[return-value]
+                return choice
     return None
 
 
@@ -87,14 +90,10 @@ def fhir_response(request: Request, body: dict[str, Any] | orjson.Fragment, stat
         return Response(status_code=304, headers=headers)
     fmt = getattr(request.state, "fhir_format", None) or negotiated_format(request) or "json"
     if fmt == "xml":
-        from pydantic import ValidationError
-
         try:
             return FhirXMLResponse(body, status_code=status, headers=headers)
         except (ValidationError, KeyError, TypeError) as exc:
             # e.g. `_elements` left out an element XML's model requires: a 4xx, never a 500.
-            from gateway.api.errors import NotAcceptable
-
             request.state.fhir_format = "json"
             raise NotAcceptable("this answer cannot be written as application/fhir+xml (with _elements the "
                                 f"subset is not a complete resource: {type(exc).__name__}); ask for "

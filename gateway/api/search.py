@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from gateway.api.errors import BadRequest
 from gateway.store import search_params
-from gateway.store.resources import DateCriterion, TokenCriterion
+from gateway.store.resources import DateCriterion, DatePrefix, TokenCriterion
 
-PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
+PREFIXES: dict[str, DatePrefix] = {p: p for p in ("eq", "ne", "lt", "le", "gt", "ge")}
 _DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 MAX_COUNT = 1000
 
@@ -31,9 +32,9 @@ class SearchQuery:
     ignored: list[str] = field(default_factory=list)
 
 
-def parse_date(value: str, param: str) -> tuple[str, datetime, datetime]:
+def parse_date(value: str, param: str) -> tuple[DatePrefix, datetime, datetime]:
     """(prefix, low, high): the value's precision sets the range [low, high)."""
-    prefix = value[:2] if value[:2] in PREFIXES else "eq"
+    prefix = PREFIXES.get(value[:2], "eq")
     text = value[2:] if value[:2] in PREFIXES else value
     m = _DATE.match(text)
     if not m:
@@ -76,59 +77,101 @@ def parse(resource_type: str, items: list[tuple[str, str]], *, strict: bool) -> 
     for raw_name, value in items:
         name, _, modifier = raw_name.partition(":")
         if name in ("patient", "subject") and resource_type != "Patient":
-            ids = [_reference_id(v, name) for v in value.split(",")]
-            query.patient_ids = ids if query.patient_ids is None else [i for i in query.patient_ids if i in ids]
-        elif name == "_id":
-            query.ids.extend(v for v in value.split(",") if v)
-        elif name == "_count":
-            query.count = min(_int(value, name, 0), MAX_COUNT)
-        elif name == "_offset":
-            query.offset = _int(value, name, 0)
-        elif name == "_sort":
-            if value not in ("date", "-date", "_lastUpdated", "-_lastUpdated"):
-                raise BadRequest(f"_sort: {value!r} is not supported (date, -date, _lastUpdated, -_lastUpdated)")
-            query.sort = value
-        elif name == "_summary":
-            if value == "count":
-                query.summary_count = True
-            elif value in ("true", "text", "data"):
-                query.summary = value
-            elif value != "false":
-                raise BadRequest(f"_summary: {value!r} is not one of true, text, data, count, false")
-        elif name == "_elements":
-            query.elements = [e.strip() for e in value.split(",") if e.strip()]
-        elif name == "_include":
-            query.include.append(value)
-        elif name == "_revinclude":
-            query.revinclude.append(value)
-        elif name in ("_format", "_pretty", "_since"):
-            continue
+            _patient(query, name, value)
+        elif name in _RESULT_PARAMETERS:
+            _RESULT_PARAMETERS[name](query, name, value)
         elif name in known:
-            param = known[name]
-            if modifier:
-                raise BadRequest(f"{raw_name}: the modifier :{modifier} is not supported", code="not-supported")
-            if "," in value:
-                raise BadRequest(f"{raw_name}: comma-separated alternatives are not supported")
-            if param.type == "date":
-                prefix, low, high = parse_date(value, raw_name)
-                query.dates.append(DateCriterion(param.column, prefix, low, high,  # type: ignore[arg-type]
-                                                 param.name if param.column == "index" else None))
-            elif param.type == "string":
-                text = search_params.normalise(value)
-                if not text:
-                    raise BadRequest(f"{raw_name}: {value!r} is empty")
-                query.tokens.append(TokenCriterion(name, None, text, "prefix"))
-            elif param.type == "reference":
-                if not value.strip():
-                    raise BadRequest(f"{raw_name}: {value!r} is empty")
-                query.tokens.append(TokenCriterion(name, None, value.strip(), "reference"))
-            else:
-                system, bar, code = value.rpartition("|")
-                if not code and not (bar and system):
-                    raise BadRequest(f"{raw_name}: {value!r} has no code")
-                query.tokens.append(TokenCriterion(name, system if bar else None, code or None))
+            _criterion(query, known[name], raw_name, modifier, value)
         elif strict:
             raise BadRequest(f"unknown search parameter {raw_name!r} for {resource_type}", code="not-supported")
         else:
             query.ignored.append(raw_name)
     return query
+
+
+def _patient(query: SearchQuery, name: str, value: str) -> None:
+    """patient= / subject=: several are an intersection, so the narrowest wins."""
+    ids = [_reference_id(v, name) for v in value.split(",")]
+    query.patient_ids = ids if query.patient_ids is None else [i for i in query.patient_ids if i in ids]
+
+
+def _ids(query: SearchQuery, name: str, value: str) -> None:
+    query.ids.extend(v for v in value.split(",") if v)
+
+
+def _count(query: SearchQuery, name: str, value: str) -> None:
+    query.count = min(_int(value, name, 0), MAX_COUNT)
+
+
+def _offset(query: SearchQuery, name: str, value: str) -> None:
+    query.offset = _int(value, name, 0)
+
+
+def _sort(query: SearchQuery, name: str, value: str) -> None:
+    if value not in ("date", "-date", "_lastUpdated", "-_lastUpdated"):
+        raise BadRequest(f"_sort: {value!r} is not supported (date, -date, _lastUpdated, -_lastUpdated)")
+    query.sort = value
+
+
+def _summary(query: SearchQuery, name: str, value: str) -> None:
+    if value == "count":
+        query.summary_count = True
+    elif value in ("true", "text", "data"):
+        query.summary = value
+    elif value != "false":
+        raise BadRequest(f"_summary: {value!r} is not one of true, text, data, count, false")
+
+
+def _elements(query: SearchQuery, name: str, value: str) -> None:
+    query.elements = [e.strip() for e in value.split(",") if e.strip()]
+
+
+def _include(query: SearchQuery, name: str, value: str) -> None:
+    query.include.append(value)
+
+
+def _revinclude(query: SearchQuery, name: str, value: str) -> None:
+    query.revinclude.append(value)
+
+
+def _handled_elsewhere(query: SearchQuery, name: str, value: str) -> None:
+    """_format and _pretty are the response's business; _since is not a search parameter here."""
+
+
+# The parameters that shape the result rather than select resources, whatever the resource type.
+_RESULT_PARAMETERS: dict[str, Callable[[SearchQuery, str, str], None]] = {
+    "_id": _ids, "_count": _count, "_offset": _offset, "_sort": _sort, "_summary": _summary,
+    "_elements": _elements, "_include": _include, "_revinclude": _revinclude,
+    "_format": _handled_elsewhere, "_pretty": _handled_elsewhere, "_since": _handled_elsewhere,
+}
+
+
+def _criterion(query: SearchQuery, param: search_params.SearchParam, raw_name: str, modifier: str,
+               value: str) -> None:
+    """One search parameter of the resource type, as a date or token criterion."""
+    if modifier:
+        raise BadRequest(f"{raw_name}: the modifier :{modifier} is not supported", code="not-supported")
+    if "," in value:
+        raise BadRequest(f"{raw_name}: comma-separated alternatives are not supported")
+    if param.type == "date":
+        prefix, low, high = parse_date(value, raw_name)
+        query.dates.append(DateCriterion(param.column, prefix, low, high,
+                                         param.name if param.column == "index" else None))
+    else:
+        query.tokens.append(_token(param, raw_name, value))
+
+
+def _token(param: search_params.SearchParam, raw_name: str, value: str) -> TokenCriterion:
+    if param.type == "string":
+        text = search_params.normalise(value)
+        if not text:
+            raise BadRequest(f"{raw_name}: {value!r} is empty")
+        return TokenCriterion(param.name, None, text, "prefix")
+    if param.type == "reference":
+        if not value.strip():
+            raise BadRequest(f"{raw_name}: {value!r} is empty")
+        return TokenCriterion(param.name, None, value.strip(), "reference")
+    system, bar, code = value.rpartition("|")
+    if not code and not (bar and system):
+        raise BadRequest(f"{raw_name}: {value!r} has no code")
+    return TokenCriterion(param.name, system if bar else None, code or None)

@@ -2,13 +2,11 @@
 then the token's patient scope (a token with a ``patient`` claim names one person, whatever its role)."""
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
-from gateway.api.errors import Forbidden, NotFound, Unauthorized
 from adapters.base import NHS_NUMBER_SYSTEM
+from gateway.api.errors import Forbidden, NotFound, Unauthorized
 from gateway.auth import AuthError, PatientScopeError, TokenVerifier, check_patient_scope
 from gateway.disclosure import Disclosure, Refused
 from gateway.requester import Requester
@@ -66,7 +64,8 @@ async def disclosure(request: Request) -> Disclosure:
     request.state.requester = requester
     patient_id, nhs_number = _patient_named(request)
     try:
-        opened = request.app.state.gateway.disclosure.open(requester, patient_id=patient_id, nhs_number=nhs_number)
+        opened: Disclosure = request.app.state.gateway.disclosure.open(requester, patient_id=patient_id,
+                                                                       nhs_number=nhs_number)
     except Refused as refused:
         request.state.disclosure = refused.disclosure
         reason = refused.disclosure.request.reason

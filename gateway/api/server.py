@@ -17,7 +17,7 @@ from gateway.api.middleware import MAX_URL_BYTES
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 except ImportError:  # pragma: no cover - uvicorn without httptools: its default protocol
-    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]  # a class or None: test it before use
 
 _REASONS = {400: b"Bad Request", 414: b"URI Too Long"}
 
@@ -29,7 +29,7 @@ def _answer(status: int, text: str) -> bytes:
 
 
 if HttpToolsProtocol is not None:
-    class OutcomeHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+    class OutcomeHttpToolsProtocol(HttpToolsProtocol):
         def send_400_response(self, msg: str) -> None:
             too_long = len(getattr(self, "url", b"") or b"") > MAX_URL_BYTES
             status = 414 if too_long else 400

@@ -10,6 +10,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
+
 SUBSETTED = {"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}
 _ALWAYS = frozenset({"resourceType", "id", "meta"})
 
@@ -17,8 +19,6 @@ _ALWAYS = frozenset({"resourceType", "id", "meta"})
 @cache
 def _elements_of(resource_type: str) -> tuple[frozenset[str], frozenset[str]]:
     """(summary elements, mandatory elements) of a type, by their JSON names."""
-    from fhir.resources.R4B import get_fhir_model_class
-
     summary, mandatory = set(), set()
     for field in get_fhir_model_class(resource_type).model_fields.values():
         extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}

@@ -143,7 +143,9 @@ def _authenticate(settings: Settings, engine: Any, assertion: str) -> _Client:
 
     request = SimpleNamespace(form={"client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion},
                               client=None)
-    return ClientAssertion(settings, engine)(query_client, request)
+    client = ClientAssertion(settings, engine)(query_client, request)
+    assert isinstance(client, _Client)  # Authlib hands back what query_client found, or raises
+    return client
 
 
 @router.post("/auth/token", responses={

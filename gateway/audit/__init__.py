@@ -2,6 +2,7 @@
 from gateway.audit.anomalies import Anomaly
 from gateway.audit.anomalies import report as anomaly_report
 from gateway.audit.auditevent import to_audit_events
+from gateway.audit.continuity import verify_export
 from gateway.audit.formats import write_csv, write_jsonl
 from gateway.audit.log import AuditLog
 from gateway.audit.model import (
@@ -13,7 +14,6 @@ from gateway.audit.model import (
 )
 from gateway.audit.proof import verify_proof
 from gateway.audit.signing import load_or_create_signing_key, public_key_pem
-from gateway.audit.verify import verify_export
 
 __all__ = ["Anomaly", "AuditEntry", "AuditLog", "AuditWriteError", "Checkpoint", "ExportSummary", "Verification",
            "anomaly_report", "load_or_create_signing_key", "public_key_pem", "to_audit_events", "verify_export",

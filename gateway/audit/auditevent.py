@@ -79,52 +79,29 @@ def _agents(record: dict[str, Any]) -> list[dict[str, Any]]:
     return agents
 
 
-def _entities(record: dict[str, Any], is_query: bool) -> list[dict[str, Any]]:
-    entities: list[dict[str, Any]] = []
-    for patient in record.get("patients") or []:
-        what: dict[str, Any] = {}
-        if patient.get("id"):
-            what["reference"] = f"Patient/{patient['id']}"
-        if patient.get("nhs_number"):
-            what["identifier"] = {"system": NHS_NUMBER, "value": str(patient["nhs_number"])}
-        entities.append({"what": what or {"display": "unknown patient"},
-                         "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
-                         "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}})
-    if is_query and record.get("query"):
-        entities.append({"type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                         "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
-                         "query": base64.b64encode(str(record["query"]).encode()).decode()})
-    items = record.get("items") or {}
-    for treatment in ("released", "redacted", "recorded"):
-        for item in items.get(treatment) or []:
-            detail = [{"type": "treatment", "valueString": treatment}]
-            if item.get("rule_ids"):
-                detail.append({"type": "rule_ids", "valueString": " ".join(map(str, item["rule_ids"]))})
-            if item.get("fields"):
-                detail.append({"type": "redacted_fields", "valueString": " ".join(map(str, item["fields"]))})
-            if record.get("policy_version"):
-                detail.append({"type": "policy_version", "valueString": str(record["policy_version"])})
-            entity: dict[str, Any] = {
-                "what": {"reference": str(item.get("ref"))},
-                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
-                "detail": detail}
-            if treatment == "redacted":
-                entity["securityLabel"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                                            "code": "REDACTED"}]
-            entities.append(entity)
-    return entities
+def patient_entity(what: dict[str, Any]) -> dict[str, Any]:
+    """The entity naming the patient a record is about."""
+    return {"what": what, "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}}
 
 
-def to_audit_event(entry: AuditEntry) -> dict[str, Any] | None:
-    """One AuditEvent, or None for records that are not disclosures (e.g. reviews)."""
+def resource_entity(treatment: str, entity: dict[str, Any]) -> dict[str, Any]:
+    """``entity`` as a disclosed (domain resource) entity; a redacted one carries the REDACTED label."""
+    entity = {**entity, "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+              "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"}}
+    if treatment == "redacted":
+        entity["securityLabel"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
+                                    "code": "REDACTED"}]
+    return entity
+
+
+def event_skeleton(entry: AuditEntry, agents: list[dict[str, Any]], *, about_patient: bool) -> dict[str, Any]:
+    """What every AuditEvent view of an audit record shares: id, BALP profile, type and subtype,
+    action, time, outcome code, source, and the agents the view chose to show."""
     record = entry.record
-    if record.get("type") == "review":
-        return None
     subtype, action, is_query = interaction(str(record.get("interaction") or ""))
-    has_patient = bool(record.get("patients"))
     kind = "Query" if is_query else {"C": "Create", "U": "Update"}.get(action, "Read")
-    profile = f"Patient{kind}" if has_patient else kind
+    profile = f"Patient{kind}" if about_patient else kind
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": f"audit-{entry.seq}",
@@ -134,18 +111,68 @@ def to_audit_event(entry: AuditEntry) -> dict[str, Any] | None:
         "action": action,
         "recorded": utc(entry.time).isoformat(),
         "outcome": OUTCOME.get(str(record.get("outcome")), "8"),
-        "agent": _agents(record),
+        "agent": agents,
         "source": {"observer": {"display": "care-gateway"},
                    "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
                              "code": "4", "display": "Application Server"}]},
     }
     if subtype:
         event["subtype"] = [subtype]
+    return event
+
+
+def _entities(record: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*_patient_entities(record), *_query_entities(record), *_item_entities(record)]
+
+
+def _patient_entities(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for patient in record.get("patients") or []:
+        what: dict[str, Any] = {}
+        if patient.get("id"):
+            what["reference"] = f"Patient/{patient['id']}"
+        if patient.get("nhs_number"):
+            what["identifier"] = {"system": NHS_NUMBER, "value": str(patient["nhs_number"])}
+        yield patient_entity(what or {"display": "unknown patient"})
+
+
+def _query_entities(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    _, _, is_query = interaction(str(record.get("interaction") or ""))
+    if is_query and record.get("query"):
+        yield {"type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+               "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
+               "query": base64.b64encode(str(record["query"]).encode()).decode()}
+
+
+def _item_entities(record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    items = record.get("items") or {}
+    for treatment in ("released", "redacted", "recorded"):
+        for item in items.get(treatment) or []:
+            yield resource_entity(treatment, {"what": {"reference": str(item.get("ref"))},
+                                              "detail": _item_detail(record, item, treatment)})
+
+
+def _item_detail(record: dict[str, Any], item: dict[str, Any], treatment: str) -> list[dict[str, Any]]:
+    detail = [{"type": "treatment", "valueString": treatment}]
+    if item.get("rule_ids"):
+        detail.append({"type": "rule_ids", "valueString": " ".join(map(str, item["rule_ids"]))})
+    if item.get("fields"):
+        detail.append({"type": "redacted_fields", "valueString": " ".join(map(str, item["fields"]))})
+    if record.get("policy_version"):
+        detail.append({"type": "policy_version", "valueString": str(record["policy_version"])})
+    return detail
+
+
+def to_audit_event(entry: AuditEntry) -> dict[str, Any] | None:
+    """One AuditEvent, or None for records that are not disclosures (e.g. reviews)."""
+    record = entry.record
+    if record.get("type") == "review":
+        return None
+    event = event_skeleton(entry, _agents(record), about_patient=bool(record.get("patients")))
     if record.get("reason") or record.get("outcome") != "disclosed":
         event["outcomeDesc"] = str(record.get("reason") or record.get("outcome"))
     if record.get("purpose"):
         event["purposeOfEvent"] = [{"coding": [{"system": LOCAL + "purpose", "code": str(record["purpose"])}]}]
-    entities = _entities(record, is_query)
+    entities = _entities(record)
     if entities:
         event["entity"] = entities
     return event

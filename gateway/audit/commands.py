@@ -15,12 +15,15 @@ import orjson
 import sqlalchemy as sa
 import typer
 
+from gateway.audit.anomalies import report as anomaly_report
+from gateway.audit.continuity import verify_export
+from gateway.audit.formats import export_file
 from gateway.audit.indexing import utc
 from gateway.audit.log import AuditLog
 from gateway.audit.model import Verification
+from gateway.audit.proof import verify_proof
 from gateway.audit.signing import load_or_create_signing_key
 from gateway.initialise import NotInitialised, require_database
-from gateway.audit.verify import verify_export
 from gateway.settings import get_settings
 
 P = ParamSpec("P")
@@ -93,8 +96,10 @@ def _report(result: Verification) -> None:
 
 @app.command()
 @_guarded
-def verify(directory: Annotated[Path | None, typer.Argument(help="An export directory; the live database when omitted")] = None,
-           previous: Annotated[Path | None, typer.Option(help="An earlier export that the log must still extend")] = None) -> None:
+def verify(directory: Annotated[Path | None, typer.Argument(
+               help="An export directory; the live database when omitted")] = None,
+           previous: Annotated[Path | None, typer.Option(
+               help="An earlier export that the log must still extend")] = None) -> None:
     """Check the hash chain and signed checkpoints; exit 1 naming the first bad record."""
     if directory is not None:
         _report(verify_export(directory, previous=previous))
@@ -121,8 +126,6 @@ def export(out: Annotated[Path, typer.Option("--out", help="Output directory")],
         typer.echo(f"exported {summary.records} records and {summary.checkpoints} checkpoints to {out} "
                    f"(tree size {summary.tree_size}, root {summary.root})")
         return
-    from gateway.audit.formats import export_file
-
     out.mkdir(parents=True, exist_ok=True)
     name = {"auditevent": "auditevents.ndjson", "jsonl": "audit.jsonl", "csv": "audit.csv"}[fmt.value]
     count = export_file(log.iter_entries(since=_when(since), until=_when(until)), out / name, fmt.value)
@@ -166,8 +169,6 @@ def prove(seq: Annotated[int, typer.Argument(help="Sequence number of the record
 def verify_proof_command(proof: Annotated[Path, typer.Argument(help="Proof JSON from `prove`")],
                          public_key: Annotated[Path, typer.Option("--public-key", help="public_key.pem")]) -> None:
     """Check an inclusion proof with the public key alone."""
-    from gateway.audit.proof import verify_proof
-
     if verify_proof(orjson.loads(proof.read_bytes()), public_key.read_bytes()):
         typer.echo("OK: the record is included in the signed checkpoint")
         return
@@ -187,14 +188,14 @@ def checkpoint() -> None:
 def anomalies(since: Annotated[str | None, typer.Option()] = None,
               until: Annotated[str | None, typer.Option()] = None) -> None:
     """Unusual access: many patients, no relationship, out-of-hours emergency, repeated refusals."""
-    from gateway.audit.anomalies import report
-
-    _lines(a.as_dict() for a in report(_open_log(need_key=False).iter_entries(since=_when(since), until=_when(until))))
+    entries = _open_log(need_key=False).iter_entries(since=_when(since), until=_when(until))
+    _lines(a.as_dict() for a in anomaly_report(entries))
 
 
 @app.command()
 @_guarded
-def prune(before: Annotated[str | None, typer.Option(help="ISO date/time; default: now - GATEWAY_AUDIT_RETENTION_DAYS")] = None) -> None:
+def prune(before: Annotated[str | None, typer.Option(
+              help="ISO date/time; default: now - GATEWAY_AUDIT_RETENTION_DAYS")] = None) -> None:
     """Delete records older than BEFORE, leaving a signed checkpoint as the verified start."""
     when = _when(before)
     if when is None:

@@ -8,6 +8,7 @@ from typing import IO, Any
 
 import orjson
 
+from gateway.audit.auditevent import to_audit_events
 from gateway.audit.model import AuditEntry
 
 CSV_COLUMNS = ["seq", "time", "request_id", "user", "name", "role", "org", "purpose", "justification",
@@ -85,8 +86,6 @@ def export_file(entries: Iterable[AuditEntry], path: Path, fmt: str) -> int:
         if fmt == "jsonl":
             return write_jsonl(entries, handle)
         if fmt == "auditevent":
-            from gateway.audit.auditevent import to_audit_events
-
             count = 0
             for event in to_audit_events(entries):
                 handle.write(orjson.dumps(event) + b"\n")

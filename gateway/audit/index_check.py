@@ -57,6 +57,6 @@ class IndexCheck:
         """After every row: the review queue column must match the review records in the chain."""
         for seq, mark in sorted(self._marks.items()):
             if mark != self._reviews.get(seq):
-                return seq, (f"record {seq}: marked reviewed by record {mark}, but the chain holds "
-                             f"{'no review of it' if seq not in self._reviews else 'review ' + str(self._reviews[seq])}")
+                held = "no review of it" if seq not in self._reviews else f"review {self._reviews[seq]}"
+                return seq, f"record {seq}: marked reviewed by record {mark}, but the chain holds {held}"
         return None

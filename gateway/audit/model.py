@@ -6,6 +6,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from gateway.audit.signing import LOG_ID
+
 
 class AuditWriteError(Exception):
     """The record could not be committed; the caller must not release anything (503)."""
@@ -35,8 +37,6 @@ class Checkpoint:
     signature: str
 
     def as_dict(self) -> dict[str, Any]:
-        from gateway.audit.signing import LOG_ID
-
         return {"log": LOG_ID, "kind": self.kind, "tree_size": self.tree_size, "root": self.root,
                 "last_hash": self.last_hash, "frontier": self.frontier, "time": self.time,
                 "signature": self.signature}

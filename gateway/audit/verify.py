@@ -8,16 +8,14 @@ was truncated."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
-import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from gateway.audit.chain import GENESIS_HASH, line_hash_ok
 from gateway.audit.merkle import Frontier
 from gateway.audit.model import Verification
-from gateway.audit.signing import load_public_key, signature_ok
+from gateway.audit.signing import signature_ok
 
 
 def _frontier(cp: dict[str, Any]) -> Frontier:
@@ -55,24 +53,10 @@ def verify_lines(lines: Iterable[dict[str, Any]], checkpoints: Sequence[dict[str
     good_size, checked = base, 0
 
     for line in lines:
-        expected = base + checked + 1
-        try:
-            seq = line["seq"]
-            if seq != expected:
-                what = "missing" if isinstance(seq, int) and seq > expected else "out of order"
-                return Verification(False, checked, expected,
-                                    f"record {expected} is {what} (found seq {seq} in its place)")
-            if line["prev_hash"] != prev:
-                return Verification(False, checked, seq,
-                                    f"record {seq}: prev_hash does not match record {seq - 1} "
-                                    "(a record was inserted or removed)")
-            if not line_hash_ok(line):
-                return Verification(False, checked, seq, f"record {seq}: content does not match its hash")
-            problem = extra_check(line) if extra_check else None
-            if problem:
-                return Verification(False, checked, seq, problem)
-        except (KeyError, TypeError, ValueError):
-            return Verification(False, checked, expected, f"record {expected} is malformed")
+        bad = _line_problem(line, base + checked + 1, prev, extra_check)
+        if bad is not None:
+            return Verification(False, checked, *bad)
+        seq = line["seq"]
         frontier.append(line["hash"])
         prev = line["hash"]
         checked += 1
@@ -95,28 +79,22 @@ def verify_lines(lines: Iterable[dict[str, Any]], checkpoints: Sequence[dict[str
     return Verification(True, checked, None, f"{checked} records intact (tree size {last})")
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-
-
-def verify_export(directory: Path | str, previous: Path | str | None = None) -> Verification:
-    """Offline check of ``DIR/records.jsonl`` + ``DIR/checkpoints.jsonl`` with ``DIR/public_key.pem``;
-    with ``previous`` (an earlier export), also that this one extends it."""
-    directory = Path(directory)
+def _line_problem(line: dict[str, Any], expected: int, prev: str,
+                  extra_check: Callable[[dict[str, Any]], str | None] | None) -> tuple[int, str] | None:
+    """(first bad seq, why) when ``line`` is not record ``expected`` following ``prev``; None when it is."""
     try:
-        pem = (directory / "public_key.pem").read_bytes()
-        public_key = load_public_key(pem)
-        checkpoints = _read_jsonl(directory / "checkpoints.jsonl")
-        lines = _read_jsonl(directory / "records.jsonl")
-    except (OSError, ValueError, TypeError) as exc:
-        return Verification(False, 0, None, f"cannot read export: {exc}")
-    if not checkpoints:
-        return Verification(False, 0, None, "no signed checkpoint in the export")
-    result = verify_lines(lines, checkpoints, public_key, require_final_checkpoint=True)
-    if not result.ok or previous is None:
-        return result
-    from gateway.audit.continuity import check_continuity
-
-    first = lines[0]["seq"] if lines else checkpoints[-1]["tree_size"] + 1
-    broken = check_continuity(previous, ((line["seq"], line["hash"]) for line in lines), pem, first)
-    return broken or Verification(True, result.checked, None, f"{result.reason}; extends {previous}")
+        seq = line["seq"]
+        if seq != expected:
+            what = "missing" if isinstance(seq, int) and seq > expected else "out of order"
+            return expected, f"record {expected} is {what} (found seq {seq} in its place)"
+        if line["prev_hash"] != prev:
+            return seq, (f"record {seq}: prev_hash does not match record {seq - 1} "
+                         "(a record was inserted or removed)")
+        if not line_hash_ok(line):
+            return seq, f"record {seq}: content does not match its hash"
+        problem = extra_check(line) if extra_check else None
+        if problem:
+            return seq, problem
+    except (KeyError, TypeError, ValueError):
+        return expected, f"record {expected} is malformed"
+    return None

@@ -24,7 +24,7 @@ from typing import Any
 from adapters.base import NHS_NUMBER_SYSTEM
 from adapters.conventions import RECORD_WARNING_SYSTEM
 from gateway.audit import AuditLog
-from gateway.audit.log import AuditEntry
+from gateway.audit.model import AuditEntry
 from gateway.disclosure.derived import follow_withheld, references_in
 from gateway.disclosure.enforce import ContextCache, Decisions, Released, enforce
 from gateway.disclosure.labels import LiveLabels
@@ -110,10 +110,10 @@ class Disclosure:
     def _decide_named(self, released: list[Released]) -> None:
         named = set().union(*(references_in(r.stored.raw) for r in released)) if released else set()
         decided = {ref for ref, _ in self.decisions.entries}
-        wanted = [tuple(r.split("/", 1)) for r in named - decided]
+        wanted = [_type_and_id(r) for r in named - decided]
         if not wanted:
             return
-        others = self.service.store.get_many(wanted)  # type: ignore[arg-type]
+        others = self.service.store.get_many(wanted)
         self.service.labels.apply(self.engine, others)
         # Decided for what they imply about the released items only: not sent, not audited as sent.
         shadow = Decisions()
@@ -225,3 +225,8 @@ class DisclosureService:
             return None
         return next((i.get("value") for i in patient.content.get("identifier") or []
                      if i.get("system") == NHS_NUMBER_SYSTEM), None)
+
+
+def _type_and_id(reference: str) -> tuple[str, str]:
+    kind, _, rid = reference.partition("/")
+    return kind, rid

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from typing import Any
 
 from adapters.base import ODS_SYSTEM, MappedRecord, SourceMessage, stable_id
 from adapters.conventions import BASE
@@ -17,7 +18,7 @@ def provenance_id(message: SourceMessage) -> str:
     return stable_id(message.source_system, "Provenance", key)
 
 
-def provenance_for(work: Work) -> dict:
+def provenance_for(work: Work) -> dict[str, Any]:
     message = work.message
     stamps = [r.record.source_updated for r in work.records if r.record.source_updated]
     recorded = message.message_time or (max(stamps) if stamps else datetime.now(UTC))

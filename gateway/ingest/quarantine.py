@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -9,11 +10,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.core_table import core_table
 from gateway.ingest.inputs import looks_like_key
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
 
-Q = QuarantineRow.__table__
-M = MatchReviewRow.__table__
+Q = core_table(QuarantineRow)
+M = core_table(MatchReviewRow)
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,12 @@ class Quarantine:
             conn.execute(Q.update().where(Q.c.id == entry_id).values(status="resolved", resolved_at=datetime.now(UTC)))
 
 
-    def purge(self, audit: Any, *, ids: list[int] | None = None, resolved: bool = False,
+    def purge(self, audit: Any, *, ids: Sequence[int] | None = None, resolved: bool = False,
               older_than_days: int | None = None, operator: str, reason: str) -> Purged:
         """Delete entries for good, audited: the audit record (what, who, why) is appended first and
         nothing is deleted when it cannot be. KeyError names an id that does not exist."""
         query = sa.select(Q.c.id, Q.c.format, Q.c.origin, Q.c.status, Q.c.received_at, Q.c.raw).order_by(Q.c.id)
-        conditions = []
+        conditions: list[sa.ColumnElement[bool]] = []
         if ids:
             conditions.append(Q.c.id.in_(ids))
         if resolved:
@@ -98,7 +100,7 @@ class Quarantine:
         return purged
 
 
-class Purged(list):  # type: ignore[type-arg]
+class Purged(list[dict[str, Any]]):
     """The purged entries (id, format, origin, status, bytes, sha256) and the audit record's seq."""
 
     def __init__(self, entries: list[dict[str, Any]]) -> None:

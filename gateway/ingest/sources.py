@@ -102,16 +102,24 @@ def care_team_organisations(resource: dict[str, Any]) -> Iterator[tuple[str, str
     — the same places gateway/policy/context.py reads memberships from."""
     rtype = resource.get("resourceType")
     if rtype == "Patient":
-        for i, gp in enumerate(resource.get("generalPractitioner") or []):
-            if (org := _ods(gp)) is not None:
-                yield org, f"Patient.generalPractitioner[{i}]"
+        yield from _registered_practices(resource)
     elif rtype == "CareTeam":
-        for i, part in enumerate(resource.get("participant") or []):
-            if not isinstance(part, dict):
-                continue
-            for where in ("onBehalfOf", "member"):
-                if (org := _ods(part.get(where))) is not None:
-                    yield org, f"CareTeam.participant[{i}].{where}"
-        for i, managing in enumerate(resource.get("managingOrganization") or []):
-            if (org := _ods(managing)) is not None:
-                yield org, f"CareTeam.managingOrganization[{i}]"
+        yield from _care_team_members(resource)
+
+
+def _registered_practices(patient: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for i, gp in enumerate(patient.get("generalPractitioner") or []):
+        if (org := _ods(gp)) is not None:
+            yield org, f"Patient.generalPractitioner[{i}]"
+
+
+def _care_team_members(team: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for i, part in enumerate(team.get("participant") or []):
+        if not isinstance(part, dict):
+            continue
+        for where in ("onBehalfOf", "member"):
+            if (org := _ods(part.get(where))) is not None:
+                yield org, f"CareTeam.participant[{i}].{where}"
+    for i, managing in enumerate(team.get("managingOrganization") or []):
+        if (org := _ods(managing)) is not None:
+            yield org, f"CareTeam.managingOrganization[{i}]"

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.policy.terminology import normalise_ecl
+
 
 @dataclass(frozen=True)
 class Tokens:
@@ -132,8 +134,6 @@ class Matcher:
     def from_data(cls, data: dict[str, Any], expansions: Mapping[str, frozenset[str]] | None = None) -> Matcher:
         """``expansions``: normalised ECL -> its cached codes ("system|code"); an expression with no
         expansion selects nothing (the compiler reports it, so such a policy never goes live)."""
-        from gateway.policy.terminology import normalise_ecl
-
         sets = {k: frozenset(map(str, v)) for k, v in data.items() if k not in ("unless", "ecl")}
         ecl = tuple(map(str, data["ecl"])) if data.get("ecl") else None
         if ecl is not None:

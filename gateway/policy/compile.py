@@ -63,71 +63,102 @@ def _vocabulary(raw: RawPolicy, p: _Problems) -> Vocabulary | None:
     roles_doc, purposes_doc, cats_doc = raw.one("roles"), raw.one("purposes"), raw.one("categories")
     if roles_doc is None or purposes_doc is None or cats_doc is None:
         return None
-    roles = {name: RoleDef(name, d.get("description", ""), tuple(d.get("job_roles", ())),
-                           d.get("reads_records", True), d.get("ingests", False), d.get("own_record_only", False),
-                           d.get("reads_audit", False), d.get("manages_policies", False),
-                           d.get("records_consent", False), d.get("records_opt_out", False))
-             for name, d in roles_doc.data["roles"].items()}
-    seen_codes: dict[str, str] = {}
-    for name, role in roles.items():
-        for i, code in enumerate(role.job_roles):
-            if code in seen_codes:
-                p.add(roles_doc, ("roles", name, "job_roles", i), f"job role {code} is already mapped to {seen_codes[code]}")
-            seen_codes[code] = name
-    purposes: dict[str, PurposeDef] = {}
-    for name, d in purposes_doc.data["purposes"].items():
-        for i, r in enumerate(d["roles"]):
-            if r not in roles:
-                p.add(purposes_doc, ("purposes", name, "roles", i), f"unknown role {r!r}")
-        purposes[name] = PurposeDef(name, d.get("description", ""), d["code"], frozenset(d["roles"]),
-                                    d.get("justification_required", False), d.get("grants_relationship", False),
-                                    frozenset(d.get("obligations", ())))
+    roles = _roles(roles_doc, p)
+    purposes = _purposes(purposes_doc, roles, p)
     data = cats_doc.data
     expansions = _expansions(raw, cats_doc, p)
-    resolved = {key: e.codes for key, e in expansions.items()}
-    categories: dict[str, CategoryDef] = {}
-    matchers: list[tuple[str, Matcher]] = []
-    for name, d in data["categories"].items():
-        parent = d.get("part_of")
-        if parent is not None and parent not in data["categories"]:
-            p.add(cats_doc, ("categories", name, "part_of"), f"unknown parent category {parent!r}")
-        elif parent is not None and data["categories"][parent].get("part_of"):
-            p.add(cats_doc, ("categories", name, "part_of"), f"{parent!r} is itself a field group")
-        if parent is not None and "." in name and not name.startswith(parent + "."):
-            p.add(cats_doc, ("categories", name), f"a field group of {parent!r} should be named {parent}.<group>")
-        selectors = []
-        for i, text in enumerate(d.get("fields", ())):
-            try:
-                selectors.append(compile_selector(text))
-            except SelectorError as exc:
-                p.add(cats_doc, ("categories", name, "fields", i), str(exc))
-        if d.get("fields") and parent is None:
-            p.add(cats_doc, ("categories", name, "fields"), "fields are only for field groups (set part_of)")
-        if not d.get("match") and parent is None:
-            p.add(cats_doc, ("categories", name), "a top-level category needs at least one matcher")
-        parent_default = data["categories"].get(parent, {}).get("default") if parent else None
-        if d.get("overlay") and parent is not None:
-            p.add(cats_doc, ("categories", name, "overlay"), "a field group cannot be an overlay")
-        categories[name] = CategoryDef(name, d.get("description", ""), d.get("default", parent_default or "notice"),
-                                       parent, tuple(selectors), bool(d.get("overlay")))
-        matchers += [(name, Matcher.from_data(m, resolved)) for m in d.get("match", ())]
+    categories, matchers = _categories(cats_doc, {key: e.codes for key, e in expansions.items()}, p)
     fallback = data.get("fallback_category")
     if fallback is not None and fallback not in categories:
         p.add(cats_doc, ("fallback_category",), f"unknown category {fallback!r}")
-    groups: dict[str, tuple[CategoryDef, ...]] = {}
-    for c in categories.values():
-        if c.part_of:
-            groups[c.part_of] = groups.get(c.part_of, ()) + (c,)
     overlays = frozenset(c.name for c in categories.values() if c.overlay)
     if fallback in overlays:
         p.add(cats_doc, ("fallback_category",), f"the fallback {fallback!r} must be a kind, not an overlay")
     terms = _sensitive_terms(cats_doc, categories, p)
     used = {key: expansions[key] for key in (normalise_ecl(e) for e, _ in ecls_in(data)) if key in expansions}
-    return Vocabulary(roles, purposes, categories, groups,
+    return Vocabulary(roles, purposes, categories, _field_groups(categories),
                       Categorizer(matchers, data.get("section_extension"), fallback, overlays, terms), fallback,
                       _elements(cats_doc, categories, p), _categories_version(data, used), expansions,
                       frozenset(normalise_ecl(e) for e, _ in ecls_in(data)),
                       _person_view(raw.one("settings"), purposes, p))
+
+
+def _roles(doc: Document, p: _Problems) -> dict[str, RoleDef]:
+    roles = {name: RoleDef(name, d.get("description", ""), tuple(d.get("job_roles", ())),
+                           d.get("reads_records", True), d.get("ingests", False), d.get("own_record_only", False),
+                           d.get("reads_audit", False), d.get("manages_policies", False),
+                           d.get("records_consent", False), d.get("records_opt_out", False))
+             for name, d in doc.data["roles"].items()}
+    seen_codes: dict[str, str] = {}
+    for name, role in roles.items():
+        for i, code in enumerate(role.job_roles):
+            if code in seen_codes:
+                p.add(doc, ("roles", name, "job_roles", i), f"job role {code} is already mapped to {seen_codes[code]}")
+            seen_codes[code] = name
+    return roles
+
+
+def _purposes(doc: Document, roles: dict[str, RoleDef], p: _Problems) -> dict[str, PurposeDef]:
+    purposes: dict[str, PurposeDef] = {}
+    for name, d in doc.data["purposes"].items():
+        for i, r in enumerate(d["roles"]):
+            if r not in roles:
+                p.add(doc, ("purposes", name, "roles", i), f"unknown role {r!r}")
+        purposes[name] = PurposeDef(name, d.get("description", ""), d["code"], frozenset(d["roles"]),
+                                    d.get("justification_required", False), d.get("grants_relationship", False),
+                                    frozenset(d.get("obligations", ())))
+    return purposes
+
+
+def _categories(doc: Document, resolved: dict[str, frozenset[str]], p: _Problems,
+                ) -> tuple[dict[str, CategoryDef], list[tuple[str, Matcher]]]:
+    categories: dict[str, CategoryDef] = {}
+    matchers: list[tuple[str, Matcher]] = []
+    for name, d in doc.data["categories"].items():
+        categories[name] = _category(doc, name, d, p)
+        matchers += [(name, Matcher.from_data(m, resolved)) for m in d.get("match", ())]
+    return categories, matchers
+
+
+def _category(doc: Document, name: str, d: dict[str, Any], p: _Problems) -> CategoryDef:
+    """One category or field group, its parent (part_of) checked against the others."""
+    every = doc.data["categories"]
+    parent = d.get("part_of")
+    if parent is not None and parent not in every:
+        p.add(doc, ("categories", name, "part_of"), f"unknown parent category {parent!r}")
+    elif parent is not None and every[parent].get("part_of"):
+        p.add(doc, ("categories", name, "part_of"), f"{parent!r} is itself a field group")
+    if parent is not None and "." in name and not name.startswith(parent + "."):
+        p.add(doc, ("categories", name), f"a field group of {parent!r} should be named {parent}.<group>")
+    selectors = _selectors(doc, ("categories", name, "fields"), d.get("fields", ()), p)
+    if d.get("fields") and parent is None:
+        p.add(doc, ("categories", name, "fields"), "fields are only for field groups (set part_of)")
+    if not d.get("match") and parent is None:
+        p.add(doc, ("categories", name), "a top-level category needs at least one matcher")
+    parent_default = every.get(parent, {}).get("default") if parent else None
+    if d.get("overlay") and parent is not None:
+        p.add(doc, ("categories", name, "overlay"), "a field group cannot be an overlay")
+    return CategoryDef(name, d.get("description", ""), d.get("default", parent_default or "notice"),
+                       parent, tuple(selectors), bool(d.get("overlay")))
+
+
+def _selectors(doc: Document, base: tuple[str | int, ...], texts: Any, p: _Problems) -> list[Selector]:
+    """The selectors that parse; each one that does not is a problem at its index."""
+    selectors = []
+    for i, text in enumerate(texts):
+        try:
+            selectors.append(compile_selector(text))
+        except SelectorError as exc:
+            p.add(doc, base + (i,), str(exc))
+    return selectors
+
+
+def _field_groups(categories: dict[str, CategoryDef]) -> dict[str, tuple[CategoryDef, ...]]:
+    groups: dict[str, tuple[CategoryDef, ...]] = {}
+    for c in categories.values():
+        if c.part_of:
+            groups[c.part_of] = groups.get(c.part_of, ()) + (c,)
+    return groups
 
 
 def _person_view(doc: Document | None, purposes: dict[str, PurposeDef], p: _Problems) -> PersonView:
@@ -199,12 +230,7 @@ def _elements(doc: Document, categories: dict[str, CategoryDef], p: _Problems) -
             continue
         if target.part_of is not None or target.overlay:
             p.add(doc, base + ("category",), f"{d['category']!r} is not a kind (an element carries a kind's content)")
-        selectors = []
-        for i, text in enumerate(d["fields"]):
-            try:
-                selectors.append(compile_selector(text))
-            except SelectorError as exc:
-                p.add(doc, base + ("fields", i), str(exc))
+        selectors = _selectors(doc, base + ("fields",), d["fields"], p)
         group = ElementGroup(name, d.get("description", ""), d["category"], tuple(selectors))
         for rtype in dict.fromkeys(s.resource_type for s in selectors):
             by_type[rtype] = by_type.get(rtype, ()) + (group,)
@@ -270,27 +296,35 @@ def _check_tests(raw: RawPolicy, vocab: Vocabulary, rule_ids: set[str], p: _Prob
     for doc in raw.documents.get("tests", []):
         data = doc.data or {}
         for i, case in enumerate(data.get("cases", [])):
-            base = ("cases", i)
-            req = case.get("requester", {})
-            if req.get("role") not in vocab.roles:
-                p.add(doc, base + ("requester", "role"), f"unknown role {req.get('role')!r}")
-            if req.get("purpose") not in vocab.purposes:
-                p.add(doc, base + ("requester", "purpose"), f"unknown purpose {req.get('purpose')!r}")
-            for j, c in enumerate((case.get("item") or {}).get("categories", ())):
-                if c not in vocab.categories:
-                    p.add(doc, base + ("item", "categories", j), f"unknown category {c!r}")
-            for j, r in enumerate(case.get("expect", {}).get("rules_include", ())):
-                if r not in rule_ids and not r.startswith(("default:", "role:", "purpose:")):
-                    p.add(doc, base + ("expect", "rules_include", j), f"unknown rule id {r!r}")
+            _check_case(doc, ("cases", i), case, vocab, rule_ids, p)
         for i, m in enumerate(data.get("matrices", [])):
-            base = ("matrices", i)
-            if m.get("purpose") not in vocab.purposes:
-                p.add(doc, base + ("purpose",), f"unknown purpose {m.get('purpose')!r}")
-            for j, r in enumerate(m.get("roles", ())):
-                if r not in vocab.roles:
-                    p.add(doc, base + ("roles", j), f"unknown role {r!r}")
-            for cat, cells in (m.get("rows") or {}).items():
-                if cat not in vocab.categories:
-                    p.add(doc, base + ("rows", cat), f"unknown category {cat!r}")
-                if len(cells) != len(m.get("roles", ())):
-                    p.add(doc, base + ("rows", cat), f"{len(cells)} cells for {len(m.get('roles', ()))} roles")
+            _check_matrix(doc, ("matrices", i), m, vocab, p)
+
+
+def _check_case(doc: Document, base: tuple[str | int, ...], case: dict[str, Any], vocab: Vocabulary,
+                rule_ids: set[str], p: _Problems) -> None:
+    req = case.get("requester", {})
+    if req.get("role") not in vocab.roles:
+        p.add(doc, base + ("requester", "role"), f"unknown role {req.get('role')!r}")
+    if req.get("purpose") not in vocab.purposes:
+        p.add(doc, base + ("requester", "purpose"), f"unknown purpose {req.get('purpose')!r}")
+    for j, c in enumerate((case.get("item") or {}).get("categories", ())):
+        if c not in vocab.categories:
+            p.add(doc, base + ("item", "categories", j), f"unknown category {c!r}")
+    for j, r in enumerate(case.get("expect", {}).get("rules_include", ())):
+        if r not in rule_ids and not r.startswith(("default:", "role:", "purpose:")):
+            p.add(doc, base + ("expect", "rules_include", j), f"unknown rule id {r!r}")
+
+
+def _check_matrix(doc: Document, base: tuple[str | int, ...], m: dict[str, Any], vocab: Vocabulary,
+                  p: _Problems) -> None:
+    if m.get("purpose") not in vocab.purposes:
+        p.add(doc, base + ("purpose",), f"unknown purpose {m.get('purpose')!r}")
+    for j, r in enumerate(m.get("roles", ())):
+        if r not in vocab.roles:
+            p.add(doc, base + ("roles", j), f"unknown role {r!r}")
+    for cat, cells in (m.get("rows") or {}).items():
+        if cat not in vocab.categories:
+            p.add(doc, base + ("rows", cat), f"unknown category {cat!r}")
+        if len(cells) != len(m.get("roles", ())):
+            p.add(doc, base + ("rows", cat), f"{len(cells)} cells for {len(m.get('roles', ()))} roles")

@@ -81,10 +81,10 @@ class Condition:
             want = getattr(self, name)
             if want is not None and have not in want:
                 out.append(f"{name}: {have!r} not in {sorted(want)}")
-        for name, have in zip(FACT_NAMES, facts):
+        for name, fact in zip(FACT_NAMES, facts):
             want = getattr(self, name)
-            if want is not None and want != have:
-                out.append(f"{name}: is {have}, needs {want}")
+            if want is not None and want != fact:
+                out.append(f"{name}: is {fact}, needs {want}")
         return out
 
     def referenced_facts(self) -> frozenset[str]:

@@ -147,8 +147,8 @@ def _is_person(member: dict[str, Any]) -> bool:
 
 
 def _contact(ext: list[dict[str, Any]], telecom: list[dict[str, Any]]) -> tuple[str | None, str | None]:
-    points = [e.get("valueContactPoint") for e in ext if e.get("url") == cv.EXT_PARTICIPANT_CONTACT]
-    points = [p for p in points + list(telecom) if isinstance(p, dict)]
+    listed = [e.get("valueContactPoint") for e in ext if e.get("url") == cv.EXT_PARTICIPANT_CONTACT]
+    points: list[dict[str, Any]] = [p for p in listed + list(telecom) if isinstance(p, dict)]
     phone = next((p.get("value") for p in points if p.get("system") == "phone"), None)
     email = next((p.get("value") for p in points if p.get("system") == "email"), None)
     return phone, email
@@ -165,53 +165,83 @@ def patient_context(patient: dict[str, Any], resources: Iterable[dict[str, Any]]
     nhs = next((i.get("value") for i in patient.get("identifier") or [] if i.get("system") == NHS_NUMBER_SYSTEM), None)
     choices: list[_Choice] = []
     opt_out: tuple[datetime, bool] | None = None  # (dateTime, opted out) of the latest opt-out Consent
-    team: list[CareTeamMember] = []
+    team = _registered_gp(patient)
+    for r in resources:
+        rtype = r.get("resourceType")
+        if rtype == "Consent" and r.get("status", "active") not in _NOT_A_CHOICE:
+            if _is_opt_out(r):
+                opt_out = _later_opt_out(r, opt_out)
+            else:
+                choices += _choices(r)
+        elif rtype == "CareTeam" and r.get("status", "active") not in _INACTIVE:
+            team += _care_team_members(r, as_of)
+        elif rtype == "RelatedPerson" and r.get("active", True):
+            team.append(_related_person(r))
+    opted = national_opt_out if national_opt_out is not None else bool(opt_out and opt_out[1])
+    directives = _standing(choices, as_of)
+    return PatientContext(str(patient.get("id", "")), nhs, tuple(directives), opted, tuple(team))
+
+
+def _registered_gp(patient: dict[str, Any]) -> list[CareTeamMember]:
+    team = []
     for gp in patient.get("generalPractitioner") or []:
         org = _identifier(gp)
         if org and (gp.get("identifier") or {}).get("system", ODS_SYSTEM) == ODS_SYSTEM:
             team.append(CareTeamMember("registered-gp-practice", org, None, gp.get("display"), source="Patient"))
-    for r in resources:
-        rtype = r.get("resourceType")
-        if rtype == "Consent" and r.get("status", "active") not in _NOT_A_CHOICE:
-            status = r.get("status", "active")
-            policy = _codes(r.get("category"), cv.CONSENT_POLICY) + _codes((r.get("policyRule") or {}), cv.CONSENT_POLICY)
-            when = moment(r.get("dateTime"))
-            if "national-data-opt-out" in policy:
-                if status == "inactive":
-                    continue
-                denied = (r.get("provision") or {}).get("type", "deny") == "deny"
-                # The latest wins; at the same moment, opted out wins (the protective reading).
-                if opt_out is None or (when, denied) > opt_out:
-                    opt_out = (when, denied)
-                continue
-            performers = [p for p in r.get("performer") or [] if isinstance(p, dict)]
-            given_by = "attorney" if any(_kind(p) == "RelatedPerson" for p in performers) else "patient"
-            choices += [_Choice(d, when, status == "inactive", window) for d, window in _directives(r, given_by)]
-        elif rtype == "CareTeam" and r.get("status", "active") not in _INACTIVE:
-            source = (r.get("meta") or {}).get("source")
-            for part in r.get("participant") or []:
-                if _ended(part.get("period"), as_of):
-                    continue
-                ext = [e for e in part.get("extension") or [] if isinstance(e, dict)]
-                member = part.get("member") or {}
-                org = _identifier(part.get("onBehalfOf")) or (
-                    _identifier(member) if (member.get("identifier") or {}).get("system") == ODS_SYSTEM else None)
-                if org is None and not _is_person(member) and (r.get("managingOrganization") or []):
-                    org = _identifier(r["managingOrganization"][0])  # staff of the managing organisation
-                teams = [str(e.get("valueString")) for e in ext if e.get("url") == cv.EXT_PARTICIPANT_TEAM]
-                roles = _codes(part.get("role")) + [str(c.get("text")) for c in part.get("role") or []
-                                                    if isinstance(c, dict) and c.get("text")]
-                phone, email = _contact(ext, [])
-                team.append(CareTeamMember(roles[0] if roles else "member", org, teams[0] if teams else None,
-                                           member.get("display"), phone, email, source,
-                                           (part.get("period") or {}).get("start")))
-        elif rtype == "RelatedPerson" and r.get("active", True):
-            roles = _codes(r.get("relationship"))
-            names = r.get("name") or [{}]
-            name = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
-            phone, email = _contact([], [t for t in r.get("telecom") or [] if isinstance(t, dict)])
-            team.append(CareTeamMember(roles[0] if roles else "related-person", None, None, name or None, phone, email,
-                                       (r.get("meta") or {}).get("source")))
-    opted = national_opt_out if national_opt_out is not None else bool(opt_out and opt_out[1])
-    directives = _standing(choices, as_of)
-    return PatientContext(str(patient.get("id", "")), nhs, tuple(directives), opted, tuple(team))
+    return team
+
+
+def _is_opt_out(consent: dict[str, Any]) -> bool:
+    policy = (_codes(consent.get("category"), cv.CONSENT_POLICY)
+              + _codes((consent.get("policyRule") or {}), cv.CONSENT_POLICY))
+    return "national-data-opt-out" in policy
+
+
+def _later_opt_out(consent: dict[str, Any], latest: tuple[datetime, bool] | None) -> tuple[datetime, bool] | None:
+    """The latest national opt-out choice so far; at the same moment, opted out wins (the protective reading)."""
+    when = moment(consent.get("dateTime"))
+    if consent.get("status", "active") == "inactive":
+        return latest
+    denied = (consent.get("provision") or {}).get("type", "deny") == "deny"
+    return (when, denied) if latest is None or (when, denied) > latest else latest
+
+
+def _choices(consent: dict[str, Any]) -> list[_Choice]:
+    """A sharing choice's directives (given by an attorney when a RelatedPerson performed it)."""
+    performers = [p for p in consent.get("performer") or [] if isinstance(p, dict)]
+    given_by = "attorney" if any(_kind(p) == "RelatedPerson" for p in performers) else "patient"
+    withdrawn = consent.get("status", "active") == "inactive"
+    when = moment(consent.get("dateTime"))
+    return [_Choice(d, when, withdrawn, window) for d, window in _directives(consent, given_by)]
+
+
+def _care_team_members(team: dict[str, Any], as_of: str) -> list[CareTeamMember]:
+    """The CareTeam's participants whose period has not ended by ``as_of``."""
+    source = (team.get("meta") or {}).get("source")
+    members = []
+    for part in team.get("participant") or []:
+        if _ended(part.get("period"), as_of):
+            continue
+        ext = [e for e in part.get("extension") or [] if isinstance(e, dict)]
+        member = part.get("member") or {}
+        org = _identifier(part.get("onBehalfOf")) or (
+            _identifier(member) if (member.get("identifier") or {}).get("system") == ODS_SYSTEM else None)
+        if org is None and not _is_person(member) and (team.get("managingOrganization") or []):
+            org = _identifier(team["managingOrganization"][0])  # staff of the managing organisation
+        teams = [str(e.get("valueString")) for e in ext if e.get("url") == cv.EXT_PARTICIPANT_TEAM]
+        roles = _codes(part.get("role")) + [str(c.get("text")) for c in part.get("role") or []
+                                            if isinstance(c, dict) and c.get("text")]
+        phone, email = _contact(ext, [])
+        members.append(CareTeamMember(roles[0] if roles else "member", org, teams[0] if teams else None,
+                                      member.get("display"), phone, email, source,
+                                      (part.get("period") or {}).get("start")))
+    return members
+
+
+def _related_person(person: dict[str, Any]) -> CareTeamMember:
+    roles = _codes(person.get("relationship"))
+    names = person.get("name") or [{}]
+    name = names[0].get("text") or " ".join([*names[0].get("given", []), names[0].get("family", "")]).strip()
+    phone, email = _contact([], [t for t in person.get("telecom") or [] if isinstance(t, dict)])
+    return CareTeamMember(roles[0] if roles else "related-person", None, None, name or None, phone, email,
+                          (person.get("meta") or {}).get("source"))

@@ -61,20 +61,23 @@ def diff_requests(old: PolicyEngine, new: PolicyEngine) -> list[RequestChange]:
     return out
 
 
+def _picked(names: Iterable[str], wanted: set[str] | None) -> list[str]:
+    return sorted(n for n in names if wanted is None or n in wanted)
+
+
 def diff_policies(old: PolicyEngine, new: PolicyEngine, *, roles: Iterable[str] | None = None,
                   purposes: Iterable[str] | None = None, categories: Iterable[str] | None = None,
                   obligations: bool = True) -> list[ComboChange]:
     """Every (role, purpose, category, facts, resource type) whose decision differs. Only combinations
     both stage-1 checks allow are compared (diff_requests covers the rest). A category only one of
     the versions knows decides as unknown (hide) in the other."""
-    pick = lambda names, wanted: sorted(n for n in names if wanted is None or n in wanted)
     wanted_roles = set(roles) if roles is not None else None
     wanted_purposes = set(purposes) if purposes is not None else None
     wanted_cats = set(categories) if categories is not None else None
     changes: list[ComboChange] = []
-    for role in pick(set(old.vocabulary.roles) | set(new.vocabulary.roles), wanted_roles):
-        for purpose in pick(set(old.vocabulary.purposes) | set(new.vocabulary.purposes), wanted_purposes):
-            for cat in pick(set(old.vocabulary.categories) | set(new.vocabulary.categories), wanted_cats):
+    for role in _picked(set(old.vocabulary.roles) | set(new.vocabulary.roles), wanted_roles):
+        for purpose in _picked(set(old.vocabulary.purposes) | set(new.vocabulary.purposes), wanted_purposes):
+            for cat in _picked(set(old.vocabulary.categories) | set(new.vocabulary.categories), wanted_cats):
                 conds = [c for e in (old, new) for r in e._index.get((role, purpose, cat), ())
                          for c in (r.when, *r.unless)]
                 relevant = frozenset({"justification"}).union(*(c.referenced_facts() for c in conds))

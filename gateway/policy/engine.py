@@ -21,6 +21,7 @@ from gateway.policy.loader import read_directory
 from gateway.policy.model import (
     RESTRICTIVENESS,
     Candidate,
+    Effect,
     ItemDecision,
     Notice,
     PatientContext,
@@ -83,6 +84,7 @@ class PolicyEngine:
             raise PolicyError(problems)
         engine = cls(raw.version, compiled, Path(directory))
         if check_invariants:
+            # Imported here: invariants.py reads the engine it checks (a cycle, allowed in tests/test_import_cycles.py).
             from gateway.policy.invariants import check_invariants as _check
 
             violations = _check(engine)
@@ -300,7 +302,7 @@ class _Removals:
         return ItemDecision("release", rule_ids, obligations=self.obligations, removed=removed)
 
 
-def _most_restrictive(decided: list[tuple[str, Outcome]]) -> str:
+def _most_restrictive(decided: list[tuple[str, Outcome]]) -> Effect:
     return max((o.effect for _, o in decided), key=RESTRICTIVENESS.__getitem__)
 
 

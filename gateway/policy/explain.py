@@ -76,7 +76,8 @@ def explain_item(engine: PolicyEngine, requester: Requester, patient: PatientCon
     """The explanation of a real decision: one per category of the item, with the actual facts."""
     rtype = str(item.resource.get("resourceType", ""))
     out = []
-    for cat in item.categories or ((engine.vocabulary.fallback_category,) if engine.vocabulary.fallback_category else ()):
+    fallback = engine.vocabulary.fallback_category
+    for cat in item.categories or ((fallback,) if fallback else ()):
         facts = engine.facts_for(requester, patient, item, cat)
         out.append(explain(engine, requester.role, requester.purpose, cat, facts, rtype))
     return out

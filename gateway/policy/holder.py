@@ -8,7 +8,9 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import psycopg
 
 from gateway.logging import get_logger
 from gateway.metrics import POLICY_SWAPS
@@ -152,11 +154,9 @@ class PolicyHolder:
     def _listen(self) -> None:
         """PostgreSQL: LISTEN for the publish's NOTIFY and sync at once (the poll stays as the
         fallback for a dropped connection or a missed notification)."""
-        import psycopg
-
         assert self.publications is not None
         url = self.publications.engine.url
-        conninfo = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
+        conninfo: dict[str, Any] = {"host": url.host, "port": url.port, "user": url.username, "password": url.password,
                     "dbname": url.database}
         while not self._stop.is_set():
             try:

@@ -6,6 +6,7 @@ same thing in the shape of docs/policy.md: roles across, categories down, R/D/N/
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from gateway.policy.model import (
     Item,
     ItemDecision,
     PatientContext,
+    RequestDecision,
 )
 from gateway.policy.redact import apply_redaction
 from gateway.policy.selectors import compile_selector
@@ -79,57 +81,78 @@ def build_item(engine: PolicyEngine, data: dict[str, Any] | None, requester: Req
     return Item(resource, cats, org, data.get("holder_team", holder.get("team")))
 
 
+_ITEM_EXPECTATIONS = ("effect", "rules_include", "obligations_include", "obligations_exclude",
+                      "redacted_categories", "notice_category", "notice_contains", "notice_excludes", "removed",
+                      "kept")
+
+
 def run_case(engine: PolicyEngine, case: dict[str, Any], file: str = "") -> CaseResult:
     result = CaseResult(file, case["name"], proves=tuple(case.get("proves", ())))
     expect = case["expect"]
     requester = build_requester(case["requester"])
-    request = engine.check_request(requester)
-    fail = result.failures.append
-    if "request" in expect and request.allowed != (expect["request"] == "allowed"):
-        fail(f"request {'allowed' if request.allowed else 'refused'} ({request.reason}), expected {expect['request']}")
-    if "status" in expect and request.status != expect["status"]:
-        fail(f"status {request.status}, expected {expect['status']}")
-    if "reason_contains" in expect and expect["reason_contains"] not in request.reason:
-        fail(f"reason {request.reason!r} lacks {expect['reason_contains']!r}")
-    if not any(k in expect for k in ("effect", "rules_include", "obligations_include", "obligations_exclude",
-                                     "redacted_categories", "notice_category", "notice_contains",
-                                     "notice_excludes", "removed", "kept")):
+    result.failures += _request_failures(expect, engine.check_request(requester))
+    if not any(k in expect for k in _ITEM_EXPECTATIONS):
         return result
     patient = build_patient(case.get("patient"), requester)
     item = build_item(engine, case.get("item"), requester, case.get("patient"))
     d = result.decision = engine.decide(requester, patient, item)
+    for check in (_effect_failures, _rule_failures, _notice_failures, _redaction_failures):
+        result.failures += check(expect, d, item)
+    return result
+
+
+def _request_failures(expect: dict[str, Any], request: RequestDecision) -> Iterator[str]:
+    if "request" in expect and request.allowed != (expect["request"] == "allowed"):
+        yield (f"request {'allowed' if request.allowed else 'refused'} ({request.reason}), "
+               f"expected {expect['request']}")
+    if "status" in expect and request.status != expect["status"]:
+        yield f"status {request.status}, expected {expect['status']}"
+    if "reason_contains" in expect and expect["reason_contains"] not in request.reason:
+        yield f"reason {request.reason!r} lacks {expect['reason_contains']!r}"
+
+
+def _effect_failures(expect: dict[str, Any], d: ItemDecision, item: Item) -> Iterator[str]:
     if "effect" in expect and d.effect != expect["effect"]:
-        fail(f"effect {d.effect} (rules {', '.join(d.rule_ids)}; categories {', '.join(item.categories)}),"
-             f" expected {expect['effect']}")
+        yield (f"effect {d.effect} (rules {', '.join(d.rule_ids)}; categories {', '.join(item.categories)}),"
+               f" expected {expect['effect']}")
+
+
+def _rule_failures(expect: dict[str, Any], d: ItemDecision, item: Item) -> Iterator[str]:
     for rid in expect.get("rules_include", ()):
         if rid not in d.rule_ids:
-            fail(f"rule {rid} not among {list(d.rule_ids)}")
+            yield f"rule {rid} not among {list(d.rule_ids)}"
     for ob in expect.get("obligations_include", ()):
         if ob not in d.obligations:
-            fail(f"obligation {ob} missing (have {sorted(d.obligations)})")
+            yield f"obligation {ob} missing (have {sorted(d.obligations)})"
     for ob in expect.get("obligations_exclude", ()):
         if ob in d.obligations:
-            fail(f"unexpected obligation {ob}")
+            yield f"unexpected obligation {ob}"
     if "redacted_categories" in expect and set(d.redacted_categories) != set(expect["redacted_categories"]):
-        fail(f"redacted categories {list(d.redacted_categories)}, expected {expect['redacted_categories']}")
+        yield f"redacted categories {list(d.redacted_categories)}, expected {expect['redacted_categories']}"
+
+
+def _notice_failures(expect: dict[str, Any], d: ItemDecision, item: Item) -> Iterator[str]:
     if "notice_category" in expect and (d.notice is None or d.notice.category != expect["notice_category"]):
-        fail(f"notice category {d.notice.category if d.notice else None}, expected {expect['notice_category']}")
+        yield f"notice category {d.notice.category if d.notice else None}, expected {expect['notice_category']}"
     text = d.notice.message if d.notice else ""
     for s in expect.get("notice_contains", ()):  # case-insensitive: IG staff write sentences
         if s.lower() not in text.lower():
-            fail(f"notice {text!r} lacks {s!r}")
+            yield f"notice {text!r} lacks {s!r}"
     for s in expect.get("notice_excludes", ()):
         if s.lower() in text.lower():
-            fail(f"notice {text!r} contains {s!r}")
-    if "removed" in expect or "kept" in expect:
-        out = apply_redaction(item.resource, d) if d.effect in ("release", "redact") else {}
-        for sel in expect.get("removed", ()):
-            if compile_selector(sel).present(out):
-                fail(f"{sel} still present after redaction")
-        for sel in expect.get("kept", ()):
-            if not compile_selector(sel).present(out):
-                fail(f"{sel} missing after redaction")
-    return result
+            yield f"notice {text!r} contains {s!r}"
+
+
+def _redaction_failures(expect: dict[str, Any], d: ItemDecision, item: Item) -> Iterator[str]:
+    if "removed" not in expect and "kept" not in expect:
+        return
+    out = apply_redaction(item.resource, d) if d.effect in ("release", "redact") else {}
+    for sel in expect.get("removed", ()):
+        if compile_selector(sel).present(out):
+            yield f"{sel} still present after redaction"
+    for sel in expect.get("kept", ()):
+        if not compile_selector(sel).present(out):
+            yield f"{sel} missing after redaction"
 
 
 def matrix_cases(matrix: dict[str, Any]) -> list[dict[str, Any]]:

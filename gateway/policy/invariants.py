@@ -87,5 +87,6 @@ def check_invariants(engine: PolicyEngine, limit_per_invariant: int = 1) -> list
                     f"invariant {inv.id!r} is broken by {describe_combo(*combo)}: {why}"))
         if found > limit_per_invariant:
             problems.append(PolicyProblem(inv.file, f"invariants[{inv.index}]",
-                                          f"invariant {inv.id!r}: {found - limit_per_invariant} more combinations break it"))
+                                          f"invariant {inv.id!r}: {found - limit_per_invariant} more "
+                                          "combinations break it"))
     return problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.policy.conditions import Condition, Facts
-from gateway.policy.model import RESTRICTIVENESS
+from gateway.policy.model import RESTRICTIVENESS, Effect
 from gateway.policy.selectors import Selector
 
 
@@ -18,7 +18,7 @@ class Rule:
     id: str
     file: str
     index: int
-    effect: str
+    effect: Effect
     when: Condition
     unless: tuple[Condition, ...] = ()
     selectors: tuple[Selector, ...] = ()  # for effect == "redact"
@@ -36,7 +36,7 @@ class Rule:
 class Outcome:
     """The decision for one (role, purpose, category, facts, resource type)."""
 
-    effect: str
+    effect: Effect
     rule_ids: tuple[str, ...]  # the deciding rules (or "default:<category>")
     matched: tuple[str, ...]  # every matching rule, in file order
     obligations: frozenset[str]
@@ -45,7 +45,7 @@ class Outcome:
     redacts: tuple[str, ...] = ()
 
 
-def combine(matched: list[Rule], default: str, category: str, extra_obligations: frozenset[str],
+def combine(matched: list[Rule], default: Effect, category: str, extra_obligations: frozenset[str],
             extra_ids: tuple[str, ...]) -> Outcome:
     if not matched:
         return Outcome(default, (f"default:{category}",) + extra_ids, (), extra_obligations)

@@ -9,7 +9,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from gateway.policy.errors import PolicyProblem
 from gateway.policy.loader import RawPolicy, path_text
@@ -43,7 +43,7 @@ def validate(raw: RawPolicy) -> list[PolicyProblem]:
     return problems
 
 
-def _message(err) -> str:  # type: ignore[no-untyped-def]
+def _message(err: ValidationError) -> str:
     # Prefer the most specific sub-error for oneOf/anyOf so the IG reader sees the real cause.
     if err.context:
         best = min(err.context, key=lambda e: len(list(e.absolute_path)) * -1)

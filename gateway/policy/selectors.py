@@ -136,6 +136,20 @@ def _needle(value: str) -> str | None:
     return f'"{value}"'
 
 
+def _url_is(url: str) -> Filter:
+    """extension('url'): keep the extensions with that url."""
+    def keep(element: Any) -> bool:
+        return isinstance(element, dict) and element.get("url") == url
+    return keep
+
+
+def _has_value(path: list[str], value: str) -> Filter:
+    """where(path = 'value'): keep the elements with that value at path."""
+    def keep(element: Any) -> bool:
+        return value in [str(x) for x in values_at(element, path)]
+    return keep
+
+
 def _split(text: str) -> list[str]:
     parts, depth, quote, current = [], 0, False, ""
     for ch in text:
@@ -171,15 +185,14 @@ def compile_selector(text: str) -> Selector:
             if not url:
                 raise SelectorError(f"selector {text!r}: {name}() takes one quoted URL")
             u = url.group(1)
-            steps.append(Step(name, (lambda e, u=u: isinstance(e, dict) and e.get("url") == u,), _needle(u)))
+            steps.append(Step(name, (_url_is(u),), _needle(u)))
         elif name == "where":
             w = _WHERE.match(arg)
             if not w or not steps:
                 raise SelectorError(f"selector {text!r}: where() takes path = 'value' after a step")
             path, value = w.group(1).split("."), w.group(2)
             prev = steps.pop()
-            flt: Filter = lambda e, p=path, v=value: v in [str(x) for x in values_at(e, p)]
-            steps.append(Step(prev.name, prev.filters + (flt,), prev.needle))
+            steps.append(Step(prev.name, prev.filters + (_has_value(path, value),), prev.needle))
         else:
             raise SelectorError(f"selector {text!r}: unknown function {name}()")
     return Selector(text, parts[0].strip(), tuple(steps))

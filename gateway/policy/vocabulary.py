@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gateway.policy.categorize import Categorizer
+from gateway.policy.model import Effect
 from gateway.policy.selectors import ANY_TYPE, Selector
 from gateway.policy.terminology import Expansion
 
@@ -37,7 +38,7 @@ class PurposeDef:
 class CategoryDef:
     name: str
     description: str
-    default: str  # "notice" / "hide"
+    default: Effect  # "notice" / "hide"
     part_of: str | None = None  # set for a field group
     fields: tuple[Selector, ...] = ()
     overlay: bool = False  # sensitivity on top of an item's kind (docs/policy.md: kinds and overlays)

@@ -25,9 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from adapters.base import NHS_NUMBER_SYSTEM, ODS_SYSTEM
-from gateway.audit.auditevent import BALP, DCM, ENTITY_TYPE, LOCAL, OBJECT_ROLE, OUTCOME
-from gateway.audit.auditevent import interaction as _interaction
-from gateway.audit.indexing import utc
+from gateway.audit.auditevent import DCM, LOCAL, event_skeleton, patient_entity, resource_entity
 from gateway.audit.model import AuditEntry
 from gateway.disclosure.service import Disclosure
 from gateway.policy.model import Item, PatientContext
@@ -88,25 +86,7 @@ class PersonView:
     def event(self, entry: AuditEntry, shown: dict[str, list[str]], patient_id: str, nhs: str | None,
               org_name: Any) -> dict[str, Any]:
         record = entry.record
-        interaction = str(record.get("interaction") or "")
-        subtype, action, is_query = _interaction(interaction)
-        profile = "PatientQuery" if is_query else ("PatientCreate" if action == "C" else
-                                                   "PatientUpdate" if action == "U" else "PatientRead")
-        event: dict[str, Any] = {
-            "resourceType": "AuditEvent", "id": f"audit-{entry.seq}",
-            "meta": {"profile": [BALP + "IHE.BasicAudit." + profile]},
-            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
-                     "display": "Restful Operation"},
-            "action": action,
-            "recorded": utc(entry.time).isoformat(),
-            "outcome": OUTCOME.get(str(record.get("outcome")), "8"),
-            "agent": self._agents(record, org_name),
-            "source": {"observer": {"display": "care-gateway"},
-                       "type": [{"system": "http://terminology.hl7.org/CodeSystem/security-source-type",
-                                 "code": "4", "display": "Application Server"}]},
-        }
-        if subtype:
-            event["subtype"] = [subtype]
+        event = event_skeleton(entry, self._agents(record, org_name), about_patient=True)
         if record.get("outcome") != "disclosed":
             event["outcomeDesc"] = str(record.get("outcome"))  # never the reason text: it may quote a notice
         purpose = record.get("purpose")
@@ -115,23 +95,10 @@ class PersonView:
         patient: dict[str, Any] = {"reference": f"Patient/{patient_id}"}
         if nhs:
             patient["identifier"] = {"system": NHS_NUMBER_SYSTEM, "value": nhs}
-        entities: list[dict[str, Any]] = [{"what": patient,
-                                           "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
-                                           "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"}}]
-        for treatment, categories in shown.items():
-            if not categories:
-                continue
-            entity: dict[str, Any] = {
-                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
-                "name": treatment,
-                "description": f"{treatment}: {', '.join(categories)}",
-                "detail": [{"type": "category", "valueString": c} for c in categories]}
-            if treatment == "redacted":
-                entity["securityLabel"] = [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue",
-                                            "code": "REDACTED"}]
-            entities.append(entity)
-        event["entity"] = entities
+        event["entity"] = [patient_entity(patient), *(
+            resource_entity(treatment, {"name": treatment, "description": f"{treatment}: {', '.join(categories)}",
+                                        "detail": [{"type": "category", "valueString": c} for c in categories]})
+            for treatment, categories in shown.items() if categories)]
         return event
 
     def _purpose_coding(self, purpose: str) -> list[dict[str, Any]]:

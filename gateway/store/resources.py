@@ -9,20 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from gateway.core_table import core_table
 from gateway.store import search_params
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
 
-R = ResourceRow.__table__
-V = ResourceVersionRow.__table__
-T = SearchTokenRow.__table__
+R = core_table(ResourceRow)
+V = core_table(ResourceVersionRow)
+T = core_table(SearchTokenRow)
 
 UpsertOutcome = Literal["created", "updated", "unchanged", "stale"]
+DatePrefix = Literal["eq", "ne", "lt", "le", "gt", "ge"]
 
 
 # Not frozen: a frozen dataclass pays object.__setattr__ per field, a cost at ~200 rows per
@@ -82,11 +84,17 @@ class TokenCriterion:
 
 @dataclass(frozen=True)
 class DateCriterion:
-    column: Literal["clinical_date", "last_updated", "index"]  # "index": the parameter's own index rows
-    prefix: Literal["eq", "ne", "lt", "le", "gt", "ge"]
+    column: search_params.DateColumn
+    prefix: DatePrefix
     low: datetime
     high: datetime  # exclusive upper bound of the value's precision
     param: str | None = None  # for column "index"
+
+
+@overload
+def utc(value: datetime) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -268,7 +276,7 @@ class ResourceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(V).where(V.c.resource_type == resource_type, V.c.id == rid)
                                 .order_by(V.c.version_id.desc())).all()
-        return [(r.version_id, utc(r.last_updated), r.deleted, r.content) for r in rows]  # type: ignore[misc]
+        return [(r.version_id, utc(r.last_updated), r.deleted, r.content) for r in rows]
 
     def find_by_identifier(self, resource_type: str, system: str | None, value: str) -> list[StoredResource]:
         return self.search(resource_type, tokens=[TokenCriterion("identifier", system, value)])

@@ -20,6 +20,8 @@ from typing import Literal
 from gateway.fhir_json import values_at
 
 ParamType = Literal["token", "date", "reference", "string"]
+DateColumn = Literal["clinical_date", "last_updated", "index"]  # "index": the parameter's own index rows
+_DATE_COLUMNS: dict[str, DateColumn] = {"date": "clinical_date", "_lastUpdated": "last_updated"}
 R4_BASE = "http://hl7.org/fhir/SearchParameter/"
 
 
@@ -32,9 +34,9 @@ class SearchParam:
     where: tuple[str, str] | None = None  # only values whose element ``where[0]`` equals ``where[1]``
 
     @property
-    def column(self) -> Literal["clinical_date", "last_updated", "index"]:
+    def column(self) -> DateColumn:
         """Where a date parameter's values live: the resource row's own columns or index rows."""
-        return {"date": "clinical_date", "_lastUpdated": "last_updated"}.get(self.name, "index")  # type: ignore[return-value]
+        return _DATE_COLUMNS.get(self.name, "index")
 
 
 def _token(name: str, *paths: str, doc: str = "", where: tuple[str, str] | None = None) -> SearchParam:
@@ -182,7 +184,9 @@ def params_for(resource_type: str) -> dict[str, SearchParam]:
 
 @cache
 def _r4() -> dict[str, dict[str, list[str]]]:
-    return json.loads((Path(__file__).parent / "r4_search_parameters.json").read_text())  # type: ignore[no-any-return]
+    table: dict[str, dict[str, list[str]]] = json.loads((Path(__file__).parent / "r4_search_parameters.json")
+                                                        .read_text())
+    return table
 
 
 def r4_definition(resource_type: str, name: str, type_: str) -> str | None:

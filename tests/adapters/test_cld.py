@@ -54,7 +54,8 @@ def test_rows_map_to_patient_and_events() -> None:
     assert patient["birthDate"] == "1938-02-14" and patient["gender"] == "female"
     assert patient["extension"][0]["valueCodeableConcept"]["text"].startswith("White: English, Welsh")
     assert patient["generalPractitioner"][0]["identifier"]["value"] == "P81001"
-    assert all(r.resource["subject" if "subject" in r.resource else "patient"]["reference"] == f"Patient/{patient['id']}"
+    assert all(r.resource["subject" if "subject" in r.resource else "patient"]["reference"]
+               == f"Patient/{patient['id']}"
                for r in records[:8] if r.resource["resourceType"] != "Patient")
 
 

@@ -215,7 +215,8 @@ def _bigger(n: int) -> bytes:
     """The supplier bundle with ``n`` extra medication items, each listed in the medications List."""
     bundle = json.loads(SUPPLIER.read_bytes())
     template = next(e for e in bundle["entry"] if e["resource"].get("id") == "ms1")
-    meds = next(e["resource"] for e in bundle["entry"] if e["resource"].get("title") == "Medications and medical devices")
+    meds = next(e["resource"] for e in bundle["entry"]
+                if e["resource"].get("title") == "Medications and medical devices")
     for i in range(n):
         item = json.loads(json.dumps(template))
         item["resource"]["id"] = f"ms-extra-{i}"

@@ -88,7 +88,8 @@ def test_formats_example_loads() -> None:
     assert codes(keysafe["category"][0]) == {(FLAG_CATEGORY_LOCAL, "access")}
     assert ext(keysafe, EXT_ACCESS_VALUE) == "5190" and "5190" not in str(keysafe["code"])
     [waterlow] = of_type(records, "Observation")
-    assert waterlow["valueQuantity"]["value"] == 14 and waterlow["encounter"]["reference"] == f"Encounter/{encounter['id']}"
+    assert waterlow["valueQuantity"]["value"] == 14
+    assert waterlow["encounter"]["reference"] == f"Encounter/{encounter['id']}"
     team = of_type(records, "CareTeam")[0]
     assert set(roles(team)) == {"registered-gp-practice", "usual-gp"}
     assert roles(team)["usual-gp"]["member"]["display"] == "Dr Ngozi Okafor"
@@ -113,7 +114,7 @@ def test_every_local_code_is_mapped() -> None:
     for record in records:
         res = record.resource
         if "code" in res:
-            for system, code in codes(res["code"]):
+            for _system, code in codes(res["code"]):
                 by_code.setdefault(code, res)
     risk = by_code["VIOL"]
     assert risk["resourceType"] == "Flag" and ext(risk, EXT_DETAIL) == (
@@ -127,7 +128,8 @@ def test_every_local_code_is_mapped() -> None:
     assert codes(mca["valueCodeableConcept"]) == {(LOCAL_ITEM, "LACKS")}
     assert ext(mca, EXT_DECISION) == "Consent to daily wound care"
     assert ext(mca, EXT_REASONING).startswith("Could not retain information")
-    assert mca["performer"][0]["identifier"]["value"] == "N4471" and mca["effectiveDateTime"].startswith("2026-11-03T09:50")
+    assert mca["performer"][0]["identifier"]["value"] == "N4471"
+    assert mca["effectiveDateTime"].startswith("2026-11-03T09:50")
     assert "note" not in mca  # the reasoning lives only in its selectable extension
     assert "MCADEC" not in by_code  # folded into the MCA with the same OBX-4
     dnacpr = by_code["DNACPR"]

@@ -25,7 +25,8 @@ FIXTURES = Path(__file__).parent.parent / "fixtures" / "hl7v2"
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 
 
-def run(raw: bytes, adapter: Hl7v2Adapter | None = None) -> tuple[list[SourceMessage], list[MappedRecord], list[Rejected]]:
+def run(raw: bytes, adapter: Hl7v2Adapter | None = None,
+        ) -> tuple[list[SourceMessage], list[MappedRecord], list[Rejected]]:
     adapter = adapter or Hl7v2Adapter()
     messages: list[SourceMessage] = []
     records: list[MappedRecord] = []

@@ -124,7 +124,8 @@ def test_contacts_become_care_team_and_related_people(example) -> None:
     assert worker["onBehalfOf"]["identifier"] == {"system": ODS, "value": "C8Q2R"}
     assert ext(worker, EXT_PARTICIPANT_TEAM) == "ASC-NORTH"
     contacts = [e["valueContactPoint"] for e in worker["extension"] if e["url"] == EXT_PARTICIPANT_CONTACT]
-    assert {c["system"]: c["value"] for c in contacts} == {"phone": "0161 555 0199", "email": "tom.ellis@council.example"}
+    assert {c["system"]: c["value"] for c in contacts} == {"phone": "0161 555 0199",
+                                                           "email": "tom.ellis@council.example"}
     provider = team["participant"][-1]
     assert provider["member"]["identifier"] == {"system": ODS, "value": "VNX12"}
     relative = found["/CaseRecordExport/Contacts/Relative"]
@@ -154,7 +155,8 @@ def test_access_items(example) -> None:
     for flag in (keysafe, instructions):
         assert codes(flag["category"][0]) == {(FLAG_CATEGORY_LOCAL, "access")}
     assert (ext(keysafe, EXT_ACCESS_VALUE), ext(instructions, EXT_ACCESS_VALUE)) == ("5190", "Side door")
-    assert codes(keysafe["code"]) == {(LOCAL_ITEM, "KEYSAFE")} and codes(instructions["code"]) == {(LOCAL_ITEM, "ACCESS")}
+    assert codes(keysafe["code"]) == {(LOCAL_ITEM, "KEYSAFE")}
+    assert codes(instructions["code"]) == {(LOCAL_ITEM, "ACCESS")}
     assert keysafe["id"] != instructions["id"]
 
 
@@ -285,7 +287,8 @@ BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <CaseRecordExport council="C8Q2R">&lol3;</CaseRecordExport>"""
 EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 <!DOCTYPE CaseRecordExport [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
-<CaseRecordExport council="C8Q2R"><Person id="P1" updated="2026-01-01T00:00:00+00:00">&xxe;</Person></CaseRecordExport>"""
+<CaseRecordExport council="C8Q2R">
+<Person id="P1" updated="2026-01-01T00:00:00+00:00">&xxe;</Person></CaseRecordExport>"""
 EXTERNAL_DTD = b"""<?xml version="1.0"?>
 <!DOCTYPE CaseRecordExport SYSTEM "http://evil.example/case.dtd">
 <CaseRecordExport council="C8Q2R"/>"""

@@ -60,6 +60,41 @@ def _context(stored: StoredResource) -> dict[str, str]:
     return {"patient": stored.patient_id or "", "_id": stored.id}
 
 
+async def _found_by_its_own_value(client: httpx.AsyncClient, headers: dict[str, str], rtype: str, name: str,
+                                  type_: str, stored_all: list[StoredResource]) -> bool:
+    """A stored resource found by its own value of the parameter (and not by a value it lacks)."""
+    for stored in stored_all:
+        value = _value(stored, name, type_)
+        if value is None:
+            continue
+        params: dict[str, Any] = {**_context(stored), name: value}
+        if name == "_lastUpdated":
+            params[name] = f"ge{value}"
+        hit = await client.get(f"/fhir/{rtype}", params=params, headers=headers)
+        assert hit.status_code == 200, (rtype, name, hit.text)
+        ids = [e["resource"]["id"] for e in hit.json().get("entry", []) if e["search"]["mode"] == "match"]
+        if not ids:
+            continue  # withheld from this caller: try another resource
+        assert ids == [stored.id], (rtype, name, value)
+        if name not in ("_id", "patient", "subject", "_lastUpdated"):
+            miss = await client.get(f"/fhir/{rtype}", params={**params, name: MISSING[type_]}, headers=headers)
+            assert miss.status_code == 200, (rtype, name, miss.text)
+            assert miss.json()["total"] == 0, (rtype, name, "ignored: a value it lacks still matches")
+        return True
+    return False
+
+
+async def _accepted_without_data(client: httpx.AsyncClient, headers: dict[str, str], rtype: str, name: str,
+                                 type_: str, stored_all: list[StoredResource]) -> None:
+    """No stored resource carries this element: the parameter is still accepted and applied."""
+    anyone = stored_all[0] if stored_all else None
+    params = {**(_context(anyone) if anyone else {"_id": "x"}), name: MISSING[type_]}
+    if name in ("patient", "subject"):
+        params[name] = "no-such-patient"
+    response = await client.get(f"/fhir/{rtype}", params=params, headers=headers)
+    assert response.status_code == 200 and response.json()["total"] == 0, (rtype, name, response.text)
+
+
 async def test_every_declared_parameter_searches(client: httpx.AsyncClient, every_source: Gateway,
                                                  settings: Settings) -> None:
     # Break glass (grants relationship): the caller may see nearly everything, so a miss is the search's.
@@ -78,38 +113,11 @@ async def test_every_declared_parameter_searches(client: httpx.AsyncClient, ever
         for declared in resource["searchParam"]:
             name, type_ = declared["name"], declared["type"]
             assert "definition" in declared or declared.get("documentation"), (rtype, name)
-            found = False
-            for stored in stored_all:
-                value = _value(stored, name, type_)
-                if value is None:
-                    continue
-                params: dict[str, Any] = {**_context(stored), name: value}
-                if name == "_lastUpdated":
-                    params[name] = f"ge{value}"
-                hit = await client.get(f"/fhir/{rtype}", params=params, headers=headers)
-                assert hit.status_code == 200, (rtype, name, hit.text)
-                ids = [e["resource"]["id"] for e in hit.json().get("entry", []) if e["search"]["mode"] == "match"]
-                if not ids:
-                    continue  # withheld from this caller: try another resource
-                assert ids == [stored.id], (rtype, name, value)
-                if name not in ("_id", "patient", "subject", "_lastUpdated"):
-                    miss = await client.get(f"/fhir/{rtype}", params={**params, name: MISSING[type_]},
-                                            headers=headers)
-                    assert miss.status_code == 200, (rtype, name, miss.text)
-                    assert miss.json()["total"] == 0, (rtype, name, "ignored: a value it lacks still matches")
-                found = True
-                break
-            if found:
+            if await _found_by_its_own_value(client, headers, rtype, name, type_, stored_all):
                 exercised.append(f"{rtype}.{name}")
-                continue
-            # No stored resource carries this element: the parameter is still accepted and applied.
-            anyone = stored_all[0] if stored_all else None
-            params = {**(_context(anyone) if anyone else {"_id": "x"}), name: MISSING[type_]}
-            if name in ("patient", "subject"):
-                params[name] = "no-such-patient"
-            response = await client.get(f"/fhir/{rtype}", params=params, headers=headers)
-            assert response.status_code == 200 and response.json()["total"] == 0, (rtype, name, response.text)
-            without_data.append(f"{rtype}.{name}")
+            else:
+                await _accepted_without_data(client, headers, rtype, name, type_, stored_all)
+                without_data.append(f"{rtype}.{name}")
     assert len(exercised) > 3 * len(without_data), (exercised, without_data)
     print(f"{len(exercised)} parameters found a stored resource by its own value; "
           f"{len(without_data)} accepted without data: {', '.join(without_data)}")

@@ -36,7 +36,7 @@ async def test_paging_is_stable_and_total_counts_all(client: httpx.AsyncClient, 
     assert total > 2 and len(_matches(first)) == 2
     seen = [r["id"] for r in _matches(first)]
     page = first
-    while next_link := next((l["url"] for l in page["link"] if l["relation"] == "next"), None):
+    while next_link := next((link["url"] for link in page["link"] if link["relation"] == "next"), None):
         page = (await client.get(next_link.replace("http://testserver", ""), headers=gp)).json()
         seen += [r["id"] for r in _matches(page)]
     assert len(seen) == total == len(set(seen))
@@ -103,7 +103,8 @@ async def test_formats_406_415_and_xml(client: httpx.AsyncClient, gp: dict, load
     xml = await client.get(f"/fhir/Patient/{loaded.patient_id}", params={"_format": "xml"}, headers=gp)
     assert xml.status_code == 200 and xml.headers["content-type"].startswith("application/fhir+xml")
     assert xml.text.startswith("<?xml") and "<Patient" in xml.text
-    accept_xml = await client.get(f"/fhir/Patient/{loaded.patient_id}", headers={**gp, "Accept": "application/fhir+xml"})
+    accept_xml = await client.get(f"/fhir/Patient/{loaded.patient_id}",
+                                  headers={**gp, "Accept": "application/fhir+xml"})
     assert "<Patient" in accept_xml.text
     # A Bundle of stored resources (released as their stored JSON text) is written as XML too, whole.
     everything = f"/fhir/Patient/{loaded.patient_id}/$everything"
@@ -161,7 +162,7 @@ async def test_everything_pages_with_count_and_since(client: httpx.AsyncClient, 
     whole = (await client.get(url, headers=gp)).json()
     page = (await client.get(url, params={"_count": 3}, headers=gp)).json()
     assert len(_matches(page)) == 3 and page["total"] == whole["total"]
-    assert any(l["relation"] == "next" for l in page["link"])
+    assert any(link["relation"] == "next" for link in page["link"])
     later = (await client.get(url, params={"_since": "2999-01-01"}, headers=gp)).json()
     assert later["total"] == 0
 

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import httpx
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from gateway.settings import Settings

@@ -29,8 +29,8 @@ class Console:
 def build_console(directory: Path) -> Console:
     policy_dir = directory / "policy"
     shutil.copytree(shipped_policy_dir(), policy_dir)
-    settings = initialised_settings(directory, policy_dir=policy_dir, console_session_key=str(directory / "console.key"),
-                            policy_poll_seconds=0)
+    settings = initialised_settings(directory, policy_dir=policy_dir,
+                                    console_session_key=str(directory / "console.key"), policy_poll_seconds=0)
     gw = build_gateway(settings)
     person = next(p for p in invent_people(12, seed=3) if p.conditions)
     summary = gw.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), "bundle.json")

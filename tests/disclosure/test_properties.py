@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -69,21 +70,28 @@ def test_everything_that_leaves_is_released_by_the_live_policy(demo: Demo, role:
             targets = {t.get("reference") for t in resource.get("target", ())}
             assert targets and all(t in released_refs or t not in compartment for t in targets), ref
             continue
-        for category in engine.categorize(stored.content, hints_of(stored)):
-            effect = _explained(engine, requester, context, stored, category, rtype)
-            assert effect in SENT, (ref, category, effect)
-            for group in engine.vocabulary.field_groups.get(category, ()):
-                if any(f.present(resource) for f in group.fields):
-                    assert _explained(engine, requester, context, stored, group.name, rtype) == "release", \
-                        (ref, group.name)
-        for group in engine.vocabulary.element_groups(rtype):
-            chosen = [e for f in group.fields for e in f.selected(resource)]
-            if not chosen:
-                continue
-            cats = (group.category, *engine.vocabulary.categorizer.element_overlays(rtype, codings_in(chosen)))
-            for category in cats:
-                assert _explained(engine, requester, context, stored, category, rtype) == "release", \
-                    (ref, group.name, category)
+        _assert_released_whole(engine, requester, context, stored, resource)
+
+
+def _assert_released_whole(engine: PolicyEngine, requester: Requester, context, stored,  # type: ignore[no-untyped-def]
+                           resource: dict[str, Any]) -> None:
+    """Every category of a sent item, and of each field group and element group it still carries, is released."""
+    ref, rtype = f"{resource['resourceType']}/{resource['id']}", resource["resourceType"]
+    for category in engine.categorize(stored.content, hints_of(stored)):
+        effect = _explained(engine, requester, context, stored, category, rtype)
+        assert effect in SENT, (ref, category, effect)
+        for group in engine.vocabulary.field_groups.get(category, ()):
+            if any(f.present(resource) for f in group.fields):
+                assert _explained(engine, requester, context, stored, group.name, rtype) == "release", \
+                    (ref, group.name)
+    for element_group in engine.vocabulary.element_groups(rtype):
+        chosen = [e for f in element_group.fields for e in f.selected(resource)]
+        if not chosen:
+            continue
+        cats = (element_group.category, *engine.vocabulary.categorizer.element_overlays(rtype, codings_in(chosen)))
+        for category in cats:
+            assert _explained(engine, requester, context, stored, category, rtype) == "release", \
+                (ref, element_group.name, category)
 
 
 def _explained(engine: PolicyEngine, requester: Requester, context, stored, category: str, rtype: str) -> str:  # type: ignore[no-untyped-def]

@@ -36,12 +36,15 @@ def test_one_call_over_many_files_equals_one_call_per_file(gateway: Gateway, tmp
             for format, files in runs:
                 reported: list[tuple[str, dict[str, Any]]] = []
                 total = gateway.ingestor.ingest_files(
-                    format, iter(files), on_input=lambda origin, s: reported.append((origin, _without_inputs(s.as_dict()))))
+                    format, iter(files),
+                    on_input=lambda origin, s, reported=reported: reported.append(
+                        (origin, _without_inputs(s.as_dict()))))
                 one_by_one = [(origin, _without_inputs(per_file.ingestor.ingest_bytes(format, raw, origin).as_dict()))
                               for origin, raw in files]
                 assert reported == one_by_one, format
                 totals = total.as_dict()
-                summed = {k: sum(s[k] for _, s in one_by_one) for k in totals if k not in ("problems", "items", "inputs")}
+                summed = {k: sum(s[k] for _, s in one_by_one) for k in totals
+                          if k not in ("problems", "items", "inputs")}
                 problems = [p for _, s in one_by_one for p in s["problems"]]  # in input order
                 items: dict[str, dict[str, int]] = {}
                 for _, s in one_by_one:

@@ -187,4 +187,5 @@ def test_gp_record_warnings_survive_storage_on_the_list(gateway: Gateway) -> Non
     tagged = {t["code"] for content in lists for t in content.get("meta", {}).get("tag", [])
               if t["system"] == RECORD_WARNING_SYSTEM}
     assert tagged == {"confidential-items", "data-in-transit"}
-    assert any("Items excluded due to confidentiality" in n["text"] for content in lists for n in content.get("note", []))
+    assert any("Items excluded due to confidentiality" in n["text"]
+               for content in lists for n in content.get("note", []))

@@ -71,14 +71,16 @@ def test_defaults_without_rules_are_notice_and_hide_for_restricted(mini):
 
 
 def test_item_in_several_categories_gets_the_most_restrictive(engine):
-    condition = {"resourceType": "Condition", "code": {"coding": [{"system": "http://snomed.info/sct", "code": "35489007"}]}}
+    condition = {"resourceType": "Condition",
+                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "35489007"}]}}
     cats = engine.categorize(condition)
     assert cats == ("clinical_summary", "mental_health")
     assert engine.decide(req("gp", org="P81001"), PATIENT, Item(condition, cats)).effect == "release"
     d = engine.decide(req("social_worker", org="RX1"), PATIENT, Item(condition, cats))
     assert d.effect == "notice" and d.notice is not None and d.notice.category == "mental_health"
     hiv = {"resourceType": "Condition", "code": {"coding": [
-        {"system": "http://snomed.info/sct", "code": "35489007"}, {"system": "http://snomed.info/sct", "code": "86406008"}]}}
+        {"system": "http://snomed.info/sct", "code": "35489007"},
+        {"system": "http://snomed.info/sct", "code": "86406008"}]}}
     assert engine.decide(req("gp", org="P81001"), PATIENT, Item(hiv, engine.categorize(hiv))).effect == "hide"
 
 
@@ -122,7 +124,8 @@ def test_notice_names_holder_contact_and_break_glass(engine):
 
 
 def test_objection_notice_says_so(engine):
-    patient = PatientContext("p1", "9434765919", (ConsentDirective("c1", "deny", ("visits",), ("P81001",)),), False, TEAM)
+    objection = ConsentDirective("c1", "deny", ("visits",), ("P81001",))
+    patient = PatientContext("p1", "9434765919", (objection,), False, TEAM)
     d = engine.decide(req("gp", org="P81001"), patient, Item({}, ("visits",), holder_org="P81001"))
     assert d.effect == "notice" and d.notice is not None
     assert d.notice.message.endswith("The patient has recorded an objection.")

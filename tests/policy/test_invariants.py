@@ -42,7 +42,8 @@ def test_releasing_restricted_breaks_the_invariant_and_names_the_combination(pac
 
 def test_emergency_without_review_breaks_the_invariant(pack):
     p = pack / "purposes.yaml"
-    p.write_text(p.read_text().replace('obligations: [review, "audit_level:high"]', 'obligations: ["audit_level:high"]'))
+    p.write_text(p.read_text().replace('obligations: [review, "audit_level:high"]',
+                                       'obligations: ["audit_level:high"]'))
     with pytest.raises(PolicyError) as exc:
         PolicyEngine.load(pack)
     assert "invariant 'emergency.always_reviewed' is broken by role=" in str(exc.value)
@@ -52,7 +53,8 @@ def test_emergency_without_review_breaks_the_invariant(pack):
 def test_letting_auditors_read_breaks_rule_7(pack):
     p = pack / "roles.yaml"
     p.write_text(p.read_text().replace(
-        "    description: Auditor / privacy officer - read the audit log, never records\n    job_roles: [R8013]          # example\n    reads_records: false\n",
+        "    description: Auditor / privacy officer - read the audit log, never records\n"
+        "    job_roles: [R8013]          # example\n    reads_records: false\n",
         "    description: Auditor\n    job_roles: [R8013]\n"))
     q = pack / "purposes.yaml"
     q.write_text(q.read_text().replace("roles: [researcher]", "roles: [researcher, auditor]"))
@@ -73,7 +75,8 @@ def test_opt_out_invariant_catches_a_release_for_research(pack):
     with pytest.raises(PolicyError) as exc:
         PolicyEngine.load(pack)
     assert "opt_out.never_for_secondary_use" in str(exc.value)
-    found = [p for p in _all_violations(pack) if "'opt_out.never_for_secondary_use'" in p and "research.demographics" in p]
+    found = [p for p in _all_violations(pack)
+             if "'opt_out.never_for_secondary_use'" in p and "research.demographics" in p]
     assert found and all("role=researcher purpose=research category=demographics" in p and "opt_out=yes" in p
                          for p in found)
 

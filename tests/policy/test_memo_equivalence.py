@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from adapters.synthetic.people import COMMUNITY_TRUST, COUNCIL
+from gateway.demo import prepare_demo
 from gateway.disclosure.enforce import ContextCache, Decisions
 from gateway.disclosure.enforce import enforce as _enforce
-from gateway.demo import prepare_demo
 from gateway.policy import PolicyEngine
 from gateway.policy.model import Candidate, ItemDecision, PatientContext
 from gateway.requester import Requester
@@ -57,7 +57,8 @@ def _without_field_groups(engine: PolicyEngine, stored: list[StoredResource]) ->
         for g in groups:
             for f in g.fields:
                 f.remove(content)
-        out.append(dataclasses.replace(s, id=f"{s.id}-bare", raw=orjson.dumps({**content, "id": f"{s.id}-bare"}).decode()))
+        bare = f"{s.id}-bare"
+        out.append(dataclasses.replace(s, id=bare, raw=orjson.dumps({**content, "id": bare}).decode()))
     return out
 
 

@@ -9,8 +9,10 @@ DETAIL = "https://fhir.care-gateway.example/StructureDefinition/detail"
 FLAG = {
     "resourceType": "Flag", "id": "f1", "status": "active",
     "meta": {"versionId": "1", "security": [{"system": "http://example.org/x", "code": "N"}]},
-    "extension": [{"url": DETAIL, "valueString": "Threatened a nurse"}, {"url": "http://example.org/other", "valueString": "keep"}],
-    "code": {"coding": [{"system": "https://fhir.care-gateway.example/CodeSystem/local-item", "code": "VIOL"}], "text": "Violence"},
+    "extension": [{"url": DETAIL, "valueString": "Threatened a nurse"},
+                  {"url": "http://example.org/other", "valueString": "keep"}],
+    "code": {"coding": [{"system": "https://fhir.care-gateway.example/CodeSystem/local-item", "code": "VIOL"}],
+             "text": "Violence"},
     "subject": {"reference": "Patient/p1"},
 }
 
@@ -53,7 +55,8 @@ def test_where_filter_removes_only_matching_components():
     obs = {"resourceType": "Observation", "component": [
         {"code": {"coding": [{"code": "MCADEC"}]}, "valueString": "move"},
         {"code": {"coding": [{"code": "OTHER"}]}, "valueString": "keep"}]}
-    out = apply_redaction(obs, ItemDecision("redact", ("x",), ("Observation.component.where(code.coding.code = 'MCADEC')",)))
+    out = apply_redaction(obs, ItemDecision("redact", ("x",),
+                                            ("Observation.component.where(code.coding.code = 'MCADEC')",)))
     assert [c["valueString"] for c in out["component"]] == ["keep"]
 
 

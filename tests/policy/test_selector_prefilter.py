@@ -13,8 +13,8 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.disclosure.enforce import ContextCache, Decisions, enforce
 from gateway.demo import prepare_demo
+from gateway.disclosure.enforce import ContextCache, Decisions, enforce
 from gateway.policy import PolicyEngine
 from gateway.policy.selectors import compile_selector
 from gateway.requester import Requester

@@ -41,7 +41,8 @@ def test_explain_command_lists_rules_in_order():
                   "--dir", str(PACK))
     assert result.exit_code == 0
     out = result.output
-    assert out.index("r1.no_relationship") < out.index("r8.restricted [hide] deciding") < out.index("=> hide by r8.restricted")
+    assert (out.index("r1.no_relationship") < out.index("r8.restricted [hide] deciding")
+            < out.index("=> hide by r8.restricted"))
     assert "matrix.gp" not in out  # it does not mention restricted
     unknown = _run("explain", "--role", "gp", "--purpose", "direct_care", "--category", "tarot", "--dir", str(PACK))
     assert unknown.exit_code == 2 and "tarot" in unknown.output
@@ -61,7 +62,8 @@ def test_explain_function_marks_the_deciding_rule(engine):
 def test_diff_names_changed_combinations(pack, engine):
     p = pack / "rules" / "10_direct_care_matrix.yaml"
     p.write_text(p.read_text().replace("      categories: [demographics, care_team, visits, care_package, risk_flag]\n",
-                                       "      categories: [demographics, care_team, visits, care_package, risk_flag, access]\n"))
+                                       "      categories: [demographics, care_team, visits, care_package, risk_flag, "
+                                       "access]\n"))
     new = PolicyEngine.load(pack)
     changes = diff_policies(engine, new)
     assert {(c.role, c.purpose, c.category, c.old_effect, c.new_effect) for c in changes} == {
@@ -75,14 +77,15 @@ def test_diff_names_changed_combinations(pack, engine):
 
 def test_diff_items_over_real_items(pack, engine):
     p = pack / "rules" / "10_direct_care_matrix.yaml"
-    p.write_text(p.read_text().replace("risk_flag, risk_flag.detail,\n                   access, capacity_assessment, advance_decisions, mental_health]",
-                                       "risk_flag,\n                   access, capacity_assessment, advance_decisions, mental_health]"))
+    rest = "\n                   access, capacity_assessment, advance_decisions, mental_health]"
+    p.write_text(p.read_text().replace("risk_flag, risk_flag.detail," + rest, "risk_flag," + rest))
     new = PolicyEngine.load(pack)
     team = (CareTeamMember("caseload-holder", "RX1", "DN-ANC"),)
     patient = PatientContext("p1", "9434765919", care_team=team)
     flag = {"resourceType": "Flag", "id": "f1", "extension": [
         {"url": "https://fhir.care-gateway.example/StructureDefinition/detail", "valueString": "x"}]}
-    items = [(patient, Item(flag, ("risk_flag",), "RX1")), (patient, Item({"resourceType": "Patient", "id": "p1"}, ("demographics",)))]
+    items = [(patient, Item(flag, ("risk_flag",), "RX1")),
+             (patient, Item({"resourceType": "Patient", "id": "p1"}, ("demographics",)))]
     people = [Requester("u", "n", role, "RX1", "direct_care") for role in ("district_nurse", "paramedic")]
     changes = diff_items(engine, new, people, items)
     assert [(c.requester.role, c.resource, c.old.effect, c.new.effect) for c in changes] == [

@@ -47,7 +47,8 @@ def test_duplicate_rule_id(pack):
 
 def test_bad_selector(pack):
     cats = pack / "categories.yaml"
-    cats.write_text(cats.read_text().replace("      - Observation.note\n", "      - Observation.note.frobnicate('x')\n"))
+    cats.write_text(cats.read_text().replace("      - Observation.note\n",
+                                             "      - Observation.note.frobnicate('x')\n"))
     [problem] = _problems(pack)
     assert problem.startswith("categories.yaml:")
     assert "categories.capacity_assessment.reasoning.fields[2]" in problem and "frobnicate" in problem

@@ -28,7 +28,8 @@ async def test_admin_surfaces_answer_401_before_looking_at_the_request(client, m
 @pytest.mark.parametrize("method, path, role", [("POST", "/policy/explain", "auditor"),
                                                 ("POST", "/audit/review/1", "ig_officer"),
                                                 ("POST", "/policy/explain", "gp")])
-async def test_the_wrong_capability_is_refused_before_the_body_is_validated(client, gateway, method, path, role) -> None:  # type: ignore[no-untyped-def]
+async def test_the_wrong_capability_is_refused_before_the_body_is_validated(  # type: ignore[no-untyped-def]
+        client, gateway, method, path, role) -> None:
     response = await client.request(method, path, content=b"{broken",
                                     headers={**auth_headers(gateway.settings, role, "X26"),
                                              "content-type": "application/json"})

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import httpx
@@ -74,7 +73,8 @@ def loaded_settings(settings):  # type: ignore[no-untyped-def]
     gw = build_gateway(settings)
     people = [p for p in invent_people(6, seed=11)]
     for person in people:
-        summary = gw.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), f"{person.index}.json")
+        summary = gw.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)),
+                                           f"{person.index}.json")
         assert summary.quarantined == 0
     ids = [gw.store.find_by_identifier("Patient", NHS, p.nhs_number)[0].id for p in people]
     gw.close()

@@ -17,8 +17,8 @@ from tests.test_cli import run
 
 PEM = ed25519.Ed25519PrivateKey.generate().private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-JWK_SET = b'{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAAAAAAAAAAAAAAAAAAAAAA", "y": "BBBBBBBBBBBBBBBBBBBBBBBB", ' \
-          b'"d": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "dev-1"}]}'
+JWK_SET = (b'{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAAAAAAAAAAAAAAAAAAAAAA", '
+           b'"y": "BBBBBBBBBBBBBBBBBBBBBBBB", "d": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "kid": "dev-1"}]}')
 
 
 def _tree(root: Path) -> None:

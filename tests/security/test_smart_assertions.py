@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
@@ -82,8 +81,8 @@ def _b64(data: bytes) -> str:
 
 
 @pytest.mark.parametrize("make", [
-    lambda key: _b64(b'{"alg":"none"}') + "." + _b64(json.dumps({"iss": "dn-app", "sub": "dn-app", "aud": AUDIENCE,
-                                                                   "exp": int(time.time()) + 60, "jti": "a"}).encode()) + ".",
+    lambda key: _b64(b'{"alg":"none"}') + "." + _b64(json.dumps(
+        {"iss": "dn-app", "sub": "dn-app", "aud": AUDIENCE, "exp": int(time.time()) + 60, "jti": "a"}).encode()) + ".",
     lambda key: "not-a-jwt",
     lambda key: "a.b.c",
     lambda key: _b64(b"[]") + "." + _b64(b"[]") + "." + _b64(b"x"),

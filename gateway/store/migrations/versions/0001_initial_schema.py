@@ -6,7 +6,7 @@ Create Date: 2026-11-22 23:14:59.058458
 """
 from alembic import op
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 
 
 revision = '0001'
