@@ -1,24 +1,25 @@
 """The ASGI application: FHIR routes, errors as OperationOutcome, every FHIR answer audited."""
 from __future__ import annotations
 
-
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from starlette.middleware.cors import CORSMiddleware
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import audit_routes, fhir_routes, ingest_routes, openapi, ops, person_routes, policy_routes, smart
+from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.middleware import RequestContext
 from gateway.api.respond import caller, commit_then, undecided_record
-from gateway.api.errors import BadRequest, FhirError, NotFound, ServiceUnavailable
 from gateway.api.responses import fhir_response
 from gateway.logging import get_logger
 from gateway.services import Gateway
+from gateway.store.database import unavailable
 
 log = get_logger("gateway.api")
 UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")
@@ -38,18 +39,35 @@ def _audited_error(request: Request, error: FhirError) -> Response:
     outcome = "refused" if error.status in (401, 403) else "error"
     interaction = f"{request.method} {request.url.path}"
     disclosure = getattr(request.state, "disclosure", None)
-    if disclosure is not None:
-        record = disclosure.record(caller(request, interaction), outcome=outcome, status=error.status,
-                                   reason=error.diagnostics)
-    else:
-        gateway: Gateway = request.app.state.gateway
-        record = undecided_record(request, getattr(request.state, "requester", None), interaction=interaction,
-                                  outcome=outcome, status=error.status, policy_version=gateway.policies.engine.version,
-                                  reason=error.diagnostics)
     try:
+        if disclosure is not None:  # (naming the patients reads the store)
+            record = disclosure.record(caller(request, interaction), outcome=outcome, status=error.status,
+                                       reason=error.diagnostics)
+        else:
+            gateway: Gateway = request.app.state.gateway
+            record = undecided_record(request, getattr(request.state, "requester", None), interaction=interaction,
+                                      outcome=outcome, status=error.status,
+                                      policy_version=gateway.policies.engine.version, reason=error.diagnostics)
         return commit_then(request, record, _error_response(request, error))
-    except ServiceUnavailable as unavailable:
-        return _error_response(request, unavailable)
+    except ServiceUnavailable as refused:
+        return _error_response(request, refused)
+    except Exception as exc:  # the record could not even be built (the database went away): nothing is sent
+        log.error("audit.record_failed", error=str(exc))
+        return _error_response(request, ServiceUnavailable(
+            "the answer could not be audited, so nothing is released"))
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("http.unhandled", error=str(exc))
+    return _audited_error(request, FhirError("internal error; the request id identifies it in the logs"))
+
+
+def _database_error(request: Request, exc: sqlalchemy.exc.DBAPIError) -> Response:
+    if not unavailable(exc):
+        return _unexpected(request, exc)
+    # Down, restarting, full or read-only: nothing can be audited, so nothing is sent but this.
+    log.warning("database.unavailable", error=str(exc.orig or exc).strip().splitlines()[0])
+    return _error_response(request, ServiceUnavailable("the database is unavailable; try again shortly"))
 
 
 def _cors(app: FastAPI, origins: list[str]) -> None:
@@ -129,9 +147,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         error.status = exc.status_code
         return _audited_error(request, error)
 
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("http.unhandled", error=str(exc))
-        return _audited_error(request, FhirError("internal error; the request id identifies it in the logs"))
+    app.exception_handler(sqlalchemy.exc.DBAPIError)(_database_error)
+    app.exception_handler(Exception)(_unexpected)
 
     return app
