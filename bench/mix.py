@@ -51,6 +51,11 @@ class Answer:
     body: bytes = b""
 
 
+def unloaded(people: list[Person]) -> list[Target]:
+    """People whose exports are still to be pushed (no patient id yet)."""
+    return [Target(p, "", orjson.dumps(gp_connect_bundle(p))) for p in people]
+
+
 def load_people(settings: Settings, count: int, seed: int = 11) -> list[Target]:
     """``count`` invented people's GP records ingested (in this process) into the database of ``settings``."""
     gw = build_gateway(settings)
@@ -70,11 +75,15 @@ def load_people(settings: Settings, count: int, seed: int = 11) -> list[Target]:
 
 class Mix:
     """The ``n``-th request of the mix (deterministic: the same ``n`` is the same request). Tokens are
-    minted once per (role, organisation) and reused, as a real client reuses its token."""
+    minted once per (role, organisation) and reused, as a real client reuses its token. ``pushes``: the
+    exports the sources push (default: those of ``targets``, already stored, so that the store stays
+    the same size however long the run)."""
 
-    def __init__(self, settings: Settings, targets: list[Target], kinds: tuple[str, ...] = KINDS) -> None:
+    def __init__(self, settings: Settings, targets: list[Target], kinds: tuple[str, ...] = KINDS,
+                 pushes: list[Target] | None = None) -> None:
         self.settings = settings
         self.targets = targets
+        self.pushes = pushes or targets
         self.kinds = kinds
         self._tokens: dict[tuple[str, str], dict[str, str]] = {}
         self._lock = threading.Lock()
@@ -99,8 +108,9 @@ class Mix:
         if kind == "everything":
             return Request(kind, "GET", f"/fhir/Patient/{pid}/$everything", gp)
         if kind == "ingest":
-            source = {**self._auth("source", person.practice_ods), "X-Request-ID": request_id}
-            return Request(kind, "POST", "/ingest/gp-connect", source, body=target.bundle)
+            pushed = self.pushes[(n // len(self.kinds)) % len(self.pushes)]
+            source = {**self._auth("source", pushed.person.practice_ods), "X-Request-ID": request_id}
+            return Request(kind, "POST", "/ingest/gp-connect", source, body=pushed.bundle)
         if kind == "simulate":
             ig = {**self._auth("ig_officer", "X26"), "X-Request-ID": request_id}
             return Request(kind, "POST", "/policy/simulate", ig, json={
