@@ -12,6 +12,9 @@ from gateway.store.resources import DateCriterion, TokenCriterion
 PREFIXES = ("eq", "ne", "lt", "le", "gt", "ge")
 _DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 MAX_COUNT = 1000
+# _summary (FHIR R4 search 3.1.1.5.1): what a search takes; a read takes all but count (nothing to count).
+SUMMARY_VALUES = ("true", "text", "data", "count", "false")
+READ_SUMMARY_VALUES = tuple(v for v in SUMMARY_VALUES if v != "count")
 
 
 @dataclass
@@ -94,7 +97,7 @@ def parse(resource_type: str, items: list[tuple[str, str]], *, strict: bool) -> 
             elif value in ("true", "text", "data"):
                 query.summary = value
             elif value != "false":
-                raise BadRequest(f"_summary: {value!r} is not one of true, text, data, count, false")
+                raise BadRequest(f"_summary: {value!r} is not one of {', '.join(SUMMARY_VALUES)}")
         elif name == "_elements":
             query.elements = [e.strip() for e in value.split(",") if e.strip()]
         elif name == "_include":
