@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import gc
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.served import Served, free_port
 from gateway.logging import configure
 
 ENV_DIR, ENV_DB = "BENCH_LOAD_DIR", "BENCH_LOAD_DATABASE_URL"
@@ -125,37 +124,15 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- orchestration --------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Server(Served):
+    """One of the two apps under uvicorn with ``workers`` processes (as `gateway serve --workers N`)."""
 
-
-class Server:
     def __init__(self, factory: str, directory: Path, database_url: str | None, workers: int) -> None:
-        self.port = _free_port()
+        port = free_port()
         env = {**os.environ, ENV_DIR: str(directory), ENV_DB: database_url or ""}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
-
-    def wait(self, path: str, headers: dict[str, str]) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}{path}", headers=headers, timeout=30).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        super().__init__([sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port",
+                          str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
+                         env, port, quiet=False)
 
 
 def split(database_url: str | None) -> None:

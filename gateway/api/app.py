@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import sqlalchemy.exc
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -20,6 +21,7 @@ from gateway.api.responses import fhir_response
 from gateway.console import mount as mount_console
 from gateway.logging import get_logger
 from gateway.services import Gateway
+from gateway.store.database import unavailable
 from gateway.store.search_params import SEARCHABLE_TYPES
 
 log = get_logger("gateway.api")
@@ -40,18 +42,35 @@ def _audited_error(request: Request, error: FhirError) -> Response:
     outcome = "refused" if error.status in (401, 403) else "error"
     interaction = f"{request.method} {request.url.path}"
     disclosure = getattr(request.state, "disclosure", None)
-    if disclosure is not None:
-        record = disclosure.record(caller(request, interaction), outcome=outcome, status=error.status,
-                                   reason=error.diagnostics)
-    else:
-        gateway: Gateway = request.app.state.gateway
-        record = undecided_record(request, getattr(request.state, "requester", None), interaction=interaction,
-                                  outcome=outcome, status=error.status, policy_version=gateway.policies.engine.version,
-                                  reason=error.diagnostics)
     try:
+        if disclosure is not None:  # (naming the patients reads the store)
+            record = disclosure.record(caller(request, interaction), outcome=outcome, status=error.status,
+                                       reason=error.diagnostics)
+        else:
+            gateway: Gateway = request.app.state.gateway
+            record = undecided_record(request, getattr(request.state, "requester", None), interaction=interaction,
+                                      outcome=outcome, status=error.status,
+                                      policy_version=gateway.policies.engine.version, reason=error.diagnostics)
         return commit_then(request, record, _error_response(request, error))
-    except ServiceUnavailable as unavailable:
-        return _error_response(request, unavailable)
+    except ServiceUnavailable as refused:
+        return _error_response(request, refused)
+    except Exception as exc:  # the record could not even be built (the database went away): nothing is sent
+        log.error("audit.record_failed", error=str(exc))
+        return _error_response(request, ServiceUnavailable(
+            "the answer could not be audited, so nothing is released"))
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("http.unhandled", error=str(exc))
+    return _audited_error(request, FhirError("internal error; the request id identifies it in the logs"))
+
+
+def _database_error(request: Request, exc: sqlalchemy.exc.DBAPIError) -> Response:
+    if not unavailable(exc):
+        return _unexpected(request, exc)
+    # Down, restarting, full or read-only: nothing can be audited, so nothing is sent but this.
+    log.warning("database.unavailable", error=str(exc.orig or exc).strip().splitlines()[0])
+    return _error_response(request, ServiceUnavailable("the database is unavailable; try again shortly"))
 
 
 def _cors(app: FastAPI, origins: list[str]) -> None:
@@ -126,9 +145,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         error.status = exc.status_code
         return _audited_error(request, error)
 
-    @app.exception_handler(Exception)
-    def unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("http.unhandled", error=str(exc))
-        return _audited_error(request, FhirError("internal error; the request id identifies it in the logs"))
+    app.exception_handler(sqlalchemy.exc.DBAPIError)(_database_error)
+    app.exception_handler(Exception)(_unexpected)
 
     return app

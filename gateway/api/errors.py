@@ -76,7 +76,13 @@ class PayloadTooLarge(FhirError):
 
 
 class ServiceUnavailable(FhirError):
+    """503: the database or the audit log cannot serve now; nothing was released. Retry-After: a
+    database restart or failover is usually over within seconds."""
+
     status, code = 503, "transient"
+
+    def __init__(self, diagnostics: str, *, code: str | None = None) -> None:
+        super().__init__(diagnostics, code=code, headers={"Retry-After": "5"})
 
 
 def operation_outcome(issues: list[tuple[str, str, str]]) -> dict[str, Any]:

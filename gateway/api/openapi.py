@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from gateway.api.search import READ_SUMMARY_VALUES, SUMMARY_VALUES
+
 
 class Issue(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -38,7 +40,8 @@ _ERRORS = {
     415: "Unsupported media type",
     422: "Processable but refused (validation, policy checks, nothing ingestable)",
     500: "Internal error (the request id identifies it in the logs)",
-    503: "Unavailable: the answer could not be audited, so nothing was released",
+    503: "Unavailable: the database cannot serve now, or the answer could not be audited; nothing was released "
+         "(Retry-After says when to try again)",
 }
 
 
@@ -81,15 +84,27 @@ _SEARCH_PARAMETERS: list[tuple[str, dict[str, Any]]] = [
     ("name", {"type": "string"}), ("birthdate", {"type": "string"}),
     ("_count", {"type": "integer", "minimum": 0, "maximum": 1000}), ("_offset", {"type": "integer", "minimum": 0}),
     ("_sort", {"type": "string", "enum": ["date", "-date", "_lastUpdated", "-_lastUpdated"]}),
-    ("_summary", {"type": "string", "enum": ["count", "false"]}), ("_elements", {"type": "string"}),
+    ("_summary", {"type": "string", "enum": list(SUMMARY_VALUES)}), ("_elements", {"type": "string"}),
     ("_include", {"type": "string"}), ("_revinclude", {"type": "string"}),
     ("_format", {"type": "string", "enum": ["json", "xml", "application/fhir+json", "application/fhir+xml"]}),
 ]
 
 
+# A read or vread shapes the one resource it returns (FHIR R4 search 3.1.1.5: _summary and _elements).
+_READ_PARAMETERS: list[tuple[str, dict[str, Any]]] = [
+    ("_summary", {"type": "string", "enum": list(READ_SUMMARY_VALUES)}), ("_elements", {"type": "string"}),
+]
+_READ_PATHS = ("/fhir/{resource_type}/{rid}", "/fhir/{resource_type}/{rid}/_history/{vid}")
+
+
+def _query(parameters: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    return [{"name": name, "in": "query", "required": False, "schema": schema} for name, schema in parameters]
+
+
 def describe_fhir(schema: dict[str, Any], resource_types: list[str]) -> dict[str, Any]:
-    """Say what the generic FHIR routes take: the resource types served, and the search parameters
-    of ``GET /fhir/{resource_type}`` — so schema-driven tests send real searches, not only 404s."""
+    """Say what the generic FHIR routes take: the resource types served, the search parameters of
+    ``GET /fhir/{resource_type}`` and of the form of ``POST .../_search``, and what shapes a read —
+    so schema-driven tests send real searches, not only 404s."""
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/fhir/"):
             continue
@@ -98,7 +113,10 @@ def describe_fhir(schema: dict[str, Any], resource_types: list[str]) -> dict[str
                 if parameter.get("name") == "resource_type":
                     parameter["schema"] = {"type": "string", "enum": resource_types}
             if path == "/fhir/{resource_type}" and method == "get":
-                operation.setdefault("parameters", []).extend(
-                    {"name": name, "in": "query", "required": False, "schema": param_schema}
-                    for name, param_schema in _SEARCH_PARAMETERS)
+                operation.setdefault("parameters", []).extend(_query(_SEARCH_PARAMETERS))
+            elif path in _READ_PATHS and method == "get":
+                operation.setdefault("parameters", []).extend(_query(_READ_PARAMETERS))
+            elif path == "/fhir/{resource_type}/_search" and method == "post":
+                operation["requestBody"] = {"required": True, "content": {"application/x-www-form-urlencoded": {
+                    "schema": {"type": "object", "properties": dict(_SEARCH_PARAMETERS)}}}}
     return schema

@@ -13,6 +13,9 @@ from gateway.store.resources import DateCriterion, DatePrefix, TokenCriterion
 PREFIXES: dict[str, DatePrefix] = {p: p for p in ("eq", "ne", "lt", "le", "gt", "ge")}
 _DATE = re.compile(r"^(\d{4})(-(\d{2})(-(\d{2})(T(\d{2}):(\d{2})(:(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?)?)?$")
 MAX_COUNT = 1000
+# _summary (FHIR R4 search 3.1.1.5.1): what a search takes; a read takes all but count (nothing to count).
+SUMMARY_VALUES = ("true", "text", "data", "count", "false")
+READ_SUMMARY_VALUES = tuple(v for v in SUMMARY_VALUES if v != "count")
 
 
 @dataclass
@@ -119,7 +122,7 @@ def _summary(query: SearchQuery, name: str, value: str) -> None:
     elif value in ("true", "text", "data"):
         query.summary = value
     elif value != "false":
-        raise BadRequest(f"_summary: {value!r} is not one of true, text, data, count, false")
+        raise BadRequest(f"_summary: {value!r} is not one of {', '.join(SUMMARY_VALUES)}")
 
 
 def _elements(query: SearchQuery, name: str, value: str) -> None:

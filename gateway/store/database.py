@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
@@ -27,6 +28,23 @@ def make_engine(url: str, **kwargs: object) -> Engine:
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+# SQLSTATEs of a database that is up but will not take writes now: read-only transaction (a standby, or
+# default_transaction_read_only), disk full, out of memory, too many connections, shutting down, starting up.
+_UNAVAILABLE_SQLSTATES = {"25006", "53100", "53200", "53300", "57P01", "57P02", "57P03"}
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot serve now (down, restarting, full, read-only,
+    locked) rather than that this request or this code is wrong: the first is answered 503, the
+    second 500 — and neither sends anything that was not audited."""
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, (sqlalchemy.exc.OperationalError,
+                                                      sqlalchemy.exc.InterfaceError)):
+        return True
+    return getattr(exc.orig, "sqlstate", None) in _UNAVAILABLE_SQLSTATES
 
 
 def alembic_config(url: str) -> Config:
