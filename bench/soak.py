@@ -22,7 +22,7 @@ from pathlib import Path
 from bench.mix import Answer, Mix, drive, load_people
 from bench.served import ServedGateway, rss_kib
 from gateway.logging import configure
-from gateway.testing import settings_for
+from gateway.testing import initialised_settings
 
 WARM_UP_SECONDS = 15.0  # caches filled, pools opened, allocator arenas sized: growth is measured from here
 
@@ -62,7 +62,7 @@ class Report:
 def soak(directory: Path, seconds: float, *, clients: int = 8, people: int = 6, database_url: str | None = None,
          warm_up: float = WARM_UP_SECONDS) -> Report:
     """Load ``people`` records into a fresh database, serve it, run the mix for ``warm_up`` + ``seconds``."""
-    settings = settings_for(directory, database_url)
+    settings = initialised_settings(directory, database_url)
     targets = load_people(settings, people)
     server = ServedGateway(settings, directory)
     report = Report()

@@ -23,7 +23,7 @@ from adapters.synthetic.people import invent_people
 from bench.mix import Mix, drive, load_people, unloaded
 from bench.served import ServedGateway
 from gateway.settings import Settings
-from gateway.testing import POSTGRES_ENV, settings_for
+from gateway.testing import POSTGRES_ENV, initialised_settings
 from tests.faults.answers import (
     Answers,
     assert_audited,
@@ -60,7 +60,7 @@ def _on_postgres(fs: SmallFilesystem, tmp_path: Path) -> Iterator[Settings]:
         with admin.connect() as conn:
             conn.exec_driver_sql(f"CREATE TABLESPACE {name} LOCATION '{location}'")
             conn.exec_driver_sql(f"CREATE DATABASE {name} TABLESPACE {name}")
-        yield settings_for(tmp_path, sa.make_url(os.environ[POSTGRES_ENV]).set(database=name)
+        yield initialised_settings(tmp_path, sa.make_url(os.environ[POSTGRES_ENV]).set(database=name)
                            .render_as_string(hide_password=False))
     finally:
         with admin.connect() as conn:
@@ -74,7 +74,7 @@ def on_small_disk(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tu
     fs = _small("postgres" if request.param == "postgres" else None)
     try:
         if request.param == "sqlite":
-            yield fs, settings_for(tmp_path, f"sqlite:///{fs.path / 'gateway.sqlite'}")
+            yield fs, initialised_settings(tmp_path, f"sqlite:///{fs.path / 'gateway.sqlite'}")
         else:
             with _on_postgres(fs, tmp_path) as settings:
                 yield fs, settings

@@ -18,7 +18,7 @@ import pytest
 from adapters.synthetic.people import invent_people
 from bench.mix import Mix, drive, load_people, unloaded
 from bench.served import ServedGateway
-from gateway.testing import POSTGRES_ENV, settings_for
+from gateway.testing import POSTGRES_ENV, initialised_settings
 from tests.faults.answers import (
     Answers,
     assert_audited,
@@ -47,7 +47,7 @@ def postgres() -> Iterator[PostgresServer]:
 
 
 def test_postgres_restarted_under_load_fails_closed_and_recovers(postgres: PostgresServer, tmp_path: Path) -> None:
-    settings = settings_for(tmp_path, postgres.url)
+    settings = initialised_settings(tmp_path, postgres.url)
     mix = Mix(settings, load_people(settings, 4), pushes=unloaded(invent_people(4, seed=31)))
     gateway = ServedGateway(settings, tmp_path)
     answers, stop = Answers(), threading.Event()
