@@ -1,0 +1,138 @@
+"""OpenID Connect sign-in for the console (CIS2 for staff, NHS login for citizens), with Authlib.
+
+Authlib's Starlette client does the protocol: discovery (``{issuer}/.well-known/openid-configuration``),
+the authorisation-code flow with PKCE (S256), a random ``state`` and ``nonce``, the code exchanged
+at the token endpoint, and the ID token verified against the issuer's JWKS (signature, ``iss``,
+``aud``, ``exp``/``iat``, ``nonce``). This module adds only what is the gateway's own:
+
+* the flow's state (state, nonce, PKCE verifier, redirect URI) lives in a short-lived signed cookie
+  scoped to ``/console/oidc`` — ``SameSite=Lax``, since the issuer's redirect back is a cross-site
+  navigation — instead of a general session middleware;
+* the issuer is the configured one exactly (the discovery document's own claim is not trusted for it);
+* the claims are mapped to a gateway user: a job-role code through ``job_roles`` in roles.yaml
+  (CIS2's ``nhsid_nrbac_roles`` shape is understood), or — an ID token with an NHS number and no
+  role claim (NHS login) — the person, scoped to that NHS number. Anything else is refused.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+from itsdangerous import BadSignature
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.console import session as sessions
+from gateway.policy.engine import PolicyEngine
+from gateway.settings import Settings, public_origin
+
+FLOW_COOKIE = "gateway_console_oidc"
+FLOW_PATH = "/console/oidc"
+FLOW_SECONDS = 600  # a sign-in at the issuer must come back within this
+CALLBACK = "/console/oidc/callback"
+
+class SignInRefused(Exception):
+    """The ID token was valid but does not make a console user (unknown role, no organisation...)."""
+
+@dataclass(frozen=True)
+class OidcUser:
+    user: str
+    name: str
+    role: str
+    org: str
+    patient: str | None = None
+
+def configured(settings: Settings) -> bool:
+    return bool(settings.console_oidc_issuer and settings.console_oidc_client_id)
+
+def client(request: Request) -> StarletteOAuth2App:
+    """The registered Authlib client (one per app: it caches the discovery document and JWKS)."""
+    state = request.app.state
+    found: StarletteOAuth2App | None = getattr(state, "console_oidc", None)
+    if found is None:
+        settings: Settings = state.gateway.settings
+        issuer = settings.console_oidc_issuer.rstrip("/")
+        if settings.production and not issuer.startswith("https://"):
+            raise SignInRefused("the OpenID Connect issuer must be an https:// URL in production mode")
+        oauth = OAuth()
+        found = oauth.register(
+            "console", client_id=settings.console_oidc_client_id,
+            client_secret=settings.console_oidc_client_secret or None,
+            server_metadata_url=f"{issuer}/.well-known/openid-configuration",
+            client_kwargs={"scope": settings.console_oidc_scopes, "code_challenge_method": "S256"})
+        state.console_oidc = found
+    assert found is not None
+    return found
+
+def redirect_uri(settings: Settings) -> str:
+    """The callback registered at the issuer: from the configured public URL, never the Host header."""
+    return public_origin(settings) + CALLBACK
+
+def claims_options(settings: Settings) -> dict[str, Any]:
+    """The issuer must be the configured one, exactly."""
+    return {"iss": {"essential": True, "values": [settings.console_oidc_issuer.rstrip("/"),
+                                                  settings.console_oidc_issuer]}}
+
+# -- the flow's state, in a signed cookie (Authlib keeps it in ``request.session``) ------------------------
+def load_flow(request: Request) -> None:
+    """Give Authlib a ``request.session`` holding this browser's pending sign-in, if any."""
+    data: dict[str, Any] = {}
+    raw = request.cookies.get(FLOW_COOKIE)
+    if raw:
+        try:
+            loaded = sessions.serializer(request).loads(raw, max_age=FLOW_SECONDS, salt="gateway-console-oidc")
+            data = loaded if isinstance(loaded, dict) else {}
+        except BadSignature:
+            data = {}
+    request.scope["session"] = data
+
+def save_flow(request: Request, response: Response) -> None:
+    data = request.scope.get("session") or {}
+    if data:
+        response.set_cookie(FLOW_COOKIE, sessions.serializer(request).dumps(data, salt="gateway-console-oidc"),
+                            max_age=FLOW_SECONDS, path=FLOW_PATH, secure=True, httponly=True, samesite="lax")
+    else:
+        response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH, secure=True, httponly=True, samesite="lax")
+
+# -- claims → a console user -----------------------------------------------------------------------------
+def _job_role_codes(value: Any) -> list[str]:
+    """Job-role codes from a claim: "R8000", "S0010:G0020:R8000" (CIS2's role code), a list of either,
+    or CIS2's ``nhsid_nrbac_roles`` list of objects with a ``role_code``."""
+    if isinstance(value, str):
+        return [value.rsplit(":", 1)[-1]] if value else []
+    if isinstance(value, list):
+        found: list[str] = []
+        for v in value:
+            found += _job_role_codes(v.get("role_code") if isinstance(v, dict) else v)
+        return found
+    return []
+
+def user_from_claims(claims: dict[str, Any], settings: Settings, engine: PolicyEngine) -> OidcUser:
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub:
+        raise SignInRefused("the ID token names no subject")
+    name_claim = claims.get(settings.console_oidc_name_claim)
+    name = name_claim if isinstance(name_claim, str) and name_claim else sub
+    role_claim = claims.get(settings.console_oidc_role_claim)
+    nhs = claims.get(settings.console_oidc_nhs_number_claim)
+    if role_claim is None and isinstance(nhs, str) and nhs.isdigit() and len(nhs) == 10:
+        role = engine.vocabulary.roles.get(settings.console_oidc_citizen_role)
+        if role is None or not role.own_record_only:
+            raise SignInRefused(f"the citizen role {settings.console_oidc_citizen_role!r} is not a role with "
+                                "own_record_only in roles.yaml")
+        return OidcUser(sub, name, role.name, sessions.PERSON_ORG, nhs)
+    codes = _job_role_codes(role_claim)
+    roles = {r for r in (engine.role_for_job_role(c) for c in codes) if r is not None}
+    if not roles:
+        raise SignInRefused(f"no role in roles.yaml has the job role(s) {codes or 'none'} of this user")
+    if len(roles) > 1:
+        raise SignInRefused(f"the job roles {codes} map to several gateway roles ({', '.join(sorted(roles))}); "
+                            "sign in with one role selected")
+    [role_name] = roles
+    if engine.vocabulary.roles[role_name].own_record_only:
+        raise SignInRefused(f"role {role_name!r} is for a person signed in as themselves, not from a job role")
+    org = claims.get(settings.console_oidc_org_claim)
+    if not isinstance(org, str) or not org:
+        raise SignInRefused(f"the ID token has no organisation ({settings.console_oidc_org_claim!r} claim)")
+    return OidcUser(sub, name, role_name, org)
