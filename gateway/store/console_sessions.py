@@ -34,7 +34,7 @@ console_session = sa.Table(
     sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),  # the absolute timeout
     sa.Column("revoked_at", sa.DateTime(timezone=True)),
     sa.Column("revoked_by", sa.Text),
-    sa.Column("revoked_reason", sa.String(32)),  # signed-out | revoked
+    sa.Column("revoked_reason", sa.String(32)),  # signed-out | revoked | signed-in-again | not-audited
 )
 TOUCH_EVERY = timedelta(seconds=15)  # last_seen_at is written at most this often per session
 
