@@ -8,7 +8,8 @@ at the token endpoint, and the ID token verified against the issuer's JWKS (sign
 * the flow's state (state, nonce, PKCE verifier, redirect URI) lives in a short-lived signed cookie
   scoped to ``/console/oidc`` — ``SameSite=Lax``, since the issuer's redirect back is a cross-site
   navigation — instead of a general session middleware;
-* the issuer is the configured one exactly (the discovery document's own claim is not trusted for it);
+* the issuer is the configured one exactly (the discovery document's own claim is not trusted for it),
+  and the ID token's audience must include the client id;
 * the claims are mapped to a gateway user: a job-role code through ``job_roles`` in roles.yaml
   (CIS2's ``nhsid_nrbac_roles`` shape is understood), or — an ID token with an NHS number and no
   role claim (NHS login) — the person, scoped to that NHS number. Anything else is refused.
@@ -70,9 +71,12 @@ def redirect_uri(settings: Settings) -> str:
     return public_origin(settings) + CALLBACK
 
 def claims_options(settings: Settings) -> dict[str, Any]:
-    """The issuer must be the configured one, exactly."""
+    """The issuer must be the configured one, exactly, and the audience must include our client id
+    (Authlib checks ``aud`` only through ``azp`` otherwise: a token for another client naming us as
+    its authorised party would pass)."""
     return {"iss": {"essential": True, "values": [settings.console_oidc_issuer.rstrip("/"),
-                                                  settings.console_oidc_issuer]}}
+                                                  settings.console_oidc_issuer]},
+            "aud": {"essential": True, "values": [settings.console_oidc_client_id]}}
 
 # -- the flow's state, in a signed cookie (Authlib keeps it in ``request.session``) ------------------------
 def load_flow(request: Request) -> None:

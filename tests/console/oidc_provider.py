@@ -8,7 +8,7 @@ claims of its ID token; the provider's sign-in page lets the browser pick one. F
 
 * ``expired`` — issued two hours ago, expired one hour ago;
 * ``wrong-issuer`` — ``iss`` is another issuer;
-* ``wrong-audience`` — ``aud`` is another client;
+* ``wrong-audience`` — ``aud`` is another client (``azp`` still names ours);
 * ``forged`` — signed by a key that is not in the provider's JWKS (with the real key's ``kid``).
 
 Never used by the gateway itself: this lives under tests/.
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.oauth2.rfc6749 import AuthorizationCodeMixin, ClientMixin, grants
+from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import UserInfo
+from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
 from authlib.oidc.core.grants import OpenIDCode
 from flask import Flask, jsonify, request
 from joserfc.jwk import KeySet, RSAKey
@@ -132,7 +132,10 @@ def create_app(issuer: str, client: Client, users: dict[str, dict[str, Any]]) ->
         def get_client_claims(self, c: Client) -> dict[str, Any]:
             now = int(time.time())
             mode = state["mode"]
-            return {"iss": "https://impostor.example" if mode == "wrong-issuer" else issuer,
+            # for another client, though it names ours as the authorised party (Authlib's own checks pass
+            # that: the gateway must insist on its client id in aud)
+            wrong_aud = {"azp": c.get_client_id()} if mode == "wrong-audience" else {}
+            return {**wrong_aud, "iss": "https://impostor.example" if mode == "wrong-issuer" else issuer,
                     "aud": ["another-client"] if mode == "wrong-audience" else [c.get_client_id()],
                     "iat": now - 7200 if mode == "expired" else now,
                     "exp": now - 3600 if mode == "expired" else now + 300}
