@@ -4,10 +4,11 @@ refused in production mode. Sign-out revokes the session in the database. Every 
 sign-in and sign-out is an audit record."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from authlib.integrations.base_client import OAuthError
+from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]  # Authlib ships no types
 from fastapi import APIRouter
 from httpx import HTTPError
 from joserfc.errors import JoseError
@@ -120,7 +121,8 @@ async def oidc_login(request: Request) -> Response:
         raise ConsoleError(403, "the sign-in form's CSRF token is missing or wrong; reload the page and try again")
     oidc.load_flow(request)
     try:
-        response = await client.authorize_redirect(request, oidc.redirect_uri(request.app.state.gateway.settings))
+        callback = oidc.redirect_uri(request.app.state.gateway.settings)
+        response: Response = await client.authorize_redirect(request, callback)
     except (HTTPError, OAuthError, ValueError, KeyError) as exc:
         raise ConsoleError(502, f"the OpenID Connect issuer could not be reached or described itself wrongly: "
                                 f"{exc}") from exc
@@ -154,10 +156,13 @@ async def oidc_callback(request: Request) -> Response:
 
 def _refused(request: Request, reason: str) -> Response:
     """A refused sign-in: audited (naming no one: nothing about the caller was verified), then said."""
-    record = {"type": "console", "request_id": getattr(request.state, "request_id", None), "requester": None,
-              "purpose": sessions.CONSOLE_PURPOSE, "client": "console", "interaction": "console.sign-in",
-              "query": None, "outcome": "refused", "status": 403, "reason": reason[:500], "sign_in": "oidc",
-              "patients": [], "items": {"released": [], "redacted": [], "noticed": [], "hidden": []}}
+    record: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(), "request_id": getattr(request.state, "request_id", None),
+        "requester": None, "justification": None, "relationship": None, "categories": [], "rule_ids": [],
+        "obligations": [], "policy_version": request.app.state.gateway.policies.version,
+        "purpose": sessions.CONSOLE_PURPOSE, "client": "console", "interaction": "console.sign-in",
+        "query": None, "outcome": "refused", "status": 403, "reason": reason[:500], "sign_in": "oidc",
+        "patients": [], "items": {"released": [], "redacted": [], "noticed": [], "hidden": []}}
     try:
         request.app.state.gateway.disclosure.commit(record)
     except AuditWriteError as exc:

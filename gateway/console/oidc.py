@@ -19,7 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]  # Authlib ships no types
+    OAuth,
+    StarletteOAuth2App,
+)
 from itsdangerous import BadSignature
 from starlette.requests import Request
 from starlette.responses import Response

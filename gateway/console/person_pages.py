@@ -75,7 +75,7 @@ def _refuse_other(request: Request, session: Session, asked: str) -> Response:
 def _row(event: dict[str, Any]) -> dict[str, Any]:
     """What the page shows of one AuditEvent of the person's history (the API's Bundle entries)."""
     agents = event.get("agent") or []
-    user = next((a for a in agents if a.get("requestor")), {})
+    user: dict[str, Any] = next((a for a in agents if a.get("requestor")), {})
     org = next((a for a in agents if (a.get("type") or {}).get("text") == "organisation of the user"), None)
     purpose = (user.get("purposeOfUse") or [{}])[0]
     local_purpose = next((c.get("code") for c in purpose.get("coding") or []

@@ -37,7 +37,8 @@ policy_proposal = sa.Table(
     sa.Column("proposed_by", sa.Text, nullable=False),
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("files", sa.Text, nullable=False),  # {"relative/path": "content"} as JSON
-    sa.Column("status", sa.String(16), nullable=False, index=True),  # pending | publishing | approved | rejected | withdrawn
+    # pending | publishing (approved, being published) | approved | rejected | withdrawn
+    sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("decided_at", sa.DateTime(timezone=True)),
     sa.Column("decided_by", sa.Text),
     sa.Column("decision_comment", sa.Text),
@@ -148,7 +149,7 @@ class PolicyProposals:
             raise ProposalError(f"proposal {proposal_id} is not being published")
         return proposal
 
-    def settle(self, stale_after: timedelta = timedelta(minutes=5)) -> list[tuple[Proposal, bool]]:
+    def settle(self, stale_after: timedelta = timedelta(minutes=5)) -> tuple[tuple[Proposal, bool], ...]:
         """Proposals left ``publishing`` by an interrupted approval: completed when their version was
         published after the claim; returned to pending when it was not and the claim is older than
         ``stale_after`` (a younger one may still be publishing). Returns (proposal, completed)."""
@@ -166,7 +167,7 @@ class PolicyProposals:
             elif proposal.decided_at is not None and now - utc(proposal.decided_at) > stale_after:
                 self.release(proposal.id)
                 settled.append((proposal, False))
-        return settled
+        return tuple(settled)
 
     def _move(self, proposal_id: int, by: str, decision: str, old: str, new: str, comment: str | None) -> Proposal:
         proposal = self.get(proposal_id)

@@ -65,7 +65,8 @@ def provider(directory: Path, redirect_uri: str, users: dict[str, dict[str, Any]
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the test OpenID provider did not start: {(directory / 'provider.log').read_text()}")
+                log_text = (directory / "provider.log").read_text()
+                raise RuntimeError(f"the test OpenID provider did not start: {log_text}")
             time.sleep(0.1)
         yield Provider(issuer, process)
     finally:

@@ -91,61 +91,76 @@ class Code(AuthorizationCodeMixin):  # type: ignore[misc]
         return self.auth_time
 
 
+@dataclass
+class State:
+    issuer: str
+    client: Client
+    users: dict[str, dict[str, Any]]
+    key: RSAKey = field(default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": KID}))
+    impostor: RSAKey = field(  # the same kid, not in the JWKS
+        default_factory=lambda: RSAKey.generate_key(2048, parameters={"kid": KID}))
+    codes: dict[str, Code] = field(default_factory=dict)
+    mode: str = "normal"
+
+
+class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    state: State
+
+    def save_authorization_code(self, code: str, req: Any) -> None:
+        data = req.payload.data
+        self.state.codes[code] = Code(code, req.client.get_client_id(), req.payload.redirect_uri, req.scope, req.user,
+                                      data.get("nonce"), data.get("code_challenge"), data.get("code_challenge_method"))
+
+    def query_authorization_code(self, code: str, c: Client) -> Code | None:
+        found = self.state.codes.get(code)
+        return found if found is not None and found.client_id == c.get_client_id() else None
+
+    def delete_authorization_code(self, authorization_code: Code) -> None:
+        self.state.codes.pop(authorization_code.code, None)
+
+    def authenticate_user(self, authorization_code: Code) -> str:
+        return authorization_code.sub
+
+
+class IdToken(OpenIDCode):  # type: ignore[misc]
+    def __init__(self, state: State) -> None:
+        super().__init__(require_nonce=True)
+        self.state = state
+
+    def exists_nonce(self, nonce: str, req: Any) -> bool:
+        return any(c.nonce == nonce for c in self.state.codes.values())
+
+    def resolve_client_private_key(self, c: Client) -> Any:
+        return self.state.impostor if self.state.mode == "forged" else self.state.key
+
+    def get_client_algorithm(self, c: Client) -> str:
+        return "RS256"
+
+    def get_encode_header(self, c: Client) -> dict[str, str]:
+        return {"alg": "RS256", "kid": KID}
+
+    def get_client_claims(self, c: Client) -> dict[str, Any]:
+        now, mode = int(time.time()), self.state.mode
+        # for another client, though it names ours as the authorised party (Authlib's own checks pass
+        # that: the gateway must insist on its client id in aud)
+        wrong_aud = {"azp": c.get_client_id()} if mode == "wrong-audience" else {}
+        return {**wrong_aud, "iss": "https://impostor.example" if mode == "wrong-issuer" else self.state.issuer,
+                "aud": ["another-client"] if mode == "wrong-audience" else [c.get_client_id()],
+                "iat": now - 7200 if mode == "expired" else now,
+                "exp": now - 3600 if mode == "expired" else now + 300}
+
+    def generate_user_info(self, user: str, scope: str) -> UserInfo:
+        return UserInfo(sub=user, **self.state.users[user])
+
+
 def create_app(issuer: str, client: Client, users: dict[str, dict[str, Any]]) -> Flask:
     app = Flask(__name__)
-    key = RSAKey.generate_key(2048, parameters={"kid": KID})
-    impostor = RSAKey.generate_key(2048, parameters={"kid": KID})  # same kid, not in the JWKS
-    codes: dict[str, Code] = {}
-    state: dict[str, str] = {"mode": "normal"}
-
-    class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-        TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-
-        def save_authorization_code(self, code: str, req: Any) -> None:
-            data = req.payload.data
-            codes[code] = Code(code, req.client.get_client_id(), req.payload.redirect_uri, req.scope, req.user,
-                               data.get("nonce"), data.get("code_challenge"), data.get("code_challenge_method"))
-
-        def query_authorization_code(self, code: str, c: Client) -> Code | None:
-            found = codes.get(code)
-            return found if found is not None and found.client_id == c.get_client_id() else None
-
-        def delete_authorization_code(self, authorization_code: Code) -> None:
-            codes.pop(authorization_code.code, None)
-
-        def authenticate_user(self, authorization_code: Code) -> str:
-            return authorization_code.sub
-
-    class IdToken(OpenIDCode):  # type: ignore[misc]
-        def exists_nonce(self, nonce: str, req: Any) -> bool:
-            return any(c.nonce == nonce for c in codes.values())
-
-        def resolve_client_private_key(self, c: Client) -> Any:
-            return impostor if state["mode"] == "forged" else key
-
-        def get_client_algorithm(self, c: Client) -> str:
-            return "RS256"
-
-        def get_encode_header(self, c: Client) -> dict[str, str]:
-            return {"alg": "RS256", "kid": KID}
-
-        def get_client_claims(self, c: Client) -> dict[str, Any]:
-            now = int(time.time())
-            mode = state["mode"]
-            # for another client, though it names ours as the authorised party (Authlib's own checks pass
-            # that: the gateway must insist on its client id in aud)
-            wrong_aud = {"azp": c.get_client_id()} if mode == "wrong-audience" else {}
-            return {**wrong_aud, "iss": "https://impostor.example" if mode == "wrong-issuer" else issuer,
-                    "aud": ["another-client"] if mode == "wrong-audience" else [c.get_client_id()],
-                    "iat": now - 7200 if mode == "expired" else now,
-                    "exp": now - 3600 if mode == "expired" else now + 300}
-
-        def generate_user_info(self, user: str, scope: str) -> UserInfo:
-            return UserInfo(sub=user, **users[user])
-
+    state = State(issuer, client, users)
+    grant = type("Grant", (CodeGrant,), {"state": state})
     server = AuthorizationServer(app, query_client=lambda cid: client if cid == client.client_id else None,
                                  save_token=lambda token, req: None)
-    server.register_grant(CodeGrant, [CodeChallenge(required=True), IdToken(require_nonce=True)])
+    server.register_grant(grant, [CodeChallenge(required=True), IdToken(state)])
 
     @app.get("/.well-known/openid-configuration")
     def discovery() -> Any:
@@ -158,17 +173,17 @@ def create_app(issuer: str, client: Client, users: dict[str, dict[str, Any]]) ->
 
     @app.get("/jwks")
     def jwks() -> Any:
-        return jsonify(KeySet([key]).as_dict(private=False))
+        return jsonify(KeySet([state.key]).as_dict(private=False))
 
     @app.get("/authorize")
     def authorize_page() -> Any:
-        grant = server.get_consent_grant(end_user=None)  # checks the client, redirect URI, PKCE, nonce
+        consent = server.get_consent_grant(end_user=None)  # checks the client, redirect URI, PKCE, nonce
         hidden = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                          for k, v in request.args.items())
         options = "".join(f'<option value="{html.escape(s)}">{html.escape(str(c.get("name", s)))} ({html.escape(s)})'
                           "</option>" for s, c in users.items())
         return (f'<!doctype html><html lang="en"><head><title>Test identity provider</title></head><body><main>'
-                f"<h1>Sign in to the test identity provider</h1><p>for {html.escape(grant.client.client_id)}</p>"
+                f"<h1>Sign in to the test identity provider</h1><p>for {html.escape(consent.client.client_id)}</p>"
                 f'<form method="post" action="/authorize">{hidden}<label for="sub">Account</label>'
                 f'<select id="sub" name="sub">{options}</select><button type="submit">Continue</button>'
                 "</form></main></body></html>")
@@ -183,12 +198,12 @@ def create_app(issuer: str, client: Client, users: dict[str, dict[str, Any]]) ->
         try:
             return server.create_token_response()
         finally:
-            state["mode"] = "normal"  # a misbehaving token is a one-off
+            state.mode = "normal"  # a misbehaving token is a one-off
 
     @app.post("/_test/next")
     def next_mode() -> Any:
-        state["mode"] = str((request.get_json(force=True) or {}).get("mode", "normal"))
-        return jsonify(state)
+        state.mode = str((request.get_json(force=True) or {}).get("mode", "normal"))
+        return jsonify({"mode": state.mode})
 
     return app
 

@@ -83,7 +83,7 @@ def test_a_claim_never_published_returns_to_pending_once_stale(console: Console)
     proposals = PolicyProposals(console.gateway.engine)
     p = proposals.propose({"a.yaml": "x"}, "sha256:never-published", None, "ig-officer-a", "tighten")
     proposals.claim(p.id, "ig-officer-b")
-    assert proposals.settle() == []  # a fresh claim may still be publishing: left alone
+    assert proposals.settle() == ()  # a fresh claim may still be publishing: left alone
     with console.gateway.engine.begin() as conn:
         conn.execute(policy_proposal.update().where(policy_proposal.c.id == p.id)
                      .values(decided_at=datetime.now(UTC) - timedelta(minutes=10)))

@@ -149,8 +149,9 @@ def test_a_bad_id_token_is_refused(client: TestClient, console: Console, idp: Pr
     refused(console, client, finish(client, callback), why)
 
 
-@pytest.mark.parametrize(("sub", "why"), [("cis2-unmapped", "no role in roles.yaml has the job role(s) [&#39;R9999&#39;]"),
-                                          ("cis2-no-org", "has no organisation")])
+@pytest.mark.parametrize(("sub", "why"), [
+    ("cis2-unmapped", "no role in roles.yaml has the job role(s) [&#39;R9999&#39;]"),
+    ("cis2-no-org", "has no organisation")])
 def test_a_user_roles_yaml_does_not_make_is_refused(client: TestClient, console: Console, sub: str, why: str) -> None:
     refused(console, client, finish(client, at_provider(begin(client), sub)), why)
 

@@ -59,7 +59,8 @@ def test_sign_out_revokes_the_session_and_a_replayed_cookie_is_refused(client: T
         reason = conn.execute(sa.select(console_session.c.revoked_reason)
                               .where(console_session.c.user_id == "auditor-a")).scalar_one()
     assert reason == "signed-out"
-    assert any(e.record.get("interaction") == "console.sign-out" for e in console.gateway.audit.search(user="auditor-a"))
+    records = console.gateway.audit.search(user="auditor-a")
+    assert any(e.record.get("interaction") == "console.sign-out" for e in records)
 
 
 def test_sign_out_needs_the_csrf_token(client: TestClient) -> None:
