@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     console_oidc_client_id: str = ""
     console_oidc_client_secret: str = ""
     console_oidc_client_secret_file: str | None = None
+    # private_key_jwt instead of the secret: a file holding the client's private key (a JWK, RSA or
+    # EC, with its kid; or an RSA PEM); its public half is registered at the issuer.
+    console_oidc_private_key: str | None = None
     console_oidc_scopes: str = "openid profile"
     console_oidc_role_claim: str = "job_role"  # a job-role code (roles.yaml job_roles) or a gateway role name
     console_oidc_org_claim: str = "org"  # the ODS code of the user's organisation

@@ -2,7 +2,7 @@
 
 Authlib's Starlette client does the protocol: discovery (``{issuer}/.well-known/openid-configuration``),
 the authorisation-code flow with PKCE (S256), a random ``state`` and ``nonce``, the code exchanged
-at the token endpoint, and the ID token verified against the issuer's JWKS (signature, ``iss``,
+at the token endpoint (client secret, or ``private_key_jwt`` with the client's own key), and the ID token verified against the issuer's JWKS (signature, ``iss``,
 ``aud``, ``exp``/``iat``, ``nonce``). This module adds only what is the gateway's own:
 
 * the flow's state (state, nonce, PKCE verifier, redirect URI) lives in a short-lived signed cookie
@@ -16,14 +16,19 @@ at the token endpoint, and the ID token verified against the issuer's JWKS (sign
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]  # Authlib ships no types
     OAuth,
     StarletteOAuth2App,
 )
+from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
 from itsdangerous import BadSignature
+from joserfc.errors import JoseError
+from joserfc.jwk import JWKRegistry, RSAKey
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -59,15 +64,37 @@ def client(request: Request) -> StarletteOAuth2App:
         issuer = settings.console_oidc_issuer.rstrip("/")
         if settings.production and not issuer.startswith("https://"):
             raise SignInRefused("the OpenID Connect issuer must be an https:// URL in production mode")
-        oauth = OAuth()
-        found = oauth.register(
-            "console", client_id=settings.console_oidc_client_id,
-            client_secret=settings.console_oidc_client_secret or None,
-            server_metadata_url=f"{issuer}/.well-known/openid-configuration",
-            client_kwargs={"scope": settings.console_oidc_scopes, "code_challenge_method": "S256"})
+        kwargs: dict[str, Any] = {"scope": settings.console_oidc_scopes, "code_challenge_method": "S256"}
+        secret: Any = settings.console_oidc_client_secret or None
+        auth_methods = None
+        if settings.console_oidc_private_key:
+            secret, method = _private_key_jwt(Path(settings.console_oidc_private_key))
+            kwargs["token_endpoint_auth_method"] = "private_key_jwt"
+            auth_methods = [method]
+        found = OAuth().register(
+            "console", client_id=settings.console_oidc_client_id, client_secret=secret,
+            server_metadata_url=f"{issuer}/.well-known/openid-configuration", client_kwargs=kwargs,
+            client_auth_methods=auth_methods)
         state.console_oidc = found
     assert found is not None
     return found
+
+def _private_key_jwt(path: Path) -> tuple[Any, PrivateKeyJWT]:
+    """The client's private key and Authlib's private_key_jwt client authentication signing with it
+    (the assertion names the key's kid, as CIS2 asks)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        key: Any = (JWKRegistry.import_key(json.loads(text)) if text.lstrip().startswith("{")
+                    else RSAKey.import_key(text))
+    except (OSError, ValueError, JoseError) as exc:
+        raise SignInRefused(f"the client's private key {path} cannot be read: {exc}") from exc
+    if not key.is_private:
+        raise SignInRefused(f"{path} holds no private key")
+    algorithm = {"RSA": "RS256", "EC": "ES256"}.get(key.key_type)
+    if algorithm is None:
+        raise SignInRefused(f"{path}: a {key.key_type} key cannot sign a client assertion here (RSA or EC)")
+    return key, PrivateKeyJWT(headers={"kid": key.kid} if key.kid else None, alg=algorithm)
+
 
 def redirect_uri(settings: Settings) -> str:
     """The callback registered at the issuer: from the configured public URL, never the Host header."""

@@ -46,14 +46,20 @@ def staff_and_people(nhs_number: str, name: str) -> dict[str, dict[str, Any]]:
 
 
 @contextmanager
-def provider(directory: Path, redirect_uri: str, users: dict[str, dict[str, Any]]) -> Iterator[Provider]:
+def provider(directory: Path, redirect_uri: str, users: dict[str, dict[str, Any]],
+             client_jwks: dict[str, Any] | None = None) -> Iterator[Provider]:
+    """The provider in its own process; with ``client_jwks`` the client must use private_key_jwt."""
     port = free_port()
     accounts = directory / "provider-users.json"
     accounts.write_text(json.dumps(users), encoding="utf-8")
+    extra = []
+    if client_jwks is not None:
+        (directory / "client-jwks.json").write_text(json.dumps(client_jwks), encoding="utf-8")
+        extra = ["--client-jwks", str(directory / "client-jwks.json")]
     log = (directory / "provider.log").open("wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.console.oidc_provider", "--port", str(port), "--client-id", CLIENT_ID,
-         "--client-secret", CLIENT_SECRET, "--redirect-uri", redirect_uri, "--users", str(accounts)],
+         "--client-secret", CLIENT_SECRET, "--redirect-uri", redirect_uri, "--users", str(accounts), *extra],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     issuer = f"http://127.0.0.1:{port}"
     try:

@@ -4,7 +4,8 @@ components (Flask integration, authorisation-code grant, PKCE, OpenID Connect co
 Run in its own process: ``python -m tests.console.oidc_provider --port P --client-id ID
 --client-secret S --redirect-uri URI --users users.json``. ``users.json`` maps each subject to the
 claims of its ID token; the provider's sign-in page lets the browser pick one. For the attack tests,
-``POST /_test/next`` with ``{"mode": ...}`` makes the *next* ID token misbehave:
+``--client-jwks PATH`` makes the client authenticate with private_key_jwt (RFC 7523) against those
+public keys instead of the secret. ``POST /_test/next`` with ``{"mode": ...}`` makes the *next* ID token misbehave:
 
 * ``expired`` — issued two hours ago, expired one hour ago;
 * ``wrong-issuer`` — ``iss`` is another issuer;
@@ -26,6 +27,7 @@ from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import AuthorizationCodeMixin, UserInfo
 from authlib.oidc.core.grants import OpenIDCode
@@ -40,6 +42,7 @@ class Client(ClientMixin):  # type: ignore[misc]
     client_id: str
     client_secret: str
     redirect_uri: str
+    jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys (then no secret)
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -54,9 +57,11 @@ class Client(ClientMixin):  # type: ignore[misc]
         return redirect_uri == self.redirect_uri
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return client_secret == self.client_secret
+        return self.jwks is None and client_secret == self.client_secret
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if self.jwks is not None:
+            return method == ClientAssertion.CLIENT_AUTH_METHOD
         return method in ("client_secret_basic", "client_secret_post")
 
     def check_response_type(self, response_type: str) -> bool:
@@ -103,8 +108,29 @@ class State:
     mode: str = "normal"
 
 
+class ClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
+    """private_key_jwt (RFC 7523) at the token endpoint: Authlib's server side."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(validate_jti=True)
+        self.state = state
+        self.seen: set[str] = set()
+
+    def get_audiences(self) -> list[str]:
+        return [f"{self.state.issuer}/token"]
+
+    def resolve_client_public_key(self, c: Client) -> KeySet:
+        return KeySet.import_key_set(c.jwks or {"keys": []})
+
+    def validate_jti(self, claims: Any, jti: str) -> bool:
+        if jti in self.seen:
+            return False
+        self.seen.add(jti)
+        return True
+
+
 class CodeGrant(grants.AuthorizationCodeGrant):  # type: ignore[misc]
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", ClientAssertion.CLIENT_AUTH_METHOD]
     state: State
 
     def save_authorization_code(self, code: str, req: Any) -> None:
@@ -161,6 +187,7 @@ def create_app(issuer: str, client: Client, users: dict[str, dict[str, Any]]) ->
     server = AuthorizationServer(app, query_client=lambda cid: client if cid == client.client_id else None,
                                  save_token=lambda token, req: None)
     server.register_grant(grant, [CodeChallenge(required=True), IdToken(state)])
+    server.register_client_auth_method(ClientAssertion.CLIENT_AUTH_METHOD, ClientAssertion(state))
 
     @app.get("/.well-known/openid-configuration")
     def discovery() -> Any:
@@ -169,7 +196,8 @@ def create_app(issuer: str, client: Client, users: dict[str, dict[str, Any]]) ->
             "jwks_uri": f"{issuer}/jwks", "response_types_supported": ["code"],
             "subject_types_supported": ["public"], "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"], "scopes_supported": ["openid", "profile"],
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"]})
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"] if client.jwks else [
+                "client_secret_basic", "client_secret_post"]})
 
     @app.get("/jwks")
     def jwks() -> Any:
@@ -215,11 +243,13 @@ def main() -> None:
     parser.add_argument("--client-secret", required=True)
     parser.add_argument("--redirect-uri", required=True)
     parser.add_argument("--users", type=Path, required=True)
+    parser.add_argument("--client-jwks", type=Path, help="private_key_jwt: the client's public keys (no secret)")
     args = parser.parse_args()
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"  # loopback http in tests; the gateway's side is unchanged
     issuer = f"http://127.0.0.1:{args.port}"
     users = json.loads(args.users.read_text(encoding="utf-8"))
-    app = create_app(issuer, Client(args.client_id, args.client_secret, args.redirect_uri), users)
+    jwks = json.loads(args.client_jwks.read_text(encoding="utf-8")) if args.client_jwks else None
+    app = create_app(issuer, Client(args.client_id, args.client_secret, args.redirect_uri, jwks), users)
     app.run(host="127.0.0.1", port=args.port, threaded=True)
 
 

@@ -5,6 +5,7 @@ client, expired or forged, a job role roles.yaml does not map — each refused, 
 no one signed in."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from joserfc.jwk import KeySet, RSAKey
 
 from gateway.api.app import create_app
 from tests.console.conftest import Console, build_console
@@ -172,3 +174,30 @@ def test_production_needs_an_https_issuer_and_keeps_the_development_sign_in_clos
         answer = c.post("/console/oidc/login", data={"csrf": token}, follow_redirects=False)
         assert answer.status_code == 503 and "https://" in answer.text
         assert c.post("/console/login", data={"user": "auditor-a", "csrf": token}).status_code == 403
+
+
+def test_private_key_jwt_client_authentication(tmp_path: Path, database_url: str) -> None:
+    """The console authenticates at the token endpoint with its own key (RFC 7523), as CIS2 allows; a
+    gateway holding another key is refused by the issuer, so nobody is signed in."""
+    key = RSAKey.generate_key(2048, parameters={"kid": "console-1"}, private=True)
+    (tmp_path / "console-key.json").write_text(json.dumps(key.as_dict(private=True)))
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "console-1"}, private=True)
+    (tmp_path / "stranger-key.json").write_text(json.dumps(stranger.as_dict(private=True)))
+    public = KeySet([key]).as_dict(private=False)
+    (tmp_path / "idp").mkdir()
+    with provider(tmp_path / "idp", f"{GATEWAY}/console/oidc/callback", staff_and_people("9434765919", "A"),
+                  client_jwks=public) as idp:
+        for name, key_file, works in (("ours", "console-key.json", True), ("stranger", "stranger-key.json", False)):
+            settings = {**idp.settings(), "console_oidc_client_secret": "",
+                        "console_oidc_private_key": str(tmp_path / key_file)}
+            c = build_console(tmp_path / name, database_url, public_url=GATEWAY, **settings)
+            try:
+                with TestClient(create_app(c.gateway), base_url=GATEWAY) as client:
+                    answer = finish(client, at_provider(begin(client), "cis2-auditor"))
+                    if works:
+                        assert answer.status_code == 200, answer.text
+                        assert signed_in_as(client) == "Audrey Tor"
+                    else:
+                        refused(c, client, answer, "invalid_client")
+            finally:
+                c.gateway.close()
