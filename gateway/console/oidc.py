@@ -2,8 +2,9 @@
 
 Authlib's Starlette client does the protocol: discovery (``{issuer}/.well-known/openid-configuration``),
 the authorisation-code flow with PKCE (S256), a random ``state`` and ``nonce``, the code exchanged
-at the token endpoint (client secret, or ``private_key_jwt`` with the client's own key), and the ID token verified against the issuer's JWKS (signature, ``iss``,
-``aud``, ``exp``/``iat``, ``nonce``). This module adds only what is the gateway's own:
+at the token endpoint (client secret, or ``private_key_jwt`` with the client's own key), and the
+ID token verified against the issuer's JWKS (signature, ``iss``, ``aud``, ``exp``/``iat``,
+``nonce``). This module adds only what is the gateway's own:
 
 * the flow's state (state, nonce, PKCE verifier, redirect URI) lives in a short-lived signed cookie
   scoped to ``/console/oidc`` — ``SameSite=Lax``, since the issuer's redirect back is a cross-site
