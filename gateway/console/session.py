@@ -129,18 +129,21 @@ def current(request: Request) -> Session | None:
     cached = getattr(request.state, "console_session", _UNREAD)
     if cached is not _UNREAD:
         return cached  # type: ignore[return-value]
-    found: Session | None = None
-    raw = request.cookies.get(COOKIE)
-    if raw:
-        try:
-            token = serializer(request).loads(raw, max_age=request.app.state.gateway.settings.console_session_seconds)
-        except (BadSignature, SessionKeyMissing):
-            token = None
-        if isinstance(token, str):
-            stored = store(request).live(token)
-            found = Session.of(stored) if stored is not None else None
+    found = _lookup(request)
     request.state.console_session = found
     return found
+
+
+def _lookup(request: Request) -> Session | None:
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        return None
+    try:
+        token = serializer(request).loads(raw, max_age=request.app.state.gateway.settings.console_session_seconds)
+    except (BadSignature, SessionKeyMissing):
+        return None
+    stored = store(request).live(token) if isinstance(token, str) else None
+    return Session.of(stored) if stored is not None else None
 
 
 def _set_cookie(response: Response, name: str, value: str, max_age: int, path: str = "/console") -> None:
@@ -150,7 +153,7 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
 def start(request: Request, response: Response, user: str, name: str, role: str, org: str, *,
           sign_in: str, patient: str | None = None) -> Session:
     """A new server-side session and its cookie; this browser's earlier session, if any, is revoked."""
-    earlier = current(request)
+    earlier = _lookup(request)  # not the request's cached answer: a page may have been rendered already
     if earlier is not None:
         store(request).revoke(earlier.id, by=earlier.user, reason="signed-in-again")
     token, stored = store(request).create(user=user, name=name, role=role, org=org, sign_in=sign_in,

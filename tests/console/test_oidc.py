@@ -20,6 +20,7 @@ from joserfc.jwk import KeySet, RSAKey
 from gateway.api.app import create_app
 from tests.console.conftest import Console, build_console
 from tests.console.identity import Provider, provider, staff_and_people
+from tests.console.test_console_http import sign_in
 
 GATEWAY = "https://testserver"
 OIDC_FORM = re.compile(r'action="/console/oidc/login"[^>]*>\s*<input type="hidden" name="csrf" value="([^"]+)"')
@@ -102,10 +103,15 @@ def test_the_authorisation_request_uses_pkce_state_and_nonce(client: TestClient,
 
 
 def test_staff_sign_in_maps_the_job_role_and_is_audited(client: TestClient, console: Console) -> None:
+    sign_in(client, "auditor-a")  # the development sign-in first: replaced, and revoked, by the next
+    earlier = client.cookies.get("gateway_console")
     answer = finish(client, at_provider(begin(client), "cis2-ig-officer"))
     assert answer.status_code == 200, answer.text
     assert 'http-equiv="refresh" content="0;url=/console/"' in answer.text
     assert signed_in_as(client) == "Ina Gee"
+    with TestClient(create_app(console.gateway), base_url=GATEWAY) as replay:
+        replay.cookies.set("gateway_console", earlier, domain="testserver", path="/console")
+        assert signed_in_as(replay) is None
     assert client.get("/console/policy/", follow_redirects=False).status_code == 200  # R8012 → ig_officer
     record = console.gateway.audit.entry(int(answer.headers["X-Audit-Sequence"])).record
     assert record["sign_in"] == "oidc" and record["requester"]["role"] == "ig_officer"
