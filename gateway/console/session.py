@@ -153,7 +153,7 @@ def _set_cookie(response: Response, name: str, value: str, max_age: int, path: s
 def start(request: Request, response: Response, user: str, name: str, role: str, org: str, *,
           sign_in: str, patient: str | None = None) -> Session:
     """A new server-side session and its cookie; this browser's earlier session, if any, is revoked."""
-    earlier = _lookup(request)  # not the request's cached answer: a page may have been rendered already
+    earlier = current(request)
     if earlier is not None:
         store(request).revoke(earlier.id, by=earlier.user, reason="signed-in-again")
     token, stored = store(request).create(user=user, name=name, role=role, org=org, sign_in=sign_in,
