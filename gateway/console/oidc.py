@@ -12,7 +12,8 @@ ID token verified against the issuer's JWKS (signature, ``iss``, ``aud``, ``exp`
 * the issuer is the configured one exactly (the discovery document's own claim is not trusted for it),
   and the ID token's audience must include the client id;
 * the claims are mapped to a gateway user: a job-role code through ``job_roles`` in roles.yaml
-  (CIS2's ``nhsid_nrbac_roles`` shape is understood), or — an ID token with an NHS number and no
+  (CIS2's ``nhsid_nrbac_roles``, with ``selected_roleid`` and each role's ``org_code``, is
+  understood), or — an ID token with an NHS number and no
   role claim (NHS login) — the person, scoped to that NHS number. Anything else is refused.
 """
 from __future__ import annotations
@@ -131,17 +132,26 @@ def save_flow(request: Request, response: Response) -> None:
         response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH, secure=True, httponly=True, samesite="lax")
 
 # -- claims → a console user -----------------------------------------------------------------------------
-def _job_role_codes(value: Any) -> list[str]:
-    """Job-role codes from a claim: "R8000", "S0010:G0020:R8000" (CIS2's role code), a list of either,
-    or CIS2's ``nhsid_nrbac_roles`` list of objects with a ``role_code``."""
+def _job_roles(value: Any, selected: Any = None) -> list[tuple[str, str | None]]:
+    """(job-role code, organisation or None) from a claim: "R8000", "S0010:G0020:R8000" (CIS2's role
+    code), a list of either, or CIS2's ``nhsid_nrbac_roles``: objects with ``role_code`` and
+    ``org_code`` — only the one whose ``person_roleid`` is the ``selected_roleid``, when it is given."""
     if isinstance(value, str):
-        return [value.rsplit(":", 1)[-1]] if value else []
-    if isinstance(value, list):
-        found: list[str] = []
-        for v in value:
-            found += _job_role_codes(v.get("role_code") if isinstance(v, dict) else v)
-        return found
-    return []
+        return [(value.rsplit(":", 1)[-1], None)] if value else []
+    if not isinstance(value, list):
+        return []
+    if selected is not None and any(isinstance(v, dict) and v.get("person_roleid") == selected for v in value):
+        value = [v for v in value if isinstance(v, dict) and v.get("person_roleid") == selected]
+    found: list[tuple[str, str | None]] = []
+    for v in value:
+        if isinstance(v, dict):
+            org = v.get("org_code")
+            org = org if isinstance(org, str) and org else None
+            found += [(code, org) for code, _ in _job_roles(v.get("role_code"))]
+        else:
+            found += _job_roles(v)
+    return found
+
 
 def user_from_claims(claims: dict[str, Any], settings: Settings, engine: PolicyEngine) -> OidcUser:
     sub = claims.get("sub")
@@ -157,7 +167,8 @@ def user_from_claims(claims: dict[str, Any], settings: Settings, engine: PolicyE
             raise SignInRefused(f"the citizen role {settings.console_oidc_citizen_role!r} is not a role with "
                                 "own_record_only in roles.yaml")
         return OidcUser(sub, name, role.name, sessions.PERSON_ORG, nhs)
-    codes = _job_role_codes(role_claim)
+    held = _job_roles(role_claim, claims.get("selected_roleid"))
+    codes = [code for code, _ in held]
     roles = {r for r in (engine.role_for_job_role(c) for c in codes) if r is not None}
     if not roles:
         raise SignInRefused(f"no role in roles.yaml has the job role(s) {codes or 'none'} of this user")
@@ -168,6 +179,9 @@ def user_from_claims(claims: dict[str, Any], settings: Settings, engine: PolicyE
     if engine.vocabulary.roles[role_name].own_record_only:
         raise SignInRefused(f"role {role_name!r} is for a person signed in as themselves, not from a job role")
     org = claims.get(settings.console_oidc_org_claim)
-    if not isinstance(org, str) or not org:
+    if not isinstance(org, str) or not org:  # CIS2: the organisation of the role held
+        orgs = {o for code, o in held if o and engine.role_for_job_role(code) == role_name}
+        org = orgs.pop() if len(orgs) == 1 else None
+    if not org:
         raise SignInRefused(f"the ID token has no organisation ({settings.console_oidc_org_claim!r} claim)")
     return OidcUser(sub, name, role_name, org)
