@@ -62,7 +62,7 @@ async def login_form(request: Request) -> Response:
     users = [] if gw.settings.production else await run_in_threadpool(_demo_users, request)
     token, signed = sessions.login_csrf(request)
     page = render(request, "login.html", users=users, csrf_login=token, oidc=oidc.configured(gw.settings),
-                  production=gw.settings.production, problem=request.query_params.get("problem"))
+                  production=gw.settings.production)
     sessions.set_login_csrf(page, signed)
     return page
 
@@ -96,6 +96,7 @@ def _signed_in(request: Request, user: str, name: str, role: str, org: str, how:
         return audited(request, record, response)
     except ConsoleError:
         sessions.store(request).revoke(session.id, by="console", reason="not-audited")  # fail closed
+        request.state.console_session = None
         raise
 
 

@@ -4,6 +4,7 @@ page is asserted on, screenshotted under tests/output/console/, checked with axe
 by keyboard; another person's page is refused."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +35,6 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'gateway.sqlite'}"
         return
-    import os
     if not os.environ.get(POSTGRES_ENV):
         pytest.skip(f"{POSTGRES_ENV} is not set")
     with fresh_postgres_database() as url:

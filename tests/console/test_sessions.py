@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.api.app import create_app
+from gateway.audit import AuditWriteError
 from gateway.store.console_sessions import console_session
 from tests.console.conftest import Console
 from tests.console.test_console_http import sign_in
@@ -116,3 +117,22 @@ def test_a_new_sign_in_revokes_the_browsers_earlier_session(client: TestClient, 
     with _client(console) as replay:
         replay.cookies.set("gateway_console", first, domain="testserver", path="/console")
         assert not _signed_in(replay)
+
+
+def test_a_sign_in_that_cannot_be_audited_signs_no_one_in(client: TestClient, console: Console,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    page = client.get("/console/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+
+    def disk_full(record: dict[str, object]) -> None:
+        raise AuditWriteError("disk full")
+
+    monkeypatch.setattr(console.gateway.disclosure, "commit", disk_full)
+    answer = client.post("/console/login", data={"user": "auditor-a", "csrf": token}, follow_redirects=False)
+    assert answer.status_code == 503 and "could not be audited" in answer.text
+    assert "gateway_console=" not in answer.headers.get("set-cookie", "")
+    monkeypatch.undo()
+    assert not _signed_in(client)
+    with console.gateway.engine.connect() as conn:
+        reasons = conn.execute(sa.select(console_session.c.revoked_reason)).scalars().all()
+    assert reasons == ["not-audited"]  # the row made before the audit write failed is revoked
