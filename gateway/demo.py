@@ -90,6 +90,8 @@ def prepare_demo(directory: Path, people: int, port: int) -> tuple[Settings, str
         "",
         f"Web console for IG staff and auditors: http://127.0.0.1:{port}/console/",
         "  (development sign-in: choose a demo IG officer or auditor; refused when GATEWAY_PRODUCTION=true)",
+        f"  or sign in as {first.given} {first.family} (patient-{first.nhs_number}) to see who looked at "
+        "their record: /console/me/",
         "",
     ])
     return settings, text

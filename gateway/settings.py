@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,9 +54,29 @@ class Settings(BaseSettings):
     tracing: bool = False
     production: bool = False
     # The web console (gateway/console, docs/console.md): the key that signs its session cookies
-    # (created outside production mode when missing) and how long a session lasts.
+    # (created outside production mode when missing); a session ends after console_session_seconds
+    # (absolute) or console_session_idle_seconds unused, whichever comes first.
     console_session_key: str = str(Path("var") / "console-session.key")
     console_session_seconds: int = 8 * 3600
+    console_session_idle_seconds: int = 30 * 60
+    # OpenID Connect sign-in for the console (CIS2 for staff, NHS login for citizens): the issuer
+    # (discovery at {issuer}/.well-known/openid-configuration), the client registered there, the
+    # scopes asked for, and how claims map to a gateway role, organisation and NHS number. Empty
+    # issuer: no OpenID Connect sign-in. The client secret may be given as a file (a mounted secret).
+    console_oidc_issuer: str = ""
+    console_oidc_client_id: str = ""
+    console_oidc_client_secret: str = ""
+    console_oidc_client_secret_file: str | None = None
+    # private_key_jwt instead of the secret: a file holding the client's private key (a JWK, RSA or
+    # EC, with its kid; or an RSA PEM); its public half is registered at the issuer.
+    console_oidc_private_key: str | None = None
+    console_oidc_scopes: str = "openid profile"
+    console_oidc_role_claim: str = "job_role"  # a job-role code (roles.yaml job_roles) or a gateway role name
+    console_oidc_org_claim: str = "org"  # the ODS code of the user's organisation
+    console_oidc_name_claim: str = "name"
+    console_oidc_nhs_number_claim: str = "nhs_number"  # NHS login: the person's own NHS number
+    # The role of a user whose ID token has an NHS number and no role claim (NHS login): the person.
+    console_oidc_citizen_role: str = "patient"
     max_body_bytes: int = 20 * 1024 * 1024
     # Origins browser apps may call the API from (CORS), as a JSON list; ["*"]: any (tokens are bearer
     # headers, never cookies, so no credentials mode); []: no CORS headers at all.
@@ -75,9 +96,20 @@ class Settings(BaseSettings):
     def _read_secret_files(self) -> Settings:
         if self.database_url_file:
             self.database_url = Path(self.database_url_file).read_text(encoding="utf-8").strip()
+        if self.console_oidc_client_secret_file:
+            self.console_oidc_client_secret = Path(self.console_oidc_client_secret_file).read_text(
+                encoding="utf-8").strip()
         return self
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def public_origin(settings: Settings) -> str:
+    """scheme://host[:port] the gateway is reached at: ``public_url``, else the origin of ``base_url``."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    parts = urlsplit(settings.base_url)
+    return f"{parts.scheme}://{parts.netloc}"

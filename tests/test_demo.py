@@ -20,8 +20,10 @@ def test_demo_loads_all_formats_and_its_example_request_answers(tmp_path: Path) 
     token = re.search(r"export TOKEN='([^']+)'", text).group(1)  # type: ignore[union-attr]
     everything = re.search(r"'http://127\.0\.0\.1:8080(/fhir/Patient/[^']+/\$everything)'", text).group(1)  # type: ignore[union-attr]
     gw = build_gateway(settings)
+    person = re.search(r"\(patient-(\d{10})\) to see who looked", text).group(1)  # type: ignore[union-attr]
     with TestClient(create_app(gw)) as client:
         response = client.get(everything, headers={"Authorization": f"Bearer {token}"})
+        assert f'value="patient-{person}"' in client.get("/console/login").text  # the sign-in it names exists
     gw.close()
     assert response.status_code == 200
     types = {e["resource"]["resourceType"] for e in response.json()["entry"] if e["search"]["mode"] == "match"}

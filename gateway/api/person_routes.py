@@ -38,7 +38,15 @@ from gateway.api.security import authenticate, disclosure
 from gateway.disclosure import Disclosure
 from gateway.disclosure.enforce import ContextCache
 from gateway.requester import Requester
-from gateway.sharing.choices import Invalid, NotAllowed, NotRecordedHere, Recorded, may_record_any, record_choice
+from gateway.sharing.choices import (
+    Invalid,
+    NotAllowed,
+    NotRecordedHere,
+    Recorded,
+    describe,
+    may_record_any,
+    record_choice,
+)
 from gateway.sharing.history import access_history
 
 router = APIRouter(prefix="/fhir", dependencies=[Depends(negotiate)])
@@ -129,7 +137,7 @@ async def _write(request: Request, rid: str | None) -> Response:
     record = undecided_record(request, requester, interaction=interaction, outcome="recorded",
                               status=201 if recorded.created else 200, policy_version=engine.version, reason=None)
     ref = f"Consent/{recorded.consent['id']}"
-    provision = recorded.consent.get("provision") or {}
+    choice = describe(recorded.consent)
     record.update(
         type="consent",
         patients=[{"id": recorded.patient_id, "nhs_number": recorded.nhs_number}],
@@ -137,11 +145,7 @@ async def _write(request: Request, rid: str | None) -> Response:
                "recorded": [{"ref": ref, "version": recorded.version_id, "categories": list(recorded.categories),
                              "provenance": f"Provenance/{recorded.provenance_id}"}]},
         categories=list(recorded.categories),
-        choice={"kind": recorded.kind, "status": recorded.consent.get("status"), "type": provision.get("type"),
-                "categories": [c.get("code") for c in provision.get("securityLabel") or []],
-                "recipients": [((a.get("reference") or {}).get("identifier") or {}).get("value")
-                               for a in provision.get("actor") or []],
-                "period": provision.get("period")})
+        choice={**{k: v for k, v in choice.items() if k != "recorded"}, "kind": recorded.kind})
     version = recorded.version_id
     headers = {"Location": f"{base_url(request)}/{ref}/_history/{version}", "ETag": f'W/"{version}"'}
     response = fhir_response(request, recorded.consent, 201 if recorded.created else 200, headers)

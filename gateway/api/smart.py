@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Error
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -39,7 +38,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.auth import AuthError, sign_token
 from gateway.replay import remember_once
-from gateway.settings import Settings
+from gateway.settings import Settings, public_origin
 
 router = APIRouter()
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -53,14 +52,6 @@ OAUTH_ERROR_SCHEMA = {"type": "object", "required": ["error"], "properties": {
 TOKEN_SCHEMA = {"type": "object", "required": ["access_token", "token_type", "expires_in"], "properties": {
     "access_token": {"type": "string"}, "token_type": {"type": "string"}, "expires_in": {"type": "integer"},
     "scope": {"type": "string"}}}
-
-
-def public_origin(settings: Settings) -> str:
-    """scheme://host[:port] the gateway is reached at: ``public_url``, else the origin of ``base_url``."""
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    parts = urlsplit(settings.base_url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def token_url(settings: Settings) -> str:

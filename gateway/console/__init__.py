@@ -1,4 +1,4 @@
-"""The web console for IG staff and auditors: server-rendered pages under ``/console/``.
+"""The web console for IG staff and auditors, and a person's own page: server-rendered pages under ``/console/``.
 
 ``mount(app)`` adds its routes, static files and error pages to the gateway's FastAPI app. Pages are
 Jinja2 templates with no script; the authorisation is the roles' capabilities in roles.yaml
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from gateway.console import audit_pages, auth_routes, policy_pages
+from gateway.console import audit_pages, auth_routes, person_pages, policy_pages
 from gateway.console.session import SessionKeyMissing
 from gateway.console.web import HERE, ConsoleError, error_page
 
@@ -24,6 +24,7 @@ def mount(app: FastAPI) -> None:
     router.include_router(auth_routes.router)
     router.include_router(policy_pages.router)
     router.include_router(audit_pages.router)
+    router.include_router(person_pages.router)
     app.include_router(router, include_in_schema=False)  # HTML pages, not part of the API's OpenAPI document
     app.mount(f"{PREFIX}/static", StaticFiles(directory=str(HERE / "static")), name="console-static")
 

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from gateway.audit import AuditWriteError
 from gateway.console.session import Session
 from gateway.console.web import ConsoleError, audited, form_with_csrf, record_for, render, signed_in
 from gateway.disclosure import Caller, relabel
@@ -238,9 +239,14 @@ def _materialise(request: Request, name: str, version: str, files: dict[str, str
 @router.get("/publish")
 async def publish_page(request: Request) -> Response:
     session = signed_in(request, CAP)
+    try:
+        settled = await run_in_threadpool(_settle, request, session)
+    except AuditWriteError as exc:
+        raise ConsoleError(503, "an interrupted approval could not be audited, so nothing is shown") from exc
     report = await run_in_threadpool(_candidate_report, request)
     return render(request, "policy/publish.html", report=report, proposals=_proposals(request).list(),
-                  history=_history(request), csrf=session.csrf, message=request.query_params.get("message"))
+                  history=_history(request), csrf=session.csrf, message=request.query_params.get("message"),
+                  settled=settled)
 
 
 def _back(message: str) -> RedirectResponse:
@@ -332,28 +338,64 @@ async def decide(proposal_id: int, decision: str, request: Request) -> Response:
         record = record_for(request, session, f"console.policy.{decision}", outcome="refused", status=409,
                             reason=str(exc), policy_proposal={"id": proposal.id, "version": proposal.version})
         return audited(request, record, render(request, "error.html", status=409, message=str(exc)))
-    publication = None
-    if status == "approved":
-        # published first: a proposal is marked approved only once its version is live
-        result = await run_in_threadpool(_publish, request, proposal, session.user)
-        publication = {"previous": result.previous, "version": result.version, "changed": result.changed,
-                       "proposal": proposal.id, "kind": proposal.kind}
+    if status != "approved":
+        try:
+            decided = proposals.decide(proposal_id, session.user, status, comment)
+        except ProposalError as exc:
+            raise ConsoleError(409, str(exc)) from exc
+        record = record_for(request, session, f"console.policy.{decision}", outcome=status,
+                            policy_proposal=_described(decided, status))
+        return await run_in_threadpool(audited, request, record, _back(f"Proposal {decided.id} {status}."))
+    # Approve: claim (pending → publishing), publish (live for every process), only then complete
+    # (publishing → approved). A failed publication releases the claim; an interruption after the
+    # publication leaves "publishing", which settle() completes (gateway/policy/proposals.py).
     try:
-        decided = proposals.decide(proposal_id, session.user, status, comment)
+        proposals.claim(proposal_id, session.user, comment)
     except ProposalError as exc:
         raise ConsoleError(409, str(exc)) from exc
-    extra: dict[str, Any] = {"policy_proposal": {"id": decided.id, "kind": decided.kind, "version": decided.version,
-                                                 "proposed_by": decided.proposed_by, "comment": decided.comment,
-                                                 "decision": status, "decision_comment": decided.decision_comment}}
-    if publication is not None:
-        extra["policy_change"] = publication
-    outcome = status
-    if publication is not None and publication["changed"]:
-        outcome = "rolled-back" if decided.kind == "rollback" else "published"
-    record = record_for(request, session, f"console.policy.{decision}", outcome=outcome, **extra)
-    message = (f"Proposal {decided.id} approved and published: version {decided.version[:19]}… is in force."
-               if status == "approved" else f"Proposal {decided.id} {status}.")
+    try:
+        result = await run_in_threadpool(_publish, request, proposal, session.user)
+    except BaseException:
+        proposals.release(proposal_id)
+        raise
+    decided = await run_in_threadpool(proposals.complete, proposal_id)
+    publication = {"previous": result.previous, "version": result.version, "changed": result.changed,
+                   "proposal": proposal.id, "kind": proposal.kind}
+    record = record_for(request, session, "console.policy.approve", outcome=_approved_outcome(decided, publication),
+                        policy_proposal=_described(decided, "approved"), policy_change=publication)
+    message = f"Proposal {decided.id} approved and published: version {decided.version[:19]}… is in force."
     return await run_in_threadpool(audited, request, record, _back(message))
+
+
+def _described(p: Proposal, decision: str) -> dict[str, Any]:
+    return {"id": p.id, "kind": p.kind, "version": p.version, "proposed_by": p.proposed_by, "comment": p.comment,
+            "decision": decision, "decided_by": p.decided_by, "decision_comment": p.decision_comment}
+
+
+def _approved_outcome(p: Proposal, publication: dict[str, Any]) -> str:
+    if not publication["changed"]:
+        return "approved"
+    return "rolled-back" if p.kind == "rollback" else "published"
+
+
+def _settle(request: Request, session: Session) -> list[str]:
+    """Finish approvals an interruption left half-done (each an audit record naming who found it)."""
+    notes = []
+    for proposal, completed in _proposals(request).settle():
+        if completed:
+            publication = {"version": proposal.version, "proposal": proposal.id, "kind": proposal.kind,
+                           "previous": proposal.previous, "changed": True, "recovered": True}
+            record = record_for(request, session, "console.policy.approve", outcome=_approved_outcome(
+                proposal, publication), policy_proposal=_described(proposal, "approved"), policy_change=publication)
+            notes.append(f"Proposal {proposal.id} was published when approved by {proposal.decided_by}, but the "
+                         "approval was not recorded then; it is now.")
+        else:
+            record = record_for(request, session, "console.policy.approve", outcome="not-published",
+                                policy_proposal=_described(proposal, "pending"))
+            notes.append(f"Proposal {proposal.id}'s approval by {proposal.decided_by} was interrupted before it "
+                         "was published; it is pending again.")
+        request.app.state.gateway.disclosure.commit(record)
+    return notes
 
 
 # -- a version's diff against the one published before it ---------------------------------------------------

@@ -1,19 +1,22 @@
-"""Console sessions: who is signed in, in a signed cookie (itsdangerous), with a CSRF token per session.
+"""Console sessions: who is signed in, kept in the database (gateway/store/console_sessions.py) and
+named by a random token in a signed cookie (itsdangerous), with a CSRF token per session.
 
-The cookie is ``Secure``, ``HttpOnly`` and ``SameSite=Strict``; it carries the user, name, role and
-organisation and a random CSRF token that every form posts back. What the user may do is not in the
-cookie: each request checks the role's capabilities in the live policy (roles.yaml), so a change to
-roles.yaml applies to signed-in users at once.
+The cookie is ``Secure``, ``HttpOnly`` and ``SameSite=Strict`` and carries nothing but the token;
+the session row holds the user, name, role, organisation (and the NHS number of a person signed in
+as themselves). Signing out revokes the row, so the old cookie is refused even if replayed; a session
+also ends after ``console_session_idle_seconds`` unused and ``console_session_seconds`` in all. What
+the user may do is not in the session: each request checks the role's capabilities in the live
+policy (roles.yaml), so a change to roles.yaml applies to signed-in users at once.
 
-Sign-in, for the demo and tests, is the development sign-in: a choice of demo users, one or two for
-each role, refused when ``GATEWAY_PRODUCTION=true``. OpenID Connect is the intended production
-sign-in (docs/console.md); it would end in ``start`` like the development sign-in.
+Two sign-ins end in ``start``: OpenID Connect (gateway/console/oidc.py) and, for the demo and tests,
+the development sign-in — a choice of demo users, refused when ``GATEWAY_PRODUCTION=true``.
 """
 from __future__ import annotations
 
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +26,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.requester import Requester
+from gateway.store.console_sessions import ConsoleSessions, StoredSession
 
 COOKIE = "gateway_console"
 LOGIN_COOKIE = "gateway_console_login"  # the CSRF token of the sign-in form (before there is a session)
 # Requests from the console are not requests for records: their purpose of use in the audit log is this.
 CONSOLE_PURPOSE = "console"
 DEMO_ORG = "X26"
+PERSON_ORG = "NHS-LOGIN"  # the organisation of a person signed in as themselves
+PERSON_PURPOSE = "patient_request"
 
 
 class SessionKeyMissing(RuntimeError):
@@ -37,11 +43,19 @@ class SessionKeyMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class Session:
+    id: str  # the row's key (the token's hash), never the token
     user: str
     name: str
     role: str
     org: str
     csrf: str
+    patient: str | None = None  # the NHS number of a person signed in as themselves
+    sign_in: str = "development"
+
+    @classmethod
+    def of(cls, stored: StoredSession) -> Session:
+        return cls(stored.id, stored.user, stored.name, stored.role, stored.org, stored.csrf, stored.patient,
+                   stored.sign_in)
 
     def requester(self) -> Requester:
         return Requester(user=self.user, name=self.name, role=self.role, org=self.org, purpose=CONSOLE_PURPOSE,
@@ -54,14 +68,20 @@ class DemoUser:
     name: str
     role: str
     org: str = DEMO_ORG
+    patient: str | None = None
 
 
-def demo_users(roles: dict[str, Any]) -> list[DemoUser]:
+def demo_users(roles: dict[str, Any], people: Sequence[tuple[str, str]] = ()) -> list[DemoUser]:
     """Two demo users for each role with a console capability (two IG officers make the two-person
-    rule usable), one for every other role (to show what they are refused). From roles.yaml."""
+    rule usable), one for every other role (to show what they are refused), from roles.yaml; and for
+    a role with ``own_record_only``, one per invented person given as (NHS number, name)."""
     users = []
     for name, role in roles.items():
         title = name.replace("_", " ")
+        if getattr(role, "own_record_only", False):
+            users += [DemoUser(f"{name.replace('_', '-')}-{nhs}", person, name, PERSON_ORG, nhs)
+                      for nhs, person in people]
+            continue
         console_role = getattr(role, "manages_policies", False) or getattr(role, "reads_audit", False)
         for suffix in ("a", "b") if console_role else ("a",):
             users.append(DemoUser(f"{name.replace('_', '-')}-{suffix}", f"Demo {title} {suffix.upper()}", name))
@@ -90,30 +110,66 @@ def serializer(request: Request) -> URLSafeTimedSerializer:
     return found
 
 
+def store(request: Request) -> ConsoleSessions:
+    state = request.app.state
+    found: ConsoleSessions | None = getattr(state, "console_sessions", None)
+    if found is None:
+        gw = state.gateway
+        found = ConsoleSessions(gw.engine, gw.settings.console_session_idle_seconds,
+                                gw.settings.console_session_seconds)
+        state.console_sessions = found
+    return found
+
+
+_UNREAD = object()
+
+
 def current(request: Request) -> Session | None:
+    """The live session the request's cookie names (looked up once per request), or None."""
+    cached = getattr(request.state, "console_session", _UNREAD)
+    if cached is not _UNREAD:
+        return cached  # type: ignore[return-value]
+    found = _lookup(request)
+    request.state.console_session = found
+    return found
+
+
+def _lookup(request: Request) -> Session | None:
     raw = request.cookies.get(COOKIE)
     if not raw:
         return None
     try:
-        data = serializer(request).loads(raw, max_age=request.app.state.gateway.settings.console_session_seconds)
-        return Session(**data)
-    except (BadSignature, SessionKeyMissing, TypeError, ValueError):
+        token = serializer(request).loads(raw, max_age=request.app.state.gateway.settings.console_session_seconds)
+    except (BadSignature, SessionKeyMissing):
         return None
+    stored = store(request).live(token) if isinstance(token, str) else None
+    return Session.of(stored) if stored is not None else None
 
 
 def _set_cookie(response: Response, name: str, value: str, max_age: int, path: str = "/console") -> None:
     response.set_cookie(name, value, max_age=max_age, path=path, secure=True, httponly=True, samesite="strict")
 
 
-def start(request: Request, response: Response, user: str, name: str, role: str, org: str) -> Session:
-    session = Session(user, name, role, org, secrets.token_urlsafe(32))
-    _set_cookie(response, COOKIE, serializer(request).dumps(session.__dict__),
+def start(request: Request, response: Response, user: str, name: str, role: str, org: str, *,
+          sign_in: str, patient: str | None = None) -> Session:
+    """A new server-side session and its cookie; this browser's earlier session, if any, is revoked."""
+    earlier = current(request)
+    if earlier is not None:
+        store(request).revoke(earlier.id, by=earlier.user, reason="signed-in-again")
+    token, stored = store(request).create(user=user, name=name, role=role, org=org, sign_in=sign_in,
+                                          patient=patient)
+    _set_cookie(response, COOKIE, serializer(request).dumps(token),
                 request.app.state.gateway.settings.console_session_seconds)
     response.delete_cookie(LOGIN_COOKIE, path="/console")
+    session = Session.of(stored)
+    request.state.console_session = session
     return session
 
 
-def end(response: Response) -> None:
+def end(request: Request, response: Response, session: Session) -> None:
+    """Sign out: the session is revoked in the database (its cookie is refused from now on, even if
+    replayed), and the browser is told to forget the cookie."""
+    store(request).revoke(session.id, by=session.user, reason="signed-out")
     response.delete_cookie(COOKIE, path="/console", secure=True, httponly=True, samesite="strict")
 
 

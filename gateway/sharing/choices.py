@@ -79,6 +79,19 @@ def may_record_any(engine: PolicyEngine, requester: Requester) -> bool:
     return bool(role and (role.records_consent or role.records_opt_out))
 
 
+def describe(resource: dict[str, Any]) -> dict[str, Any]:
+    """A recorded choice in a few words, for an audit record or the person's own page: its kind,
+    status, provision type, the categories and recipient organisations it names, and its period."""
+    codes = _codes(resource.get("policyRule"), CONSENT_POLICY) + _codes(resource.get("category"), CONSENT_POLICY)
+    provision = resource.get("provision") or {}
+    return {"kind": OPT_OUT if OPT_OUT in codes else SHARING, "status": resource.get("status"),
+            "type": provision.get("type"), "recorded": resource.get("dateTime"),
+            "categories": [c.get("code") for c in provision.get("securityLabel") or [] if isinstance(c, dict)],
+            "recipients": [((a.get("reference") or {}).get("identifier") or {}).get("value")
+                           for a in provision.get("actor") or [] if isinstance(a, dict)],
+            "period": provision.get("period")}
+
+
 def _codes(value: Any, system: str) -> list[str]:
     out = []
     for cc in value if isinstance(value, list) else [value]:

@@ -4,4 +4,5 @@ import gateway.ingest.tables  # noqa: F401
 import gateway.policy.proposals  # noqa: F401
 import gateway.policy.publication  # noqa: F401
 import gateway.replay  # noqa: F401
+import gateway.store.console_sessions  # noqa: F401
 import gateway.store.tables  # noqa: F401

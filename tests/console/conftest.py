@@ -1,4 +1,4 @@
-"""A console-ready gateway: SQLite, a copy of the shipped policy (so a test may edit it and publish),
+"""A console-ready gateway (SQLite or PostgreSQL), a copy of the shipped policy (so a test may edit it and publish),
 one invented person's GP record and one break-glass request waiting for review."""
 from __future__ import annotations
 
@@ -26,11 +26,11 @@ class Console:
     directory: Path
 
 
-def build_console(directory: Path) -> Console:
+def build_console(directory: Path, database_url: str | None = None, **overrides: object) -> Console:
     policy_dir = directory / "policy"
     shutil.copytree(shipped_policy_dir(), policy_dir)
-    settings = initialised_settings(directory, policy_dir=policy_dir,
-                                    console_session_key=str(directory / "console.key"), policy_poll_seconds=0)
+    settings = initialised_settings(directory, database_url, policy_dir=policy_dir,
+                                    console_session_key=str(directory / "console.key"), policy_poll_seconds=0, **overrides)
     gw = build_gateway(settings)
     person = next(p for p in invent_people(12, seed=3) if p.conditions)
     summary = gw.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), "bundle.json")
@@ -52,7 +52,8 @@ def break_glass(console: Console) -> int:
 
 
 @pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    c = build_console(tmp_path)
+def console(tmp_path: Path, database_url: str) -> Iterator[Console]:
+    """On SQLite and on PostgreSQL (the database_url fixture)."""
+    c = build_console(tmp_path, database_url)
     yield c
     c.gateway.close()

@@ -4,7 +4,9 @@ tests/output/console/, check every page with axe-core (no serious or critical vi
 the main forms with the keyboard alone."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 
 from gateway.api.app import create_app
 from gateway.policy.proposals import PolicyProposals
+from gateway.testing import POSTGRES_ENV, fresh_postgres_database
 from tests.console.browser import AXE, CHROMIUM_ARGS, SCREENSHOTS, axe_violations, chromium_path, serve
 from tests.console.conftest import Console, break_glass, build_console
 
@@ -25,11 +28,18 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    c = build_console(tmp_path_factory.mktemp("console"))
-    yield c
-    c.gateway.close()
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def console(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """On SQLite and on PostgreSQL (sessions, proposals and the audit log live in the database)."""
+    with ExitStack() as stack:
+        url = None
+        if request.param == "postgres":
+            if not os.environ.get(POSTGRES_ENV):
+                pytest.skip(f"{POSTGRES_ENV} is not set")
+            url = stack.enter_context(fresh_postgres_database())
+        c = build_console(tmp_path_factory.mktemp("console"), url)
+        yield c
+        c.gateway.close()
 
 
 @pytest.fixture(scope="module")

@@ -74,9 +74,13 @@ def test_development_sign_in_is_refused_in_production(console: Console) -> None:
     settings = console.gateway.settings.model_copy(update={"production": True})
     console.gateway.settings = settings
     with TestClient(create_app(console.gateway), base_url="https://testserver") as client:
+        (console.directory / "console.key").write_text("a production key, made by the operator")
         answer = client.get("/console/login")
-        assert answer.status_code == 403 and "production" in answer.text
-        assert client.post("/console/login", data={"user": "auditor-a"}).status_code == 403
+        assert answer.status_code == 200 and "Demo user" not in answer.text and "auditor-a" not in answer.text
+        assert "No sign-in is configured" in answer.text  # and no OpenID Connect issuer is set here
+        refused = client.post("/console/login", data={"user": "auditor-a", "csrf": "x"}, follow_redirects=False)
+        assert refused.status_code == 403 and "production" in refused.text
+        assert client.get("/console/audit/", follow_redirects=False).status_code == 303  # no session was made
 
 
 def test_console_actions_are_audited(client: TestClient, console: Console) -> None:
@@ -94,10 +98,13 @@ def test_two_person_rule(console: Console) -> None:
     proposals = PolicyProposals(console.gateway.engine)
     p = proposals.propose({"a.yaml": "x"}, "sha256:new", "sha256:old", "ig-officer-a", "tighten access")
     with pytest.raises(ProposalError, match="two-person"):
-        proposals.decide(p.id, "ig-officer-a", "approved")
+        proposals.claim(p.id, "ig-officer-a")
     with pytest.raises(ProposalError, match="only the proposer"):
         proposals.decide(p.id, "ig-officer-b", "withdrawn")
-    assert proposals.decide(p.id, "ig-officer-b", "approved", "agreed").status == "approved"
+    assert proposals.claim(p.id, "ig-officer-b", "agreed").status == "publishing"
+    with pytest.raises(ProposalError, match="being published"):
+        proposals.decide(p.id, "ig-officer-a", "withdrawn")
+    assert proposals.complete(p.id).status == "approved"
     with pytest.raises(ProposalError, match="already approved"):
         proposals.decide(p.id, "ig-officer-b", "rejected")
     assert proposals.files(p.id) == {"a.yaml": "x"}
