@@ -30,7 +30,8 @@ def build_console(directory: Path, database_url: str | None = None, **overrides:
     policy_dir = directory / "policy"
     shutil.copytree(shipped_policy_dir(), policy_dir)
     settings = initialised_settings(directory, database_url, policy_dir=policy_dir,
-                                    console_session_key=str(directory / "console.key"), policy_poll_seconds=0, **overrides)
+                                    console_session_key=str(directory / "console.key"), policy_poll_seconds=0,
+                                    **overrides)
     gw = build_gateway(settings)
     person = next(p for p in invent_people(12, seed=3) if p.conditions)
     summary = gw.ingestor.ingest_bytes("gp-connect", orjson.dumps(gp_connect_bundle(person)), "bundle.json")
