@@ -19,67 +19,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import orjson
+import httpx
 
+from bench.api import load_record
+from bench.servers import Server
+from gateway.api.app import create_app
+from gateway.audit.model import AuditEntry
 from gateway.logging import configure
-
-ENV_DIR, ENV_DB = "BENCH_LOAD_DIR", "BENCH_LOAD_DATABASE_URL"
-
-
-# -- the two served apps (uvicorn imports these by name in each worker) ----------------------------
-def _settings():  # type: ignore[no-untyped-def]
-    from gateway.testing import settings_for
-
-    return settings_for(Path(os.environ[ENV_DIR]), os.environ.get(ENV_DB) or None, audit_checkpoint_every=1000,
-                        policy_poll_seconds=0)
-
-
-def full_app():  # type: ignore[no-untyped-def]
-    from gateway.api.app import create_app
-    from gateway.services import build_gateway
-
-    configure("warning")  # a log line per request would be a cost the bare route does not pay
-    app = create_app(build_gateway(_settings(), run_migrations=False))
-    gc.freeze()
-    return app
-
-
-def bare_app():  # type: ignore[no-untyped-def]
-    from fastapi import FastAPI
-
-    from gateway.api.responses import FhirJSONResponse
-    from gateway.store import ResourceStore, make_engine
-
-    configure("warning")
-    store = ResourceStore(make_engine(_settings().database_url))
-    app = FastAPI()
-
-    @app.get("/fhir/{resource_type}/{rid}")
-    def read(resource_type: str, rid: str) -> FhirJSONResponse:
-        stored = store.get(resource_type, rid)
-        return FhirJSONResponse(orjson.Fragment(stored.raw) if stored is not None else {})
-
-    @app.get("/fhir/Patient/{patient_id}/$everything")
-    def everything(patient_id: str) -> FhirJSONResponse:
-        entries = [{"fullUrl": f"http://x/fhir/{s.ref}", "resource": orjson.Fragment(s.raw),
-                    "search": {"mode": "match"}} for s in store.compartment(patient_id)]
-        return FhirJSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
-                                 "entry": entries})
-
-    # The full app's own route order would send $everything to {resource_type}/{rid}: put it first.
-    app.router.routes.sort(key=lambda r: "$everything" not in getattr(r, "path", ""))
-    gc.freeze()
-    return app
+from gateway.services import build_gateway
+from gateway.testing import auth_headers, settings_for
 
 
 # -- the load generator ---------------------------------------------------------------------------
@@ -125,49 +79,8 @@ def pct(values: list[float], q: float) -> float:
 
 
 # -- orchestration --------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, factory: str, directory: Path, database_url: str | None, workers: int) -> None:
-        self.port = _free_port()
-        env = {**os.environ, ENV_DIR: str(directory), ENV_DB: database_url or ""}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
-
-    def wait(self, path: str, headers: dict[str, str]) -> None:
-        import httpx
-
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}{path}", headers=headers, timeout=30).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server on port {self.port} did not start")
-            time.sleep(0.2)
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-
-
 def split(database_url: str | None) -> None:
     """The audit append's share of a request: the same requests with and without it."""
-    from bench.api import load_record
-    from gateway.api.app import create_app
-    from gateway.audit.model import AuditEntry
-    from gateway.services import build_gateway
-    from gateway.testing import auth_headers, settings_for
-
-    import httpx
-
     with tempfile.TemporaryDirectory() as tmp:
         settings = settings_for(Path(tmp), database_url, audit_checkpoint_every=1000, policy_poll_seconds=0)
         gw = build_gateway(settings)
@@ -223,10 +136,6 @@ def main() -> None:
         configure("warning")
         split(args.database_url)
         return
-    from bench.api import load_record
-    from gateway.services import build_gateway
-    from gateway.testing import auth_headers, settings_for
-
     configure("warning")
     levels = [int(c) for c in args.clients.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,8 +147,8 @@ def main() -> None:
         headers = auth_headers(settings, "gp", practice)
         gw.close()
         paths = {"read": f"/fhir/Condition/{condition.id}", "everything": f"/fhir/Patient/{patient_id}/$everything"}
-        full = Server("bench.load:full_app", directory, args.database_url, args.workers)
-        bare = Server("bench.load:bare_app", directory, args.database_url, args.workers)
+        full = Server("bench.servers:full_app", directory, args.database_url, workers=args.workers)
+        bare = Server("bench.servers:bare_app", directory, args.database_url, workers=args.workers)
         try:
             full.wait(paths["read"], headers)
             bare.wait(paths["read"], {})

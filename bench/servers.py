@@ -1,0 +1,122 @@
+"""Servers for the benchmarks: the gateway and a bare store-read route, each in processes of its own.
+
+One way to start a server (uvicorn, as `gateway serve` runs, on a free 127.0.0.1 port), shared by
+bench.api, bench.load and any other bench script:
+
+    with Server("bench.servers:full_app", directory, database_url, workers=2) as server:
+        server.wait("/fhir/metadata")
+        ...  # http://127.0.0.1:{server.port}
+
+``factory`` names a function uvicorn calls in each worker (``module:function``, no arguments); the
+data directory and database URL reach it through the environment (``settings()`` reads them back).
+``full_app`` is the whole gateway; ``bare_app`` reads the same store with no auth, policy or audit
+(a plain FHIR server's read and $everything: what the gateway's own work is measured against).
+"""
+from __future__ import annotations
+
+import gc
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+import orjson
+from fastapi import FastAPI
+
+from gateway.logging import configure
+from gateway.settings import Settings
+from gateway.testing import settings_for
+
+ENV_DIR, ENV_DB = "BENCH_SERVER_DIR", "BENCH_SERVER_DATABASE_URL"
+
+
+def settings() -> Settings:
+    """The served gateway's settings (in a worker: from the environment ``Server`` set)."""
+    return settings_for(Path(os.environ[ENV_DIR]), os.environ.get(ENV_DB) or None, audit_checkpoint_every=1000,
+                        policy_poll_seconds=0)
+
+
+def full_app() -> FastAPI:
+    # Imported here: the bare server's workers should not pay for importing the whole gateway.
+    from gateway.api.app import create_app
+    from gateway.services import build_gateway
+
+    configure("warning")  # a log line per request would be a cost the bare route does not pay
+    app = create_app(build_gateway(settings(), run_migrations=False))
+    gc.freeze()  # as `gateway serve` does (startup objects out of the collector's scans)
+    return app
+
+
+def bare_app() -> FastAPI:
+    from gateway.api.responses import FhirJSONResponse
+    from gateway.store import ResourceStore, make_engine
+
+    configure("warning")
+    store = ResourceStore(make_engine(settings().database_url))
+    app = FastAPI()
+
+    @app.get("/fhir/Patient/{patient_id}/$everything")  # before the read route, which would match it too
+    def everything(patient_id: str) -> FhirJSONResponse:
+        entries = [{"fullUrl": f"http://x/fhir/{s.ref}", "resource": orjson.Fragment(s.raw),
+                    "search": {"mode": "match"}} for s in store.compartment(patient_id)]
+        return FhirJSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
+                                 "entry": entries})
+
+    @app.get("/fhir/{resource_type}/{rid}")
+    def read(resource_type: str, rid: str) -> FhirJSONResponse:
+        stored = store.get(resource_type, rid)
+        return FhirJSONResponse(orjson.Fragment(stored.raw) if stored is not None else {})
+
+    gc.freeze()
+    return app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """``factory`` served by uvicorn with ``workers`` processes on a free port; ``close`` stops it."""
+
+    def __init__(self, factory: str, directory: Path, database_url: str | None = None, *, workers: int = 1,
+                 env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {**os.environ, ENV_DIR: str(directory), ENV_DB: database_url or "", **(env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=environment)
+
+    def wait(self, path: str, headers: dict[str, str] | None = None, timeout: float = 90) -> None:
+        """Until ``path`` answers 200 (RuntimeError if the server exits or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(self.url + path, headers=headers, timeout=30).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server {self.url} ({path}) did not start")
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
