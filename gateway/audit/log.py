@@ -304,19 +304,17 @@ class AuditLog:
     def _append_batch_locked(self, conn: Connection, records: list[Prepared]) -> list[AuditEntry]:
         """Extend the chain by ``records`` inside the caller's serialised transaction."""
         postgres = conn.dialect.name == "postgresql"
-        if postgres and len(records) == 1:  # the one-statement append: the lock is held for one round trip
-            done = pg_append.append_one(conn, _PG_LOCK_KEY, records[0])
-            if done is not None:
-                seq, prev_hash, digest, _ = done
-                if link(prev_hash, records[0].body(seq)) != digest:  # the database hashed other bytes
-                    raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
-                return self._checkpointed(conn, [self._entry(records[0], seq, prev_hash, digest)])
-        # A batch: lock + head in one round trip (PostgreSQL), chained here, the rows in one more.
-        head = pg_append.head_locked(conn, _PG_LOCK_KEY) if postgres else None
-        if head is None and postgres:  # portable path: the lock may not be held yet
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-        seq, prev_hash = head if head is not None else self._head(conn)
+        done = pg_append.append(conn, _PG_LOCK_KEY, records) if postgres else None
         entries: list[AuditEntry] = []
+        if done is not None:  # chained by the database: check each link against our own bytes
+            for item, (seq, prev_hash, digest) in zip(records, done, strict=True):
+                if (entries and prev_hash != entries[-1].hash) or link(prev_hash, item.body(seq)) != digest:
+                    raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+                entries.append(self._entry(item, seq, prev_hash, digest))
+            return self._checkpointed(conn, entries)
+        if postgres:  # portable path: the lock is not held yet
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        seq, prev_hash = self._head(conn)
         rows, patients = [], []
         for item in records:
             seq += 1
@@ -326,12 +324,9 @@ class AuditLog:
             patients.extend(item.patient_rows(seq))
             entries.append(self._entry(item, seq, prev_hash, digest))
             prev_hash = digest
-        if head is not None:
-            pg_append.insert_rows(conn, rows, patients)
-        else:
-            conn.execute(_INSERT_RECORD, rows)
-            if patients:
-                conn.execute(_INSERT_PATIENTS, patients)
+        conn.execute(_INSERT_RECORD, rows)
+        if patients:
+            conn.execute(_INSERT_PATIENTS, patients)
         return self._checkpointed(conn, entries)
 
     @staticmethod
