@@ -43,7 +43,9 @@ _PATIENT_COLUMNS = {"n": "bigint", "position": "integer", "patient_id": "text", 
 
 
 def _unnest(columns: dict[str, str], prefix: str = "") -> str:
-    return "unnest(" + ", ".join(f"%({prefix}{name})s::{kind}[]" for name, kind in columns.items()) + ")"
+    # Binary parameters (%b): psycopg quotes every element of a text-format array with a regular
+    # expression, which costs more than the whole statement for a batch of JSON bodies.
+    return "unnest(" + ", ".join(f"%({prefix}{name})b::{kind}[]" for name, kind in columns.items()) + ")"
 
 
 _APPEND = f"""
