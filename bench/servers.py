@@ -81,6 +81,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def process_tree_cpu(root: int) -> float:
+    """User + system CPU seconds of ``root`` and its descendants (Linux /proc; 0.0 elsewhere)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        pid = int(entry.parent.name)
+        parents[pid] = int(fields[1])
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick  # utime, stime (fields 14, 15 of stat)
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
 class Server:
     """``factory`` served by uvicorn with ``workers`` processes on a free port; ``close`` stops it."""
 
@@ -105,6 +127,11 @@ class Server:
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server {self.url} ({path}) did not start")
             time.sleep(0.2)
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server's processes have used so far: on a machine shared with
+        other work, CPU per request measures the server's own cost where requests per second cannot."""
+        return process_tree_cpu(self.process.pid)
 
     def close(self) -> None:
         self.process.terminate()
