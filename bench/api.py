@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import socket
+import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,14 +31,19 @@ from typing import Any
 
 import httpx
 import orjson
+from fastapi import FastAPI
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import invent_people
-from gateway.logging import configure
+from bench.servers import ENV_DIR, Server, settings
+from gateway.api.app import create_app
+from gateway.api.responses import FhirJSONResponse
 from gateway.disclosure import DisclosureService
+from gateway.logging import configure
+from gateway.policy import ReleaseAllEngine
 from gateway.services import Gateway, build_gateway
 from gateway.store.tables import ResourceRow
-from gateway.testing import auth_headers, settings_for
+from gateway.testing import auth_headers, initialised_settings
 
 BODY_FILE = "bare-body.json"
 
@@ -80,72 +83,37 @@ def pad_store(gw: Gateway, total: int) -> None:
             conn.execute(table.insert(), batch)
 
 
-# -- the served variants (each in its own process) -------------------------------------------------
-def serve(mode: str, directory: Path, database_url: str | None, port: int) -> None:
-    import uvicorn
-    from fastapi import FastAPI
-
-    from gateway.api.app import create_app
-    from gateway.api.responses import FhirJSONResponse
-    from gateway.policy import ReleaseAllEngine
-
-    configure("warning")  # a log line per request would be a cost the bare route does not pay
-    app: FastAPI
-    if mode == "bare":
-        body = orjson.loads((directory / BODY_FILE).read_bytes())
-        app = FastAPI()
-        app.get("/bare")(lambda: FhirJSONResponse(body))  # serialised per request, like the full path
-    elif mode == "bare-store":
-        store = build_gateway(settings_for(directory, database_url), run_migrations=False).store
-        app = FastAPI()
-
-        @app.get("/bare-store/{patient_id}")
-        def read_record(patient_id: str) -> FhirJSONResponse:
-            entries = [{"fullUrl": f"http://x/fhir/{s.ref}", "resource": orjson.Fragment(s.raw),
-                        "search": {"mode": "match"}} for s in store.compartment(patient_id)]
-            return FhirJSONResponse({"resourceType": "Bundle", "type": "searchset", "total": len(entries),
-                                     "entry": entries})
-    else:
-        gw = build_gateway(settings_for(directory, database_url, audit_checkpoint_every=1000), run_migrations=False)
-        if mode == "release-all":
-            fixed = _Fixed(ReleaseAllEngine(gw.policies.engine))
-            gw = Gateway(**{**gw.__dict__, "policies": fixed,
-                            "disclosure": DisclosureService(gw.store, fixed, gw.audit)})
-        app = create_app(gw)
-    gc.freeze()  # as `gateway serve` does (startup objects out of the collector's scans)
-    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, log_level="warning", access_log=False)
+# -- the served variants (each in its own process; bench.servers has the full and bare-store ones) ----
+def release_all_app() -> FastAPI:
+    gw = build_gateway(settings(), run_migrations=False)
+    fixed = _Fixed(ReleaseAllEngine(gw.policies.engine))
+    gw = Gateway(**{**gw.__dict__, "policies": fixed, "disclosure": DisclosureService(gw.store, fixed, gw.audit)})
+    configure("warning")
+    app = create_app(gw)
+    gc.freeze()
+    return app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bare_app() -> FastAPI:
+    """The full path's $everything answer, read from a file once and serialised per request."""
+    configure("warning")
+    body = orjson.loads((Path(os.environ[ENV_DIR]) / BODY_FILE).read_bytes())
+    app = FastAPI()
+    app.get("/bare")(lambda: FhirJSONResponse(body))
+    gc.freeze()
+    return app
 
 
-class Server:
-    def __init__(self, mode: str, directory: Path, database_url: str | None) -> None:
-        self.port = _free_port()
-        args = [sys.executable, "-m", "bench.api", "--serve", mode, "--dir", str(directory), "--port", str(self.port)]
-        if database_url:
-            args += ["--database-url", database_url]
-        self.process = subprocess.Popen(args)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=60)
+class _Client:
+    """A server and one keep-alive client to it."""
 
-    def wait(self, path: str) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.client.get(path)
-                return
-            except httpx.TransportError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server on port {self.port} did not start") from None
-                time.sleep(0.1)
+    def __init__(self, factory: str, directory: Path, database_url: str | None) -> None:
+        self.server = Server(factory, directory, database_url)
+        self.client = httpx.Client(base_url=self.server.url, timeout=60)
 
     def close(self) -> None:
         self.client.close()
-        self.process.terminate()
-        self.process.wait(timeout=30)
+        self.server.close()
 
 
 def breakdown(gw: Gateway, patient_id: str, token: str, n: int) -> None:
@@ -204,33 +172,27 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--serve", choices=("full", "release-all", "bare", "bare-store"), help=argparse.SUPPRESS)
-    parser.add_argument("--dir", help=argparse.SUPPRESS)
-    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve, Path(args.dir), args.database_url, args.port)
-        return
     configure("warning")
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        settings = settings_for(directory, args.database_url, audit_checkpoint_every=1000)
+        settings = initialised_settings(directory, args.database_url, audit_checkpoint_every=1000)
         gw = build_gateway(settings)
         patient_id, practice, size = load_record(gw, extra_items=170)
         headers = auth_headers(settings, "gp", practice)
         url = f"/fhir/Patient/{patient_id}/$everything"
-        full = Server("full", directory, args.database_url)
-        release_all = Server("release-all", directory, args.database_url)
-        full.wait("/fhir/metadata")
+        full = _Client("bench.servers:full_app", directory, args.database_url)
+        release_all = _Client("bench.api:release_all_app", directory, args.database_url)
+        full.server.wait("/fhir/metadata")
         body = full.client.get(url, headers=headers).content
         (directory / BODY_FILE).write_bytes(body)
-        bare = Server("bare", directory, None)
-        bare_store = Server("bare-store", directory, args.database_url)
+        bare = _Client("bench.api:bare_app", directory, None)
+        bare_store = _Client("bench.servers:bare_app", directory, args.database_url)
         servers = (full, release_all, bare, bare_store)
         try:
-            release_all.wait("/fhir/metadata")
-            bare.wait("/bare")
-            bare_store.wait(f"/bare-store/{patient_id}")
+            release_all.server.wait("/fhir/metadata")
+            bare.server.wait("/bare")
+            bare_store.server.wait(url)
 
             def get_full() -> httpx.Response:
                 return full.client.get(url, headers=headers)
@@ -242,7 +204,7 @@ def main() -> None:
                 return bare.client.get("/bare")
 
             def get_bare_store() -> httpx.Response:
-                return bare_store.client.get(f"/bare-store/{patient_id}")
+                return bare_store.client.get(url)
 
             n = args.requests
             for call in (get_full, get_all, get_bare, get_bare_store):  # warm up

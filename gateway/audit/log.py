@@ -27,10 +27,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from gateway.audit import pg_append
 from gateway.audit import search as search_mod
-from gateway.audit.canonical import canonical, normalise
-from gateway.audit.chain import GENESIS_HASH, RESERVED_KEYS, link
+from gateway.audit.canonical import canonical
+from gateway.audit.chain import GENESIS_HASH, link
 from gateway.audit.index_check import IndexCheck
-from gateway.audit.indexing import index_row, now_iso, patient_rows, utc
+from gateway.audit.indexing import now_iso, utc
 from gateway.audit.merkle import Frontier, Tree, leaf_hash
 from gateway.audit.model import (
     AuditEntry,
@@ -39,6 +39,7 @@ from gateway.audit.model import (
     ExportSummary,
     Verification,
 )
+from gateway.audit.prepared import Prepared
 from gateway.audit.signing import public_key_pem, sign
 from gateway.audit.tables import audit_checkpoint, audit_patient, audit_record
 from gateway.audit.verify import verify_lines
@@ -97,7 +98,7 @@ class _Pending:
     ``append_async``) a coroutine awaiting ``future`` on its event loop."""
     __slots__ = ("record", "done", "lead", "entry", "error", "loop", "future")
 
-    def __init__(self, record: dict[str, Any], loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(self, record: Prepared, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.record = record
         self.done = threading.Event()
         self.lead = False  # set when woken to write the next batch rather than with a result
@@ -294,54 +295,45 @@ class AuditLog:
                     DECISIONS.inc(str(effect), amount=len(items))
 
     @staticmethod
-    def _prepare(record: dict[str, Any]) -> dict[str, Any]:
-        record = normalise(record)
-        if not isinstance(record, dict) or RESERVED_KEYS & record.keys():
-            raise AuditWriteError(f"record must be an object without {sorted(RESERVED_KEYS)}")
-        record.setdefault("time", now_iso())
-        return record
+    def _prepare(record: dict[str, Any]) -> Prepared:
+        return Prepared.of(record)
 
     def _append_locked(self, conn: Connection, record: dict[str, Any]) -> AuditEntry:
         return self._append_batch_locked(conn, [self._prepare(record)])[0]
 
-    def _append_batch_locked(self, conn: Connection, records: list[dict[str, Any]]) -> list[AuditEntry]:
-        """Extend the chain by ``records`` (prepared) inside the caller's serialised transaction."""
+    def _append_batch_locked(self, conn: Connection, records: list[Prepared]) -> list[AuditEntry]:
+        """Extend the chain by ``records`` inside the caller's serialised transaction."""
         postgres = conn.dialect.name == "postgresql"
-        # One record: the one-statement append (the lock is held for one round trip and the commit).
-        # A batch: lock + head in one round trip, chained here, the rows in a second one.
-        done = (pg_append.append_many(conn, _PG_LOCK_KEY, [(r, index_row(r), patient_rows(0, r)) for r in records])
-                if postgres and len(records) == 1 else None)
-        head = pg_append.head_locked(conn, _PG_LOCK_KEY) if postgres and done is None else None
+        done = pg_append.append(conn, _PG_LOCK_KEY, records) if postgres else None
         entries: list[AuditEntry] = []
-        if done is not None:
-            for record, (seq, prev_hash, digest, _) in zip(records, done):
-                entry = {**record, "seq": seq}
-                if link(prev_hash, canonical(entry)) != digest:  # the database hashed other bytes
+        if done is not None:  # chained by the database: check each link against our own bytes
+            for item, (seq, prev_hash, digest) in zip(records, done, strict=True):
+                if (entries and prev_hash != entries[-1].hash) or link(prev_hash, item.body(seq)) != digest:
                     raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
-                entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
-                                          record=entry))
-        else:
-            if head is None and postgres:  # portable path: the lock may not be held yet
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            seq, prev_hash = head if head is not None else self._head(conn)
-            rows, patients = [], []
-            for record in records:
-                seq += 1
-                entry = {**record, "seq": seq}
-                body = canonical(entry)
-                digest = link(prev_hash, body)
-                rows.append({"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(),
-                             **index_row(record)})
-                patients.extend(patient_rows(seq, record))
-                entries.append(AuditEntry(seq=seq, time=utc(record["time"]), prev_hash=prev_hash, hash=digest,
-                                          record=entry))
-                prev_hash = digest
-            if head is not None:
-                pg_append.insert_rows(conn, rows, patients)
-            else:
-                conn.execute(_INSERT_RECORD, rows)
-                if patients:
-                    conn.execute(_INSERT_PATIENTS, patients)
+                entries.append(self._entry(item, seq, prev_hash, digest))
+            return self._checkpointed(conn, entries)
+        if postgres:  # portable path: the lock is not held yet
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        seq, prev_hash = self._head(conn)
+        rows, patients = [], []
+        for item in records:
+            seq += 1
+            body = item.body(seq)
+            digest = link(prev_hash, body)
+            rows.append({"seq": seq, "prev_hash": prev_hash, "hash": digest, "body": body.decode(), **item.index})
+            patients.extend(item.patient_rows(seq))
+            entries.append(self._entry(item, seq, prev_hash, digest))
+            prev_hash = digest
+        conn.execute(_INSERT_RECORD, rows)
+        if patients:
+            conn.execute(_INSERT_PATIENTS, patients)
+        return self._checkpointed(conn, entries)
+
+    @staticmethod
+    def _entry(item: Prepared, seq: int, prev_hash: str, digest: str) -> AuditEntry:
+        return AuditEntry(seq=seq, time=item.index["time"], prev_hash=prev_hash, hash=digest, record=item.entry(seq))
+
+    def _checkpointed(self, conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
         if self.signing_key is not None and self.checkpoint_every > 0:
             for entry in entries:  # a periodic checkpoint at every multiple, as if appended one by one
                 if entry.seq % self.checkpoint_every == 0:

@@ -205,6 +205,9 @@ def _compartment_query(since: bool, types: bool) -> sa.Select[Any]:
 # Built once: a request binds values instead of building (and cache-keying) a new statement.
 _COMPARTMENT = {(s, t): _compartment_query(s, t) for s in (False, True) for t in (False, True)}
 _GET = sa.select(*_COLUMNS).where(R.c.resource_type == sa.bindparam("rtype"), R.c.id == sa.bindparam("rid"))
+# Built once (every read decides the items a released one names through it): a call binds the list.
+_GET_MANY = sa.select(*_COLUMNS).where(sa.tuple_(R.c.resource_type, R.c.id).in_(sa.bindparam("refs", expanding=True)),
+                                       R.c.deleted.is_(False))
 
 
 class ResourceStore:
@@ -336,8 +339,7 @@ class ResourceStore:
         if not refs:
             return []
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(*_COLUMNS).where(
-                sa.tuple_(R.c.resource_type, R.c.id).in_(refs), R.c.deleted.is_(False))).all()
+            rows = conn.execute(_GET_MANY, {"refs": refs}).all()
         return _rows_to_stored(rows)
 
     def source_keys(self, refs: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:

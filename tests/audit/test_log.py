@@ -186,12 +186,12 @@ def test_without_a_key_appends_work_and_verify_checks_the_chain(engine: Any, mak
 
 def test_the_portable_append_path_keeps_the_same_chain(log: AuditLog, make: Any,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """PostgreSQL falls back to the portable path when the one-statement append cannot be used;
-    both paths must write the same chain (on SQLite this is the only path)."""
+    """PostgreSQL falls back to the portable path when the driver is not psycopg 3; both paths must
+    write the same chain (on SQLite this is the only path)."""
     from gateway.audit import pg_append
 
     log.append(make())
-    monkeypatch.setattr(pg_append, "split_body", lambda record: None)
+    monkeypatch.setattr(pg_append, "_psycopg", lambda conn: None)
     log.append(make())
     log.append(make())
     monkeypatch.undo()
