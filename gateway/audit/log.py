@@ -305,16 +305,27 @@ class AuditLog:
         """Extend the chain by ``records`` inside the caller's serialised transaction."""
         postgres = conn.dialect.name == "postgresql"
         done = pg_append.append(conn, _PG_LOCK_KEY, records) if postgres else None
+        if done is not None:
+            entries = self._checked(records, done)
+        else:
+            if postgres:  # portable path: the lock is not held yet
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+            entries = self._chained_here(conn, records)
+        return self._checkpointed(conn, entries)
+
+    def _checked(self, records: list[Prepared], done: list[tuple[int, str, str]]) -> list[AuditEntry]:
+        """Records the database chained: each link checked against our own bytes."""
         entries: list[AuditEntry] = []
-        if done is not None:  # chained by the database: check each link against our own bytes
-            for item, (seq, prev_hash, digest) in zip(records, done, strict=True):
-                if (entries and prev_hash != entries[-1].hash) or link(prev_hash, item.body(seq)) != digest:
-                    raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
-                entries.append(self._entry(item, seq, prev_hash, digest))
-            return self._checkpointed(conn, entries)
-        if postgres:  # portable path: the lock is not held yet
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        for item, (seq, prev_hash, digest) in zip(records, done, strict=True):
+            if (entries and prev_hash != entries[-1].hash) or link(prev_hash, item.body(seq)) != digest:
+                raise AuditWriteError(f"record {seq}: database and gateway disagree on its hash")
+            entries.append(self._entry(item, seq, prev_hash, digest))
+        return entries
+
+    def _chained_here(self, conn: Connection, records: list[Prepared]) -> list[AuditEntry]:
+        """Records chained and hashed by the gateway, then inserted (SQLite; PostgreSQL's portable path)."""
         seq, prev_hash = self._head(conn)
+        entries: list[AuditEntry] = []
         rows, patients = [], []
         for item in records:
             seq += 1
@@ -327,7 +338,7 @@ class AuditLog:
         conn.execute(_INSERT_RECORD, rows)
         if patients:
             conn.execute(_INSERT_PATIENTS, patients)
-        return self._checkpointed(conn, entries)
+        return entries
 
     @staticmethod
     def _entry(item: Prepared, seq: int, prev_hash: str, digest: str) -> AuditEntry:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]  # Authlib ships no types
+from authlib.integrations.base_client import OAuthError
 from fastapi import APIRouter
 from httpx import HTTPError
 from joserfc.errors import JoseError

@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]  # Authlib ships no types
+from authlib.integrations.starlette_client import (
     OAuth,
     StarletteOAuth2App,
 )
-from authlib.oauth2.rfc7523 import PrivateKeyJWT  # type: ignore[import-untyped]
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from itsdangerous import BadSignature
 from joserfc.errors import JoseError
 from joserfc.jwk import JWKRegistry, RSAKey

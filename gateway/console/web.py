@@ -29,10 +29,10 @@ def local_time(value: Any) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
-    return value.astimezone(LOCAL).strftime("%d %b %Y %H:%M:%S %Z")
+    return str(value.astimezone(LOCAL).strftime("%d %b %Y %H:%M:%S %Z"))
 
 
 def parse_local(value: str | None) -> datetime | None:

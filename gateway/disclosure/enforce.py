@@ -105,6 +105,7 @@ def enforce(engine: PolicyEngine, requester: Requester, contexts: ContextCache, 
             if patient_id not in into.relationship:
                 into.patient_nhs[patient_id] = context.nhs_number
                 into.relationship[patient_id] = has_relationship(requester, context)
+        decision: ItemDecision | None
         if stored.resource_type in FOLLOWS_TARGETS:
             key, decision = None, _FOLLOW
         else:

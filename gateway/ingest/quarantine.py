@@ -1,6 +1,7 @@
 """Keep what could not be stored, with the reason, so that it can be re-processed after a fix."""
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class Quarantine:
     def get(self, entry_id: int) -> QuarantineEntry | None:
         return next(iter(self._entries(sa.select(Q).where(Q.c.id == entry_id))), None)
 
-    def _entries(self, query: sa.Select[Any]) -> list[QuarantineEntry]:
+    def _entries(self, query: sa.Select[Any]) -> builtins.list[QuarantineEntry]:
         with self.engine.connect() as conn:
             return [QuarantineEntry(r.id, r.received_at, r.format, r.origin, r.location, r.reason, r.raw, r.status)
                     for r in conn.execute(query)]
@@ -147,7 +148,7 @@ class MatchReview:
     def get(self, entry_id: int) -> MatchReviewEntry | None:
         return next(iter(self._entries(sa.select(M).where(M.c.id == entry_id))), None)
 
-    def _entries(self, query: sa.Select[Any]) -> list[MatchReviewEntry]:
+    def _entries(self, query: sa.Select[Any]) -> builtins.list[MatchReviewEntry]:
         with self.engine.connect() as conn:
             return [MatchReviewEntry(r.id, r.received_at, r.format, r.origin, r.nhs_number, r.reason, r.raw,
                                      r.status, r.resolution) for r in conn.execute(query)]
