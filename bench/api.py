@@ -167,6 +167,50 @@ def _one(call: Callable[[], httpx.Response]) -> float:
     return elapsed
 
 
+Call = Callable[[], httpx.Response]
+
+
+def measure_overhead(get_full: Call, get_all: Call, n: int, size: int, body: bytes) -> None:
+    """(a) the policy's own cost: the full path against the same route releasing everything."""
+    pairs = [(_one(get_full), _one(get_all)) for _ in range(n)]
+    t_full = statistics.median(p[0] for p in pairs)
+    t_all = statistics.median(p[1] for p in pairs)
+    entries = len(orjson.loads(body).get("entry", []))
+    print(f"(a) $everything of {size} resources ({entries} entries): full {t_full * 1000:.2f} ms, "
+          f"release-all {t_all * 1000:.2f} ms (medians of {n}), ratio {t_full / t_all:.2f} (target ≤ 1.25)")
+
+
+def measure_rates(calls: dict[str, Call], n: int) -> None:
+    """(b) requests/s of the full path, a bare FastAPI route and a bare store read, in alternating blocks."""
+    rps: dict[str, list[float]] = {name: [] for name in calls}
+    block = max(10, n // 10)
+    for _ in range(10):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            for _ in range(block):
+                _one(call)
+            rps[name].append(block / (time.perf_counter() - start))
+    r_full, r_bare = statistics.median(rps["full"]), statistics.median(rps["bare"])
+    r_store = statistics.median(rps["bare-store"])
+    print(f"(b) requests/s (median of 10 blocks of {block}): full path {r_full:.0f}, "
+          f"bare FastAPI route {r_bare:.0f}, ratio {r_full / r_bare:.2f} (target ≥ 0.5)")
+    print(f"    the same record read from the store by a bare route (no auth, policy or audit): "
+          f"{r_store:.0f} requests/s; full path / it: {r_full / r_store:.2f}")
+
+
+def measure_growth(gw: Gateway, get_full: Call, sizes: str, n: int) -> None:
+    """(c) $everything latency as the store grows."""
+    print("(c) $everything latency as the store grows:")
+    first = None
+    for total in [int(s) for s in sizes.split(",")]:
+        pad_store(gw, total)
+        for _ in range(10):
+            _one(get_full)
+        t = statistics.median(_one(get_full) for _ in range(max(50, n // 2)))
+        first = first or t
+        print(f"    {gw.store.count():>9} stored resources: {t * 1000:.2f} ms (×{t / first:.2f} of the first)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1000,100000,1000000")
@@ -193,54 +237,19 @@ def main() -> None:
             release_all.server.wait("/fhir/metadata")
             bare.server.wait("/bare")
             bare_store.server.wait(url)
-
-            def get_full() -> httpx.Response:
-                return full.client.get(url, headers=headers)
-
-            def get_all() -> httpx.Response:
-                return release_all.client.get(url, headers=headers)
-
-            def get_bare() -> httpx.Response:
-                return bare.client.get("/bare")
-
-            def get_bare_store() -> httpx.Response:
-                return bare_store.client.get(url)
-
-            n = args.requests
-            for call in (get_full, get_all, get_bare, get_bare_store):  # warm up
+            calls: dict[str, Call] = {
+                "full": lambda: full.client.get(url, headers=headers),
+                "all": lambda: release_all.client.get(url, headers=headers),
+                "bare": lambda: bare.client.get("/bare"),
+                "bare-store": lambda: bare_store.client.get(url)}
+            for call in calls.values():  # warm up
                 for _ in range(20):
                     _one(call)
-            pairs = [(_one(get_full), _one(get_all)) for _ in range(n)]
-            t_full = statistics.median(p[0] for p in pairs)
-            t_all = statistics.median(p[1] for p in pairs)
-            entries = len(orjson.loads(body).get("entry", []))
-            print(f"(a) $everything of {size} resources ({entries} entries): full {t_full * 1000:.2f} ms, "
-                  f"release-all {t_all * 1000:.2f} ms (medians of {n}), ratio {t_full / t_all:.2f} (target ≤ 1.25)")
-            rps: dict[str, list[float]] = {"full": [], "bare": [], "bare-store": []}
-            block = max(10, n // 10)
-            for _ in range(10):
-                for name, call in (("full", get_full), ("bare", get_bare), ("bare-store", get_bare_store)):
-                    start = time.perf_counter()
-                    for _ in range(block):
-                        _one(call)
-                    rps[name].append(block / (time.perf_counter() - start))
-            r_full, r_bare = statistics.median(rps["full"]), statistics.median(rps["bare"])
-            r_store = statistics.median(rps["bare-store"])
-            print(f"(b) requests/s (median of 10 blocks of {block}): full path {r_full:.0f}, "
-                  f"bare FastAPI route {r_bare:.0f}, ratio {r_full / r_bare:.2f} (target ≥ 0.5)")
-            print(f"    the same record read from the store by a bare route (no auth, policy or audit): "
-                  f"{r_store:.0f} requests/s; full path / it: {r_full / r_store:.2f}")
-            print("(c) $everything latency as the store grows:")
-            first = None
-            for total in [int(s) for s in args.sizes.split(",")]:
-                pad_store(gw, total)
-                for _ in range(10):
-                    _one(get_full)
-                t = statistics.median(_one(get_full) for _ in range(max(50, n // 2)))
-                first = first or t
-                print(f"    {gw.store.count():>9} stored resources: {t * 1000:.2f} ms (×{t / first:.2f} of the first)")
+            measure_overhead(calls["full"], calls["all"], args.requests, size, body)
+            measure_rates({k: calls[k] for k in ("full", "bare", "bare-store")}, args.requests)
+            measure_growth(gw, calls["full"], args.sizes, args.requests)
             print("(b) where a full-path request's time goes (in-process, same record):")
-            breakdown(gw, patient_id, headers["Authorization"].split()[1], n)
+            breakdown(gw, patient_id, headers["Authorization"].split()[1], args.requests)
         finally:
             for server in servers:
                 server.close()

@@ -260,6 +260,87 @@ def postgres_schema(url: str, **kwargs: Any) -> Iterator[Engine]:
         admin.dispose()
 
 
+Result = tuple[str, float, float, float, float | None]
+Group = tuple[str, dict[str, Any]]
+
+
+def measure_sqlite(args: argparse.Namespace, levels: list[int], tmp: Path) -> tuple[list[Result], list[Group]]:
+    # The gateway's own SQLite engine: WAL + synchronous=FULL, so every commit is durable.
+    results: list[Result] = []
+    groups: list[Group] = []
+    url = f"sqlite:///{tmp / 'bench.sqlite'}"
+    pool = {"pool_size": max(levels, default=1) + 2, "max_overflow": 8}
+    engine = make_engine(url, **pool)
+    if not args.skip_single:
+        row = measure(engine, args.records, args.rounds, args.checkpoint_every)
+        together = (concurrent_rate(url, "", args.writers, args.records // args.writers, tmp)
+                    if args.writers else None)
+        results.append(("sqlite", *row, together))
+    engine.dispose()
+    if levels:
+        engine = make_engine(f"sqlite:///{tmp / 'group.sqlite'}", **pool)
+        groups.append(("sqlite", measure_group(engine, levels, args.seconds, args.checkpoint_every)))
+        engine.dispose()
+    return results, groups
+
+
+def measure_postgres(args: argparse.Namespace, levels: list[int], tmp: Path) -> tuple[list[Result], list[Group]]:
+    results: list[Result] = []
+    groups: list[Group] = []
+    pool = {"pool_size": max(levels, default=1) + 2, "max_overflow": 8}
+    if not args.skip_single:
+        with postgres_schema(args.postgres, **pool) as engine:
+            row = measure(engine, args.records, args.rounds, args.checkpoint_every)
+            with engine.connect() as conn:
+                schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+                fsync = conn.execute(sa.text("SHOW fsync")).scalar_one()
+            together = (concurrent_rate(args.postgres, schema, args.writers, args.records // args.writers, tmp)
+                        if args.writers else None)
+            results.append((f"postgresql (fsync={fsync})", *row, together))
+    if levels:
+        with postgres_schema(args.postgres, **pool) as engine:
+            with engine.connect() as conn:
+                fsync = conn.execute(sa.text("SHOW fsync")).scalar_one()
+            groups.append((f"postgresql (fsync={fsync})",
+                           measure_group(engine, levels, args.seconds, args.checkpoint_every)))
+    return results, groups
+
+
+def print_groups(groups: list[Group], seconds: float, levels: list[int]) -> None:
+    print(f"group commit: audited disclosures/s with N concurrent writer threads, {seconds:g} s each, vs the "
+          f"plain durable insert one at a time (same run); target ≥ 10x at {max(levels)} writers")
+    for backend, g in groups:
+        base = g["baseline"]
+        print(f"{backend}: plain durable insert, 1 writer = {base:.0f}/s (best of {len(levels)} samples)")
+        print(f"  {'writers':>8}{'audit/s':>10}{'x plain 1':>11}{'mean batch':>12}{'plain/s':>10}"
+              f"{'audit/s, no group commit':>26}")
+        for n, v in g["levels"].items():
+            print(f"  {n:>8}{v['audit']:>10.0f}{v['audit'] / base:>11.1f}{v['batch']:>12.1f}{v['plain']:>10.0f}"
+                  f"{v['no_group']:>26.0f}")
+        top = g["levels"][max(levels)]
+        ratio = top["audit"] / base
+        print(f"  at {max(levels)} writers: {ratio:.1f}x the one-at-a-time rate: "
+              f"{'met' if ratio >= 10 else 'MISSED'} (target ≥ 10x); "
+              f"{top['audit'] / top['plain']:.1f}x the plain insert committing each row with as many writers")
+        ceiling = g["us_batch1"] / g["us_batch64"]
+        print(f"  where the time goes (one thread, no queueing): a record in its own transaction "
+              f"{g['us_batch1']:.0f} us, in a batch of 64 {g['us_batch64']:.0f} us/record — batching removes the "
+              f"per-transaction cost (lock, round trips, durable commit) and leaves per-record CPU (canonical "
+              f"JSON, hash, index rows, the database's inserts): on this machine the gain is bounded near "
+              f"{ceiling:.1f}x")
+
+
+def print_results(results: list[Result], args: argparse.Namespace) -> None:
+    print(f"audit append vs plain durable insert: {args.records} records x {args.rounds} rounds (median), "
+          f"checkpoint every {args.checkpoint_every}, one process")
+    print(f"{'backend':<12}{'plain/s':>10}{'audit/s':>10}{'ratio':>8}  {'target ≥ 0.5':<14}"
+          f"{'verify/s':>10}{f'audit/s x{args.writers} procs':>24}")
+    for backend, plain, audited, verify_rate, together in results:
+        ratio = audited / plain
+        print(f"{backend:<12}{plain:>10.0f}{audited:>10.0f}{ratio:>8.2f}  {'met' if ratio >= 0.5 else 'MISSED':<14}"
+              f"{verify_rate:>10.0f}{'-' if together is None else f'{together:.0f}':>24}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=2000)
@@ -272,71 +353,15 @@ def main() -> None:
     parser.add_argument("--skip-single", action="store_true", help="only the group-commit part")
     args = parser.parse_args()
     levels = [int(n) for n in args.concurrency.split(",") if n.strip()]
-    groups: list[tuple[str, dict[str, Any]]] = []
-    results: list[tuple[str, float, float, float, float | None]] = []
     with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        # The gateway's own SQLite engine: WAL + synchronous=FULL, so every commit is durable.
-        url = f"sqlite:///{tmp / 'bench.sqlite'}"
-        pool = {"pool_size": max(levels, default=1) + 2, "max_overflow": 8}
-        engine = make_engine(url, **pool)
-        if not args.skip_single:
-            row = measure(engine, args.records, args.rounds, args.checkpoint_every)
-            together = (concurrent_rate(url, "", args.writers, args.records // args.writers, tmp)
-                        if args.writers else None)
-            results.append(("sqlite", *row, together))
-        engine.dispose()
-        if levels:
-            engine = make_engine(f"sqlite:///{tmp / 'group.sqlite'}", **pool)
-            groups.append(("sqlite", measure_group(engine, levels, args.seconds, args.checkpoint_every)))
-            engine.dispose()
+        results, groups = measure_sqlite(args, levels, Path(tmp_name))
         if args.postgres:
-            with postgres_schema(args.postgres, **pool) as engine:
-                if not args.skip_single:
-                    row = measure(engine, args.records, args.rounds, args.checkpoint_every)
-                    with engine.connect() as conn:
-                        schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
-                        fsync = conn.execute(sa.text("SHOW fsync")).scalar_one()
-                    together = (concurrent_rate(args.postgres, schema, args.writers, args.records // args.writers,
-                                                tmp) if args.writers else None)
-                    results.append((f"postgresql (fsync={fsync})", *row, together))
-            if levels:
-                with postgres_schema(args.postgres, **pool) as engine:
-                    with engine.connect() as conn:
-                        fsync = conn.execute(sa.text("SHOW fsync")).scalar_one()
-                    groups.append((f"postgresql (fsync={fsync})",
-                                   measure_group(engine, levels, args.seconds, args.checkpoint_every)))
+            more, more_groups = measure_postgres(args, levels, Path(tmp_name))
+            results, groups = results + more, groups + more_groups
     if groups:
-        print(f"group commit: audited disclosures/s with N concurrent writer threads, {args.seconds:g} s each, vs the "
-              f"plain durable insert one at a time (same run); target ≥ 10x at {max(levels)} writers")
-        for backend, g in groups:
-            base = g["baseline"]
-            print(f"{backend}: plain durable insert, 1 writer = {base:.0f}/s (best of {len(levels)} samples)")
-            print(f"  {'writers':>8}{'audit/s':>10}{'x plain 1':>11}{'mean batch':>12}{'plain/s':>10}"
-                  f"{'audit/s, no group commit':>26}")
-            for n, v in g["levels"].items():
-                print(f"  {n:>8}{v['audit']:>10.0f}{v['audit'] / base:>11.1f}{v['batch']:>12.1f}{v['plain']:>10.0f}"
-                      f"{v['no_group']:>26.0f}")
-            top = g["levels"][max(levels)]
-            ratio = top["audit"] / base
-            print(f"  at {max(levels)} writers: {ratio:.1f}x the one-at-a-time rate: "
-                  f"{'met' if ratio >= 10 else 'MISSED'} (target ≥ 10x); "
-                  f"{top['audit'] / top['plain']:.1f}x the plain insert committing each row with as many writers")
-            ceiling = g["us_batch1"] / g["us_batch64"]
-            print(f"  where the time goes (one thread, no queueing): a record in its own transaction "
-                  f"{g['us_batch1']:.0f} us, in a batch of 64 {g['us_batch64']:.0f} us/record — batching removes the "
-                  f"per-transaction cost (lock, round trips, durable commit) and leaves per-record CPU (canonical JSON, "
-                  f"hash, index rows, the database's inserts): on this machine the gain is bounded near {ceiling:.1f}x")
-    if not results:
-        return
-    print(f"audit append vs plain durable insert: {args.records} records x {args.rounds} rounds (median), "
-          f"checkpoint every {args.checkpoint_every}, one process")
-    print(f"{'backend':<12}{'plain/s':>10}{'audit/s':>10}{'ratio':>8}  {'target ≥ 0.5':<14}"
-          f"{'verify/s':>10}{f'audit/s x{args.writers} procs':>24}")
-    for backend, plain, audited, verify_rate, together in results:
-        ratio = audited / plain
-        print(f"{backend:<12}{plain:>10.0f}{audited:>10.0f}{ratio:>8.2f}  {'met' if ratio >= 0.5 else 'MISSED':<14}"
-              f"{verify_rate:>10.0f}{'-' if together is None else f'{together:.0f}':>24}")
+        print_groups(groups, args.seconds, levels)
+    if results:
+        print_results(results, args)
 
 
 if __name__ == "__main__":

@@ -168,8 +168,7 @@ def main() -> None:
     args = ap.parse_args()
     engine = PolicyEngine.load(args.dir)
     combos = sample(engine, args.n)
-    released = lambda e: e in ("release", "redact")
-    ours = [released(engine.outcome(*c).effect) for c in combos]
+    ours = [engine.outcome(*c).effect in ("release", "redact") for c in combos]
 
     import cedarpy
 
