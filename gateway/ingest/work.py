@@ -21,6 +21,7 @@ class Labelled:
 class Work:
     adapter: Adapter
     message: SourceMessage
+    batch: IngestBatch  # the open transaction every step reads and writes through
     records: list[Labelled] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     patient_id: str | None = None  # the gateway's Patient id this message is about
@@ -28,7 +29,6 @@ class Work:
     forced_patient_id: str | None = None  # set when a reviewer resolved the match
     outcomes: dict[str, int] = field(default_factory=dict)
     unknown_codes: int = 0
-    batch: IngestBatch | None = None  # the open transaction to read and write through (None: one of its own)
     store_refused: str | None = None  # the database refused this message's rows (it is quarantined)
     failed: tuple[str, str] | None = None  # (location, reason) when an adapter failed on the whole message
     patient_refused: str | None = None  # why validation refused the message's own Patient (it then has none)
