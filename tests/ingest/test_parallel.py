@@ -9,16 +9,18 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from adapters.base import NHS_NUMBER_SYSTEM
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import invent_people
+from gateway.cli import app
 from gateway.demo import write_sources
 from gateway.ingest.pipeline import IngestSummary, read_files
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
 from gateway.ingest_jobs import ParallelIngestRefused, check_jobs, ingest_in_parallel
 from gateway.services import Gateway
-from gateway.settings import Settings
+from gateway.settings import Settings, get_settings
 from gateway.store.tables import ResourceRow
 from gateway.testing import empty_gateway_like
 from tests.ingest.oracle import comparable
@@ -108,3 +110,24 @@ def test_sqlite_refuses_parallel_workers_and_says_why(tmp_path: Path) -> None:
         check_jobs(settings, 2)
     with pytest.raises(ParallelIngestRefused, match="at least 1"):
         check_jobs(settings, 0)
+
+
+def test_the_command_runs_workers_on_postgresql_and_refuses_them_on_sqlite(
+        settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("database_url", "jwks", "signing_jwks", "audit_key", "policy_cache_dir"):
+        monkeypatch.setenv(f"GATEWAY_{name.upper()}", str(getattr(settings, name)))
+    get_settings.cache_clear()
+    folder = tmp_path / "data" / "gp-connect"
+    write_sources(tmp_path / "data", 4)
+    try:
+        result = CliRunner().invoke(app, ["ingest", "--format", "gp-connect", "--jobs", "2", "--json", str(folder)])
+    finally:
+        get_settings.cache_clear()
+    if settings.database_url.startswith("sqlite"):
+        assert result.exit_code == 2
+        assert "needs PostgreSQL" in result.output
+        return
+    assert result.exit_code == 0, result.output
+    summary = orjson.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["messages"] == 4 and summary["accepted"] > 20 and summary["quarantined"] == 0
+    assert [i["origin"] for i in summary["inputs"]] == sorted(str(p) for p in folder.iterdir())
