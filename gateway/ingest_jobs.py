@@ -11,7 +11,6 @@ each other's write lock (and time out); it is refused with a message saying so.
 """
 from __future__ import annotations
 
-import itertools
 import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -46,16 +45,16 @@ def ingest_in_parallel(settings: Settings, sources: Sequence[tuple[str, Sequence
     """Ingest each (format, files) of ``sources`` with ``jobs`` worker processes between them: one
     summary per source, its inputs in order. ``on_chunk(n)`` as each chunk of n files is done.
 
-    The chunks of different sources are interleaved, so that workers ingest them side by side. The
-    caller has built (and closed) a gateway on ``settings`` first: the schema is migrated and the
-    policy published before the workers start, which only connect.
+    Chunks are handed out in order, so workers mostly ingest different people at the same time (a
+    person another worker holds costs a wait: see ``IngestBatch.claim_people``). The caller has built
+    (and closed) a gateway on ``settings`` first: the schema is migrated and the policy published
+    before the workers start, which only connect.
     """
     check_jobs(settings, jobs)
-    per_source = []
+    chunks = []
     for index, (format, files) in enumerate(sources):
         size = max(1, -(-len(files) // (jobs * CHUNKS_PER_JOB)))
-        per_source.append([(index, format, list(files[i:i + size])) for i in range(0, len(files), size)])
-    chunks = [chunk for row in itertools.zip_longest(*per_source) for chunk in row if chunk is not None]
+        chunks += [(index, format, list(files[i:i + size])) for i in range(0, len(files), size)]
     totals = [IngestSummary() for _ in sources]
     # fork: the workers inherit the imported adapters, models and compiled policy instead of paying
     # for them again (seconds each); they open database connections of their own.

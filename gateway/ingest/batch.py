@@ -25,15 +25,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import orjson
 import sqlalchemy.exc
 from sqlalchemy.engine import Connection, Engine
 
 from adapters import nhs_number
 from adapters.base import NHS_NUMBER_SYSTEM
-from gateway.store.bulk import BulkWriter
+from gateway.store.bulk import BulkWriter, CurrentRow
 
 # What the database says about one message's rows (a duplicate source key, a value too long for its
 # column): that message is quarantined with the reason. Anything else (lost connection, lock
@@ -65,7 +64,7 @@ class IngestBatch:
         self._open = False
         self.conn: Connection = engine.connect()
         self.writer = BulkWriter(self.conn)
-        self._patients: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # NHS number -> candidates
+        self._patients: dict[str, list[tuple[str, CurrentRow]]] = {}  # NHS number -> candidates
         self._claimed: set[int] = set()  # person locks this transaction holds (PostgreSQL)
         self._messages = 0
 
@@ -121,7 +120,7 @@ class IngestBatch:
         self._claimed.update(wanted)
 
     # -- matching --------------------------------------------------------------------------------
-    def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
+    def patients_with_nhs_number(self, number: str) -> list[tuple[str, CurrentRow]]:
         """Patients with this NHS number as this transaction sees them (staged rows included).
 
         Answers are remembered (see :meth:`prefetch_patients`) and kept up to date as this batch
@@ -147,15 +146,15 @@ class IngestBatch:
         for touched in self.writer.touched_patients:
             now = {t["code"] for t in touched.after if t["system"] == NHS_NUMBER_SYSTEM}
             was = {t["code"] for t in touched.before if t["system"] == NHS_NUMBER_SYSTEM}
-            content: dict[str, Any] | None = None
             for code in now | was:
                 known = self._patients.get(code)
                 if known is None:
                     continue  # not asked about yet: a query will see the staged row
                 kept = [(pid, c) for pid, c in known if pid != touched.id]
                 if code in now:
-                    content = content if content is not None else orjson.loads(touched.content)
-                    kept.append((touched.id, content))
+                    row = self.writer.current("Patient", touched.id)
+                    assert row is not None, "a Patient this transaction staged has a row"
+                    kept.append((touched.id, row))
                 self._patients[code] = kept
         self.writer.touched_patients.clear()
 

@@ -66,8 +66,8 @@ def match_patient(work: Work) -> Work:
             work.held_for_review = f"{len(found)} stored patients carry NHS number {number}"
             return work
         if found:
-            existing_id, existing_content = found[0]
-            if incoming is not None and (why := demographics_disagree(incoming, existing_content)):
+            existing_id, existing = found[0]
+            if incoming is not None and (why := demographics_disagree(incoming, existing.parsed())):
                 work.held_for_review = f"NHS number {number}: {why}"
                 return work
             work.patient_id = existing_id

@@ -15,7 +15,7 @@ from typing import Any
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage
 from gateway.ingest.batch import IngestBatch
 from gateway.ingest.matching import match_patient, nhs_of
-from gateway.ingest.provenance import attach_provenance, provenance_id
+from gateway.ingest.provenance import attach_provenance
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.sources import SourceRegistry, care_team_organisations
 from gateway.ingest.upsert import keys_written, log_stale, upsert
@@ -195,7 +195,10 @@ def link_patient(match: Step) -> Step:
 def make_labeller(categorize: Categorize) -> Step:
     def label(work: Work) -> Work:
         for labelled in work.records:
-            labelled.categories, labelled.labels_version = categorize(labelled.record.resource, labelled.record.hints)
+            resource = labelled.record.resource
+            if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
+                continue  # a source's copy of the matched Patient: folded into it, never stored (no labels)
+            labelled.categories, labelled.labels_version = categorize(resource, labelled.record.hints)
         return work
 
     return label
@@ -372,7 +375,7 @@ class Ingestor:
         # before any row of theirs is read: other processes may be ingesting the same people
         batch.claim_people(number for _, number in numbers if number)
         batch.writer.load([key for w in works for key in keys_written(w)] +
-                          [("Provenance", provenance_id(w.message)) for w in works])
+                          [("Provenance", w.provenance_id) for w in works])
         batch.prefetch_patients(number for w, number in numbers if number and not w.forced_patient_id)
         for work in works:
             try:
