@@ -241,9 +241,8 @@ class Ingestor:
 
     ``batch_messages``: messages per database transaction (at least one); ``group_messages``: messages
     whose rows are written together in one SAVEPOINT (re-run one by one if the database refuses them).
-    ``batch_seconds``:
-    a transaction older than this is committed at the next group or input boundary (on SQLite it
-    holds the one write lock, which the audit log needs for every API response).
+    ``batch_seconds``: a transaction older than this is committed at the next group or input boundary
+    (on SQLite it holds the one write lock, which the audit log needs for every API response).
     """
 
     def __init__(self, store: ResourceStore, quarantine: Quarantine, review: MatchReview,
