@@ -81,7 +81,6 @@ class Expected:
         field(default_factory=dict)
     quarantine: list[tuple[str, str, str, bytes]] = field(default_factory=list)  # format, origin, location, raw
     review: list[tuple[str, str, str, bytes]] = field(default_factory=list)  # format, origin, NHS number, raw
-    summaries: list[tuple[str, dict[str, int]]] = field(default_factory=list)  # per input, in order
 
     # -- the rules ---------------------------------------------------------------------------------
     def ingest(self, gateway: Gateway, format: str, origin: str, raw: bytes) -> dict[str, int]:
@@ -97,7 +96,6 @@ class Expected:
             else:
                 counts["messages"] += 1
                 self._message(counts, adapter, item)
-        self.summaries.append((origin, counts))
         return counts
 
     def _quarantine(self, counts: dict[str, int], format: str, origin: str, location: str, raw: bytes) -> None:
