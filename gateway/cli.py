@@ -20,6 +20,7 @@ from gateway.corpus_commands import mount
 from gateway.ingest.inputs import InputError, looks_like_key
 from gateway.ingest.inputs import expand_paths as expand
 from gateway.ingest.pipeline import IngestSummary, read_files
+from gateway.ingest_jobs import ParallelIngestRefused, check_jobs, ingest_in_parallel
 from gateway.initialise import initialise
 from gateway.logging import configure
 from gateway.metrics import count_ingest
@@ -106,16 +107,28 @@ def ingest(
     paths: Annotated[list[str], typer.Argument(help="files, folders or globs")],
     format: Annotated[str, typer.Option("--format", "-f", help="gp-connect, hl7v2, social-care, cld, opt-out")],
     json_summary: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="worker processes (PostgreSQL only above 1)")] = 1,
 ) -> None:
     """Load source exports through the ingest pipeline."""
+    settings = get_settings()
+    try:
+        check_jobs(settings, jobs)
+    except ParallelIngestRefused as exc:
+        raise typer.BadParameter(str(exc), param_hint="--jobs") from None
     files = _without_keys(expand_paths(paths))
-    gw = _gateway()
+    gw = _gateway(settings)
     gc.freeze()  # as serve does: startup's objects are never garbage (full collections cost ~0.1 s each)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"ingesting {format}", total=len(files))
-        # One batch for all the files (small files share transactions), read one at a time.
-        total = gw.ingestor.ingest_files(format, read_files(files),
-                                         on_input=lambda origin, summary: progress.advance(task))
+        if jobs > 1:
+            gw.ingestor.adapter(format)  # an unknown format is refused here, not in every worker
+            gw.close()  # migrated and published: the workers only connect
+            [total] = ingest_in_parallel(settings, [(format, files)], jobs,
+                                         on_chunk=lambda n: progress.advance(task, n))
+        else:
+            # One batch for all the files (small files share transactions), read one at a time.
+            total = gw.ingestor.ingest_files(format, read_files(files),
+                                             on_input=lambda origin, summary: progress.advance(task))
     count_ingest(format, total)
     _print_summary(total, json_summary)
     raise typer.Exit(0)

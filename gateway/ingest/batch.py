@@ -12,25 +12,44 @@ its neighbours are kept.
 Everything the pipeline writes during a batch goes through this one connection — resources,
 quarantine and match-review entries — because on SQLite a second connection would wait for our
 write lock, and on both engines it would not see this transaction's uncommitted rows.
+
+Several processes may ingest at once on PostgreSQL (``gateway ingest --jobs``). Every row a message
+writes belongs to the person its NHS number names, so a transaction first *claims* the people of a
+group (:meth:`claim_people`: one transaction-scoped advisory lock per NHS number) and only then
+reads and writes their rows: two processes never match or write the same person at once, so neither
+can create a second Patient for someone the other is creating, nor overwrite the other's rows. On
+SQLite the one write lock (``BEGIN IMMEDIATE``) already serialises whole transactions.
 """
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
-import orjson
 import sqlalchemy.exc
 from sqlalchemy.engine import Connection, Engine
 
+from adapters import nhs_number
 from adapters.base import NHS_NUMBER_SYSTEM
-from gateway.store.bulk import BulkWriter
+from gateway.store.bulk import BulkWriter, CurrentRow
 
 # What the database says about one message's rows (a duplicate source key, a value too long for its
 # column): that message is quarantined with the reason. Anything else (lost connection, lock
 # timeout) is not the message's fault and propagates.
 REFUSALS = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.DataError)
+
+# Advisory-lock keys of people: NHS numbers (< 2**34) under a namespace of their own, apart from the
+# audit log's key and anything else that takes advisory locks.
+_PERSON_LOCKS = 0x696E67 << 40  # "ing"
+_TRY_CLAIM = sqlalchemy.text(
+    "SELECT k FROM unnest(CAST(:keys AS bigint[])) AS k WHERE NOT pg_try_advisory_xact_lock(k)")
+_CLAIM = sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)")
+
+
+def person_lock_key(number: str) -> int | None:
+    """The advisory-lock key of the person with this NHS number (None for a number matching refuses)."""
+    return _PERSON_LOCKS | int(number) if nhs_number.is_valid(number) else None
 
 
 class IngestBatch:
@@ -45,7 +64,8 @@ class IngestBatch:
         self._open = False
         self.conn: Connection = engine.connect()
         self.writer = BulkWriter(self.conn)
-        self._patients: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # NHS number -> candidates
+        self._patients: dict[str, list[tuple[str, CurrentRow]]] = {}  # NHS number -> candidates
+        self._claimed: set[int] = set()  # person locks this transaction holds (PostgreSQL)
         self._messages = 0
 
     def begin(self) -> None:
@@ -71,10 +91,36 @@ class IngestBatch:
         self.writer.forget()  # other writers may change rows between our transactions
         self.writer.touched_patients.clear()
         self._patients.clear()
+        self._claimed.clear()  # transaction-scoped: released by the commit
         self._messages = 0
 
+    # -- claiming people (PostgreSQL) ------------------------------------------------------------
+    def claim_people(self, numbers: Iterable[str]) -> None:
+        """Hold the person lock of every NHS number until the transaction ends (call after :meth:`begin`,
+        with nothing staged, before the group reads any row).
+
+        Deadlock-free: locks are first only *tried*; if another process holds one, this transaction
+        commits (releasing everything it holds; the messages before are complete) and the new one
+        waits for the group's locks in ascending order while holding no other. A process that waits
+        therefore holds only smaller keys than the one it waits for, and no cycle of waits can form.
+        """
+        if self.conn.dialect.name != "postgresql":
+            return
+        wanted = sorted({key for n in numbers if (key := person_lock_key(n)) is not None} - self._claimed)
+        if not wanted:
+            return
+        busy = {row.k for row in self.conn.execute(_TRY_CLAIM, {"keys": wanted})}
+        self._claimed.update(k for k in wanted if k not in busy)
+        if not busy:
+            return
+        self.commit()
+        self.begin()
+        for key in wanted:
+            self.conn.execute(_CLAIM, {"k": key})
+        self._claimed.update(wanted)
+
     # -- matching --------------------------------------------------------------------------------
-    def patients_with_nhs_number(self, number: str) -> list[tuple[str, dict[str, Any]]]:
+    def patients_with_nhs_number(self, number: str) -> list[tuple[str, CurrentRow]]:
         """Patients with this NHS number as this transaction sees them (staged rows included).
 
         Answers are remembered (see :meth:`prefetch_patients`) and kept up to date as this batch
@@ -100,15 +146,15 @@ class IngestBatch:
         for touched in self.writer.touched_patients:
             now = {t["code"] for t in touched.after if t["system"] == NHS_NUMBER_SYSTEM}
             was = {t["code"] for t in touched.before if t["system"] == NHS_NUMBER_SYSTEM}
-            content: dict[str, Any] | None = None
             for code in now | was:
                 known = self._patients.get(code)
                 if known is None:
                     continue  # not asked about yet: a query will see the staged row
                 kept = [(pid, c) for pid, c in known if pid != touched.id]
                 if code in now:
-                    content = content if content is not None else orjson.loads(touched.content)
-                    kept.append((touched.id, content))
+                    row = self.writer.current("Patient", touched.id)
+                    assert row is not None, "a Patient this transaction staged has a row"
+                    kept.append((touched.id, row))
                 self._patients[code] = kept
         self.writer.touched_patients.clear()
 

@@ -10,9 +10,7 @@ from typing import Any
 import orjson
 
 from adapters import nhs_number
-from adapters.base import NHS_NUMBER_SYSTEM
 from gateway.ingest.work import Work
-from gateway.store import ResourceStore
 
 
 def nhs_of(work: Work) -> str | None:
@@ -50,42 +48,35 @@ def rewrite_patient_references(work: Work, old_id: str, new_id: str) -> None:
             resource.update(orjson.loads(raw.replace(old, new)))
 
 
-def make_matcher(store: ResourceStore):  # type: ignore[no-untyped-def]
-    def candidates(work: Work, number: str) -> list[tuple[str, dict[str, Any]]]:
-        if work.batch is not None:
-            # Inside a batch: through its transaction (earlier messages' rows are not committed yet).
-            return work.batch.patients_with_nhs_number(number)
-        return [(c.id, c.content) for c in store.find_by_identifier("Patient", NHS_NUMBER_SYSTEM, number)]
-
-    def match(work: Work) -> Work:
-        incoming = _incoming_patient(work)
-        if work.forced_patient_id:
-            work.patient_id = work.forced_patient_id
+def match_patient(work: Work) -> Work:
+    incoming = _incoming_patient(work)
+    if work.forced_patient_id:
+        work.patient_id = work.forced_patient_id
+    else:
+        number = nhs_of(work)
+        if number is None:
+            work.held_for_review = "no NHS number: cannot be linked to a person without review"
+            return work
+        if not nhs_number.is_valid(number):
+            work.held_for_review = f"NHS number {number!r} fails the Modulus 11 check"
+            return work
+        # through the batch's transaction: earlier messages' rows are not committed yet
+        found = work.batch.patients_with_nhs_number(number)
+        if len(found) > 1:
+            work.held_for_review = f"{len(found)} stored patients carry NHS number {number}"
+            return work
+        if found:
+            existing_id, existing = found[0]
+            if incoming is not None and (why := demographics_disagree(incoming, existing.parsed())):
+                work.held_for_review = f"NHS number {number}: {why}"
+                return work
+            work.patient_id = existing_id
+        elif incoming is not None:
+            work.patient_id = incoming["id"]
         else:
-            number = nhs_of(work)
-            if number is None:
-                work.held_for_review = "no NHS number: cannot be linked to a person without review"
-                return work
-            if not nhs_number.is_valid(number):
-                work.held_for_review = f"NHS number {number!r} fails the Modulus 11 check"
-                return work
-            found = candidates(work, number)
-            if len(found) > 1:
-                work.held_for_review = f"{len(found)} stored patients carry NHS number {number}"
-                return work
-            if found:
-                existing_id, existing_content = found[0]
-                if incoming is not None and (why := demographics_disagree(incoming, existing_content)):
-                    work.held_for_review = f"NHS number {number}: {why}"
-                    return work
-                work.patient_id = existing_id
-            elif incoming is not None:
-                work.patient_id = incoming["id"]
-            else:
-                work.held_for_review = f"NHS number {number} is not known and the message has no Patient"
-                return work
-        if incoming is not None and incoming["id"] != work.patient_id:
-            rewrite_patient_references(work, incoming["id"], work.patient_id)
-        return work
+            work.held_for_review = f"NHS number {number} is not known and the message has no Patient"
+            return work
+    if incoming is not None and incoming["id"] != work.patient_id:
+        rewrite_patient_references(work, incoming["id"], work.patient_id)
+    return work
 
-    return match

@@ -14,11 +14,11 @@ from typing import Any
 
 from adapters.base import Adapter, AdapterError, MappedRecord, Rejected, SourceMessage
 from gateway.ingest.batch import IngestBatch
-from gateway.ingest.matching import make_matcher, nhs_of
-from gateway.ingest.provenance import attach_provenance, provenance_id
+from gateway.ingest.matching import match_patient, nhs_of
+from gateway.ingest.provenance import attach_provenance
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.sources import SourceRegistry, care_team_organisations
-from gateway.ingest.upsert import keys_written, log_stale, make_upserter
+from gateway.ingest.upsert import keys_written, log_stale, upsert
 from gateway.ingest.validate import validate
 from gateway.ingest.work import Labelled, Work
 from gateway.logging import get_logger
@@ -195,7 +195,10 @@ def link_patient(match: Step) -> Step:
 def make_labeller(categorize: Categorize) -> Step:
     def label(work: Work) -> Work:
         for labelled in work.records:
-            labelled.categories, labelled.labels_version = categorize(labelled.record.resource, labelled.record.hints)
+            resource = labelled.record.resource
+            if resource["resourceType"] == "Patient" and resource["id"] != work.patient_id:
+                continue  # a source's copy of the matched Patient: folded into it, never stored (no labels)
+            labelled.categories, labelled.labels_version = categorize(resource, labelled.record.hints)
         return work
 
     return label
@@ -236,12 +239,10 @@ def make_care_team_check(registry: Callable[[], SourceRegistry]) -> Step:
 class Ingestor:
     """Runs source bytes through the pipeline and keeps every failure in quarantine or match review.
 
-    ``batch_messages``: messages per database transaction; ``group_messages``: messages whose rows
-    are written together in one SAVEPOINT (re-run one by one if the database refuses them).
-    ``batch_messages=0`` runs every message in a transaction of its own through
-    ``ResourceStore.upsert`` — the reference the batched path is tested against. ``batch_seconds``:
-    a transaction older than this is committed at the next group or input boundary (on SQLite it
-    holds the one write lock, which the audit log needs for every API response).
+    ``batch_messages``: messages per database transaction (at least one); ``group_messages``: messages
+    whose rows are written together in one SAVEPOINT (re-run one by one if the database refuses them).
+    ``batch_seconds``: a transaction older than this is committed at the next group or input boundary
+    (on SQLite it holds the one write lock, which the audit log needs for every API response).
     """
 
     def __init__(self, store: ResourceStore, quarantine: Quarantine, review: MatchReview,
@@ -251,14 +252,16 @@ class Ingestor:
         self.quarantine = quarantine
         self.review = review
         self.adapters = adapters
+        if batch_messages < 1:
+            raise ValueError(f"batch_messages must be at least 1, not {batch_messages}")
         self.batch_messages = batch_messages
         self.batch_seconds = 0.5
-        self.group_messages = max(1, min(group_messages, batch_messages)) if batch_messages > 0 else 1
+        self.group_messages = max(1, min(group_messages, batch_messages))
         # Steps that need no database (run ahead for a whole group), then those that read or write it.
         self.sources = SourceRegistry()  # replaced from settings by build_gateway
         self.pure_steps: list[Step] = [map_message, make_care_team_check(lambda: self.sources), validate_records]
-        self.store_steps: list[Step] = [link_patient(make_matcher(store)), make_labeller(categorize), attach_provenance,
-                                        make_upserter(store)]
+        self.store_steps: list[Step] = [link_patient(match_patient), make_labeller(categorize), attach_provenance,
+                                        upsert]
         self.steps: list[Step] = [*self.pure_steps, *self.store_steps]
 
     def adapter(self, format: str) -> Adapter:
@@ -300,20 +303,6 @@ class Ingestor:
                 if on_input is not None:
                     on_input(done.origin, done.summary)
 
-        if self.batch_messages <= 0:  # the reference path: every message a transaction of its own
-            for origin, raw in inputs:
-                current = _Pending(origin)
-                for item in self._parse(adapter, format, origin, raw, sender):
-                    if isinstance(item, Unparsed):
-                        self._fail(current.summary, item.format, item.origin, item.location, item.reason, item.raw,
-                                   keep_failures)
-                        current.summary.item(WHOLE_MESSAGE).add(ItemCounts(came_in=1, refused=1))
-                    else:
-                        current.summary.add(self.run(Work(adapter, item, forced_patient_id=forced_patient_id,
-                                                          sender=sender), keep_failures))
-                pending.append(current)
-                settle()
-            return total
         with IngestBatch(self.store.engine, self.batch_messages, self.batch_seconds) as batch:
             group: list[Entry] = []  # parse failures keep their place: problems stay in input order
             iterator = iter(inputs)
@@ -334,8 +323,7 @@ class Ingestor:
                 pending.append(current)
                 for item in self._parse(adapter, format, origin, raw, sender):
                     group.append((current, item if isinstance(item, Unparsed) else
-                                  Work(adapter, item, forced_patient_id=forced_patient_id, batch=batch,
-                                       sender=sender)))
+                                  Work(adapter, item, batch, forced_patient_id=forced_patient_id, sender=sender)))
                     current.unfinished += 1
                     if len(group) >= self.group_messages:
                         self._run_group(batch, group, keep_failures)
@@ -382,9 +370,12 @@ class Ingestor:
         for work in works:
             self._steps(work, self.pure_steps)
         batch.begin()
+        numbers = [(w, nhs_of(w)) for w in works]
+        # before any row of theirs is read: other processes may be ingesting the same people
+        batch.claim_people(number for _, number in numbers if number)
         batch.writer.load([key for w in works for key in keys_written(w)] +
-                          [("Provenance", provenance_id(w.message)) for w in works])
-        batch.prefetch_patients(number for w in works if not w.forced_patient_id and (number := nhs_of(w)))
+                          [("Provenance", w.provenance_id) for w in works])
+        batch.prefetch_patients(number for w, number in numbers if number and not w.forced_patient_id)
         for work in works:
             try:
                 self._steps(work, self.store_steps)
@@ -410,18 +401,20 @@ class Ingestor:
                            batch)
                 summary.item(WHOLE_MESSAGE).add(ItemCounts(came_in=1, refused=1))
             elif rerun:
-                summary = self.run(Work(item.adapter, item.message, forced_patient_id=item.forced_patient_id,
-                                        batch=batch, sender=item.sender), keep_failures)
+                summary = self._run_alone(Work(item.adapter, item.message, batch,
+                                               forced_patient_id=item.forced_patient_id, sender=item.sender),
+                                          keep_failures)
             else:
                 summary = self._finish(item, keep_failures)
             pending.summary.add(summary)
             pending.unfinished -= 1
         batch.messages_done(len(group))
 
-    def run(self, work: Work, keep_failures: bool = True) -> IngestSummary:
-        """One message through every step (inside a batch: flushed in its own SAVEPOINT)."""
+    def _run_alone(self, work: Work, keep_failures: bool) -> IngestSummary:
+        """One message through every step, its rows flushed in a SAVEPOINT of its own (after the database
+        refused its group: only the refused message is then quarantined)."""
         work = self._steps(work, self.steps)
-        if work.batch is not None and not work.failed and (refused := work.batch.flush()) is not None:
+        if not work.failed and (refused := work.batch.flush()) is not None:
             work.batch.abandon()
             work.store_refused = refused
             work.outcomes.clear()
@@ -452,7 +445,7 @@ class Ingestor:
                 nhs = next((lr.record.patient_nhs_number for lr in work.records if lr.record.patient_nhs_number), None)
                 self.review.put(format=message.format, origin=message.origin, nhs_number=nhs,
                                 reason=work.held_for_review, raw=message.raw,
-                                connection=work.batch.conn if work.batch else None)
+                                connection=work.batch.conn)
             return summary
         log_stale(work)
         summary.accepted = work.outcomes.get("created", 0)
@@ -463,13 +456,13 @@ class Ingestor:
         return summary
 
     def _fail(self, summary: IngestSummary, format: str, origin: str, location: str, reason: str, raw: bytes,
-              keep: bool, batch: IngestBatch | None = None) -> None:
+              keep: bool, batch: IngestBatch) -> None:
         summary.quarantined += 1
         summary.problems.append(Problem(origin, location, reason))
         log.warning("ingest.quarantined", origin=origin, location=location, reason=reason)
         if keep:
             self.quarantine.put(format=format, origin=origin, location=location, reason=reason, raw=raw,
-                                connection=batch.conn if batch else None)
+                                connection=batch.conn)
 
     # -- re-processing ---------------------------------------------------------------------------
     def retry(self, entry_id: int, raw: bytes | None = None) -> IngestSummary:

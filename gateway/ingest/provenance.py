@@ -1,21 +1,16 @@
 """Attach a Provenance to every stored message: source system, source record ids, time, adapter."""
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.base import ODS_SYSTEM, MappedRecord, SourceMessage, stable_id
+from adapters.base import ODS_SYSTEM, MappedRecord
 from adapters.conventions import BASE
-from gateway.ingest.work import Labelled, Work
+from gateway.ingest.work import Labelled, Work, provenance_id
+
+__all__ = ["SOURCE_RECORD_SYSTEM", "attach_provenance", "provenance_for", "provenance_id"]
 
 SOURCE_RECORD_SYSTEM = f"{BASE}/Id/source-record"
-
-
-def provenance_id(message: SourceMessage) -> str:
-    """Stable per message, so a re-sent message updates its Provenance (ingest prefetches it by this id)."""
-    key = message.message_id or hashlib.sha256(message.raw).hexdigest()
-    return stable_id(message.source_system, "Provenance", key)
 
 
 def provenance_for(work: Work) -> dict[str, Any]:
@@ -26,7 +21,7 @@ def provenance_for(work: Work) -> dict[str, Any]:
         recorded = recorded.replace(tzinfo=UTC)
     return {
         "resourceType": "Provenance",
-        "id": provenance_id(message),
+        "id": work.provenance_id,
         "target": [{"reference": ref} for ref in _targets(work)],
         "recorded": recorded.isoformat(),
         "agent": [

@@ -1,9 +1,8 @@
 """The pipeline's last step: store a message's resources idempotently (docs/architecture.md, invariant 6).
 
-One write path: a message's upserts are *staged* in a :class:`~gateway.store.bulk.BulkWriter` —
-the open :class:`~gateway.ingest.batch.IngestBatch`'s, flushed by the Ingestor many messages at a
-time, or, for a message on its own (a lone ``Ingestor.run``), a writer of its own flushed in the
-message's own transaction.
+A message's upserts are *staged* in the open :class:`~gateway.ingest.batch.IngestBatch`'s
+:class:`~gateway.store.bulk.BulkWriter`; the Ingestor flushes them many messages at a time (outcomes
+are final once the flush succeeds).
 """
 from __future__ import annotations
 
@@ -12,28 +11,13 @@ from typing import Any
 from adapters.base import MappedRecord
 from gateway.ingest.work import Work
 from gateway.logging import get_logger
-from gateway.store import ResourceStore
 from gateway.store.bulk import BulkWriter
 
 log = get_logger("gateway.ingest")
 
 
-def make_upserter(store: ResourceStore):  # type: ignore[no-untyped-def]
-    def upsert(work: Work) -> Work:
-        if work.batch is not None:
-            return stage(work, work.batch.writer)
-        # A message on its own: the same staged write path, as a batch of one in its own transaction.
-        with store.engine.begin() as conn:
-            writer = BulkWriter(conn)
-            stage(work, writer)
-            writer.flush()
-        return work
-
-    return upsert
-
-
-def stage(work: Work, writer: BulkWriter) -> Work:
-    """The same upserts as above, staged in the batch's writer (outcomes final once it is flushed)."""
+def upsert(work: Work) -> Work:
+    writer = work.batch.writer
     writer.load(keys_written(work))  # at most one SELECT for the rows this message touches
     for labelled in work.records:
         record: MappedRecord = labelled.record

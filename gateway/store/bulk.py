@@ -77,17 +77,21 @@ class CurrentRow:
     label_section: str | None = None
 
     def parsed(self) -> dict[str, Any]:
-        return orjson.loads(self.content)  # type: ignore[no-any-return]
+        """The content as a dict, parsed once per row (matching, folding and the "unchanged" check all
+        read the same Patient): callers must not change it."""
+        parsed: dict[str, Any] | None = self.__dict__.get("_parsed")
+        if parsed is None:
+            parsed = self.__dict__["_parsed"] = orjson.loads(self.content)
+        return parsed
 
 
 @dataclass(frozen=True)
 class TouchedPatient:
-    """A Patient just staged: its identifier token rows before and after, and its stored JSON."""
+    """A Patient just staged: its identifier token rows before and after."""
 
     id: str
     before: list[dict[str, Any]]
     after: list[dict[str, Any]]
-    content: str
 
 
 def without_meta(resource: dict[str, Any]) -> dict[str, Any]:
@@ -109,7 +113,7 @@ class BulkWriter:
         self._versions: list[dict[str, Any]] = []  # every version written, in order
         self._tokens: dict[Key, list[dict[str, Any]]] = {}  # the final token rows of each written key
         # Patients staged since the caller last looked (answers to "who carries this identifier" may
-        # change): (id, identifier token rows before, after, the stored JSON)
+        # change): (id, identifier token rows before, after)
         self.touched_patients: list[TouchedPatient] = []
 
     # -- reading ---------------------------------------------------------------------------------
@@ -141,30 +145,31 @@ class BulkWriter:
             self.load([key])
         return self._rows[key]
 
-    def patients_with_identifiers(self, system: str, values: Iterable[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
-        """For each identifier value: (id, content) of the live Patients carrying it, as this transaction
-        sees them — one query for all the values.
+    def patients_with_identifiers(self, system: str, values: Iterable[str]) -> dict[str, list[tuple[str, CurrentRow]]]:
+        """For each identifier value: (id, row) of the live Patients carrying it, as this transaction
+        sees them — one query for all the values (a row's content is parsed only when asked for).
 
         The flushed rows come from the token index; staged Patients are judged by the token rows
         they will get, so the answer is the one a query after :meth:`flush` would give.
         """
         values = list(dict.fromkeys(values))
-        found: dict[str, dict[str, dict[str, Any]]] = {value: {} for value in values}
+        found: dict[str, dict[str, CurrentRow]] = {value: {} for value in values}
         for start in range(0, len(values), _LOAD_CHUNK):
             params = {"system": system, "codes": values[start:start + _LOAD_CHUNK]}
             for row in self.conn.execute(_PATIENTS_BY_IDENTIFIER, params):
                 key = (row.resource_type, row.id)
                 if key in self._staged:
                     continue  # judged below, by what it is about to become
-                if key not in self._rows:  # the matched Patient is usually written next: keep its row
-                    self._rows[key] = self._current(row)
-                found[row.code][row.id] = orjson.loads(row.content)
+                current = self._rows.get(key)
+                if current is None:  # the matched Patient is usually written next: keep its row
+                    current = self._rows[key] = self._current(row)
+                found[row.code][row.id] = current
         for key, staged in self._staged.items():
             if key[0] != "Patient" or staged.deleted:
                 continue
             for t in self._tokens.get(key, ()):
                 if t["param"] == "identifier" and t["system"] == system and t["code"] in found:
-                    found[t["code"]][key[1]] = staged.parsed()
+                    found[t["code"]][key[1]] = staged
         return {value: list(patients.items()) for value, patients in found.items()}
 
     # -- writing ---------------------------------------------------------------------------------
@@ -222,7 +227,7 @@ class BulkWriter:
             before = index_tokens(existing.parsed()) if existing is not None else []
             self.touched_patients.append(TouchedPatient(
                 rid, [t for t in before if t["param"] == "identifier"],
-                [t for t in tokens if t["param"] == "identifier"], content))
+                [t for t in tokens if t["param"] == "identifier"]))
         self._staged[key] = CurrentRow(version, content, source_updated, False, joined, holder_org, holder_team,
                                        source_system, source_id, labels_version, label_section)
         return UpsertResult("created" if version == 1 else "updated", rtype, rid, version)
