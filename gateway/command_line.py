@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from gateway.initialise import NotInitialised, database_label
+from gateway.deployment import NotInitialised, database_label
 from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
 

@@ -8,12 +8,12 @@ from sqlalchemy.engine import Engine
 
 from gateway.audit import AuditLog, load_or_create_signing_key
 from gateway.auth import TokenVerifier
+from gateway.deployment import require_initialised
 from gateway.disclosure import DisclosureService
 from gateway.ingest.pipeline import Ingestor
 from gateway.ingest.quarantine import MatchReview, Quarantine
 from gateway.ingest.registry import load_adapters
 from gateway.ingest.sources import SourceRegistry
-from gateway.initialise import require_initialised
 from gateway.policy import PolicyHolder
 from gateway.policy.publication import PolicyPublications
 from gateway.settings import Settings

@@ -69,7 +69,7 @@ class RequestContext:
         self.tracer = None
         if tracing:
             try:  # an optional dependency: imported only when tracing is asked for
-                from opentelemetry import trace
+                from opentelemetry import trace  # optional dependency (see above)
 
                 self.tracer = trace.get_tracer("gateway")
             except ImportError:  # optional: tracing asked for but the API is not installed

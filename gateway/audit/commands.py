@@ -23,7 +23,7 @@ from gateway.audit.log import AuditLog
 from gateway.audit.model import Verification
 from gateway.audit.proof import verify_proof
 from gateway.audit.signing import load_or_create_signing_key
-from gateway.initialise import NotInitialised, require_database
+from gateway.deployment import NotInitialised, require_database
 from gateway.settings import get_settings
 
 P = ParamSpec("P")

@@ -29,6 +29,7 @@ from gateway.audit import pg_append
 from gateway.audit import search as search_mod
 from gateway.audit.canonical import canonical
 from gateway.audit.chain import GENESIS_HASH, link
+from gateway.audit.continuity import check_continuity
 from gateway.audit.index_check import IndexCheck
 from gateway.audit.indexing import now_iso, utc
 from gateway.audit.merkle import Frontier, Tree, leaf_hash
@@ -75,7 +76,7 @@ class _FileLock:
         if self._path is None:
             return
         try:
-            import fcntl
+            import fcntl  # POSIX only: where it is missing, SQLite's own lock serialises alone
 
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -86,7 +87,7 @@ class _FileLock:
     def release(self) -> None:
         try:
             if self._path is not None and self._fd is not None:
-                import fcntl
+                import fcntl  # POSIX only (see acquire)
 
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
@@ -423,8 +424,6 @@ class AuditLog:
         result = self._verify_live()
         if not result.ok or previous is None:
             return result
-        from gateway.audit.continuity import check_continuity
-
         with self._snapshot() as conn:
             head, _ = self._head(conn)
             first = conn.execute(sa.select(sa.func.min(audit_record.c.seq))).scalar() or head + 1

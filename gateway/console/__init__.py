@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from gateway.console import audit_pages, auth_routes, person_pages, policy_pages
@@ -31,7 +31,6 @@ def mount(app: FastAPI) -> None:
     @app.exception_handler(ConsoleError)
     def console_error(request: Request, exc: ConsoleError) -> Response:
         if exc.status == 401:
-            from starlette.responses import RedirectResponse
             return RedirectResponse(f"{PREFIX}/login", status_code=303)
         return error_page(request, exc)
 

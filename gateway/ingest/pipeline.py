@@ -305,19 +305,15 @@ class Ingestor:
 
         with IngestBatch(self.store.engine, self.batch_messages, self.batch_seconds) as batch:
             group: list[Entry] = []  # parse failures keep their place: problems stay in input order
-            iterator = iter(inputs)
-            while True:
-                batch.messages_done(0)  # nothing is staged between groups: commit if the transaction is old
-                try:
-                    origin, raw = next(iterator)
-                except StopIteration:
-                    break
-                except Exception:
-                    # Reading the next input failed (a file vanished): what was read before is ingested.
-                    if group:
-                        self._run_group(batch, group, keep_failures)
-                        settle()
-                    raise
+
+            def flush() -> None:
+                nonlocal group
+                if group:
+                    self._run_group(batch, group, keep_failures)
+                    group = []
+                settle()
+
+            for origin, raw in _read_or_flush(inputs, flush):
                 batch.messages_done(0)  # (however long reading took) and parse without the lock
                 current = _Pending(origin)
                 pending.append(current)
@@ -329,9 +325,8 @@ class Ingestor:
                         self._run_group(batch, group, keep_failures)
                         group = []
                 settle()
-            if group:
-                self._run_group(batch, group, keep_failures)
-            settle()
+                batch.messages_done(0)  # nothing is staged between groups: commit if the transaction is old
+            flush()
         return total
 
     def _parse(self, adapter: Adapter, format: str, origin: str, raw: bytes,
@@ -491,9 +486,25 @@ class Ingestor:
         return summary
 
 
+def _read_or_flush(inputs: Iterable[Input], flush: Callable[[], None]) -> Iterator[Input]:
+    """The inputs one at a time; when reading the next one fails (a file vanished), what was read
+    before is ingested (``flush``) before the error goes on."""
+    iterator = iter(inputs)
+    while True:
+        try:
+            item = next(iterator)
+        except StopIteration:
+            return
+        except Exception:
+            flush()
+            raise
+        yield item
+
+
 def _count_items(summary: IngestSummary, work: Work) -> None:
     """Per resource type, what became of each item of the message (one outcome each)."""
-    mapped = [lr.record.resource.get("resourceType", "") for lr in work.records if not lr.record.hints.get("provenance")]
+    mapped = [lr.record.resource.get("resourceType", "")
+              for lr in work.records if not lr.record.hints.get("provenance")]
     refused = [r.resource_type for r in work.rejected]
     if work.failed or work.store_refused:
         refused, mapped = refused + mapped, []
@@ -518,5 +529,5 @@ def _own_patient_id(ingestor: Ingestor, format: str, raw: bytes) -> str | None:
         if isinstance(message, SourceMessage):
             for item in adapter.map(message):
                 if isinstance(item, MappedRecord) and item.resource.get("resourceType") == "Patient":
-                    return item.resource["id"]
+                    return str(item.resource["id"])
     return None

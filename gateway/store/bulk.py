@@ -25,15 +25,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from gateway.core_table import core_table
 from gateway.store.resources import UpsertResult, clinical_date, index_tokens, utc
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
 
-R = ResourceRow.__table__
-V = ResourceVersionRow.__table__
-T = SearchTokenRow.__table__
+R = core_table(ResourceRow)
+V = core_table(ResourceVersionRow)
+T = core_table(SearchTokenRow)
 
 Key = tuple[str, str]  # (resource type, id)
 
@@ -255,13 +257,13 @@ class BulkWriter:
         if self.conn.dialect.driver != "psycopg":
             self.conn.execute(statement, rows)
             return
-        import psycopg
-
         quote = self.conn.dialect.identifier_preparer.quote
         columns = list(rows[0])
         sql = f"COPY {quote(statement.table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+        raw = self.conn.connection.dbapi_connection
+        assert isinstance(raw, psycopg.Connection)  # the driver is psycopg (checked above)
         try:
-            with self.conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(sql) as copy:
+            with raw.cursor() as cursor, cursor.copy(sql) as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in columns])
         except psycopg.Error as exc:
