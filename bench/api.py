@@ -41,9 +41,9 @@ from gateway.api.responses import FhirJSONResponse
 from gateway.disclosure import DisclosureService
 from gateway.logging import configure
 from gateway.policy import ReleaseAllEngine
-from gateway.services import Gateway, build_gateway
 from gateway.store.tables import ResourceRow
 from gateway.testing import auth_headers, initialised_settings
+from gateway.wiring import Gateway, build_gateway
 
 BODY_FILE = "bare-body.json"
 

@@ -37,8 +37,8 @@ from gateway.ingest.pipeline import read_files
 from gateway.ingest.registry import load_adapters
 from gateway.ingest.validate import problem
 from gateway.ingest_jobs import ingest_in_parallel
-from gateway.services import build_gateway
 from gateway.testing import POSTGRES_ENV, fresh_postgres_database, settings_for
+from gateway.wiring import build_gateway
 
 
 def parse_only(format: str, files: list[Path]) -> float:

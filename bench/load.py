@@ -36,8 +36,8 @@ from bench.servers import Server
 from gateway.api.app import create_app
 from gateway.audit.model import AuditEntry
 from gateway.logging import configure
-from gateway.services import build_gateway
 from gateway.testing import auth_headers, initialised_settings
+from gateway.wiring import build_gateway
 
 
 # -- the load generator ---------------------------------------------------------------------------

@@ -16,9 +16,9 @@ import orjson
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import Person, invent_people
-from gateway.services import build_gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import build_gateway
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 KINDS = ("read", "search", "lookup", "everything", "everything", "read", "search", "ingest", "simulate")

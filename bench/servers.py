@@ -41,7 +41,7 @@ def settings() -> Settings:
 def full_app() -> FastAPI:
     # Imported here: the bare server's workers should not pay for importing the whole gateway.
     from gateway.api.app import create_app
-    from gateway.services import build_gateway
+    from gateway.wiring import build_gateway
 
     configure("warning")  # a log line per request would be a cost the bare route does not pay
     app = create_app(build_gateway(settings(), run_migrations=False))

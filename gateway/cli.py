@@ -25,8 +25,8 @@ from gateway.initialise import initialise
 from gateway.logging import configure
 from gateway.metrics import count_ingest
 from gateway.policy.commands import app as policy_app
-from gateway.services import Gateway
 from gateway.settings import Settings, get_settings
+from gateway.wiring import Gateway
 
 # Imported inside the commands that serve or build the demo, deliberately: the HTTP stack (FastAPI,
 # uvicorn, the routes) and the synthetic-data generators add about 1.5 s to every other command.

@@ -6,8 +6,8 @@ import typer
 from rich.console import Console
 
 from gateway.deployment import NotInitialised, database_label
-from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
+from gateway.wiring import Gateway, build_gateway
 
 err = Console(stderr=True)
 

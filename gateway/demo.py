@@ -11,8 +11,8 @@ from adapters.synthetic.people import COMMUNITY_TRUST, invent_people
 from gateway.auth import mint_token
 from gateway.ingest.pipeline import read_files
 from gateway.initialise import initialise
-from gateway.services import build_gateway
 from gateway.settings import Settings
+from gateway.wiring import build_gateway
 
 # (format, generator module, writer function): every source the synthetic generator can write.
 WRITERS = (

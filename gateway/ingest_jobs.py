@@ -19,8 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from gateway.ingest.pipeline import IngestSummary, read_files
-from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
+from gateway.wiring import Gateway, build_gateway
 
 CHUNKS_PER_JOB = 4  # chunks handed to each worker: balance against one transaction per chunk at least
 

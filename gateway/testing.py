@@ -16,8 +16,8 @@ from gateway.auth import mint_token
 from gateway.ingest.validate import problem
 from gateway.initialise import initialise
 from gateway.requester import Requester
-from gateway.services import build_gateway
 from gateway.settings import Settings
+from gateway.wiring import build_gateway
 
 POSTGRES_ENV = "GATEWAY_TEST_POSTGRES_URL"
 

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 import tests.hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
-from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
 from gateway.testing import POSTGRES_ENV, fresh_postgres_database, initialised_settings
+from gateway.wiring import Gateway, build_gateway
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from gateway.api.app import create_app
 from gateway.demo import prepare_demo
-from gateway.services import build_gateway
+from gateway.wiring import build_gateway
 
 
 def test_demo_loads_all_formats_and_its_example_request_answers(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from gateway.api.respond import caller, commit_then, undecided_record
 from gateway.api.responses import fhir_response
 from gateway.console import mount as mount_console
 from gateway.logging import get_logger
-from gateway.services import Gateway
 from gateway.store.database import unavailable
 from gateway.store.search_params import SEARCHABLE_TYPES
+from gateway.wiring import Gateway
 
 log = get_logger("gateway.api")
 UNAUDITED = ("/fhir/metadata", "/fhir/.well-known/smart-configuration")

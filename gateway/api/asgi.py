@@ -9,8 +9,8 @@ from fastapi import FastAPI
 
 from gateway.api.app import create_app
 from gateway.logging import configure
-from gateway.services import build_gateway
 from gateway.settings import get_settings
+from gateway.wiring import build_gateway
 
 
 def create() -> FastAPI:

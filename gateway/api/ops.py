@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from gateway.ingest.quarantine import Q
 from gateway.metrics import REGISTRY
-from gateway.services import Gateway
+from gateway.wiring import Gateway
 
 router = APIRouter()
 STARTED = time.time()

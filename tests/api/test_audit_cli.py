@@ -8,9 +8,9 @@ import sys
 import httpx
 import sqlalchemy as sa
 
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 

@@ -12,10 +12,10 @@ import pytest
 
 from gateway.demo import write_sources
 from gateway.ingest.pipeline import read_files
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.store import StoredResource, search_params
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 
 # Values no stored resource has, per parameter type.
 MISSING = {"token": "urn:example:none|no-such-code", "string": "zzqxv", "reference": "Practitioner/no-such-id",

@@ -5,9 +5,9 @@ import httpx
 import pytest
 from defusedxml import ElementTree
 
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 

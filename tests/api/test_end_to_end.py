@@ -4,9 +4,9 @@ from __future__ import annotations
 import httpx
 import sqlalchemy as sa
 
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"

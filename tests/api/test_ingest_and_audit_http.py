@@ -6,9 +6,9 @@ import orjson
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import invent_people
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 

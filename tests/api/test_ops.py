@@ -7,9 +7,9 @@ import re
 import httpx
 import sqlalchemy as sa
 
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 
 from .conftest import Loaded
 

@@ -16,9 +16,9 @@ from adapters.synthetic.people import Person, invent_people
 from gateway.demo import write_sources
 from gateway.ingest.pipeline import read_files
 from gateway.policy import PolicyHolder
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 
 SEED, PEOPLE = 7, 8
 SOURCES = ("gp-connect", "hl7v2", "social-care")
@@ -423,7 +423,7 @@ async def test_access_history_never_names_what_the_policy_hides_from_the_person(
 async def test_a_choice_recorded_through_one_gateway_process_is_in_force_on_another(
         client: httpx.AsyncClient, record: Record) -> None:
     from gateway.api.app import create_app
-    from gateway.services import build_gateway
+    from gateway.wiring import build_gateway
 
     person = record.person(0)
     pid = record.patient_id(person)

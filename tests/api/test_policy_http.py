@@ -9,9 +9,9 @@ import pytest
 
 from gateway.disclosure.analysis import corpus_diff, simulate_everything
 from gateway.policy import PolicyEngine, PolicyHolder
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers, requester
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from adapters.base import NHS_NUMBER_SYSTEM
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.store.search_params import SEARCHABLE_TYPES
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 UUID = re.compile(r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -14,9 +14,9 @@ import uvicorn
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import Person, invent_people
 from gateway.api.app import create_app
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import token
+from gateway.wiring import Gateway
 
 
 @dataclass

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import Person, invent_people
-from gateway.services import Gateway, build_gateway
 from gateway.settings import shipped_policy_dir
 from gateway.testing import auth_headers, initialised_settings
+from gateway.wiring import Gateway, build_gateway
 
 
 @dataclass

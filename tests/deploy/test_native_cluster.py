@@ -67,7 +67,7 @@ def cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_two_processes_behind_tls_proxy_one_chain_one_policy(cluster) -> None:  # type: ignore[no-untyped-def]
     from bench.api import load_record
-    from gateway.services import build_gateway
+    from gateway.wiring import build_gateway
 
     directory, settings, proxy_url, (port_a, port_b), env = cluster
     gw = build_gateway(settings, run_migrations=False)

@@ -13,9 +13,9 @@ from adapters.synthetic.people import Person, invent_people
 from gateway.api.app import create_app
 from gateway.demo import prepare_demo
 from gateway.policy import PolicyHolder
-from gateway.services import Gateway, build_gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway, build_gateway
 
 PEOPLE = 6
 

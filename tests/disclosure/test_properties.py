@@ -27,7 +27,7 @@ from gateway.policy import PolicyEngine
 from gateway.policy.categorize import codings_in
 from gateway.policy.explain import explain
 from gateway.requester import Requester
-from gateway.services import build_gateway
+from gateway.wiring import build_gateway
 from tests.disclosure.conftest import PEOPLE, Demo
 
 SENT = ("release", "redact")

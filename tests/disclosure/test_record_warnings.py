@@ -6,9 +6,9 @@ from pathlib import Path
 
 import httpx
 
-from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 
 SUPPLIER = Path(__file__).parents[1] / "fixtures" / "gp_connect" / "supplier_shapes.json"
 

@@ -16,8 +16,8 @@ import orjson
 
 from bench.mix import Answer, Mix, send
 from bench.served import gateway_env
-from gateway.services import build_gateway
 from gateway.settings import Settings
+from gateway.wiring import build_gateway
 
 
 class Answers:

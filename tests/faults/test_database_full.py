@@ -18,9 +18,9 @@ import sqlalchemy.exc
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import Person, invent_people
 from gateway.api.app import create_app
-from gateway.services import Gateway
 from gateway.store.database import unavailable
 from gateway.testing import auth_headers, empty_gateway_like
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 from tests.faults.no_writes import NoWrites, pages
 from tests.ingest.snapshot import snapshot

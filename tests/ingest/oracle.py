@@ -37,8 +37,8 @@ from adapters import nhs_number
 from adapters.base import NHS_NUMBER_SYSTEM, AdapterError, MappedRecord, Rejected, SourceMessage
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
 from gateway.ingest.validate import problem
-from gateway.services import Gateway
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
+from gateway.wiring import Gateway
 
 COUNTS = ("messages", "accepted", "updated", "unchanged", "stale", "quarantined", "held_for_review")
 

@@ -9,8 +9,8 @@ import orjson
 import sqlalchemy as sa
 
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
-from gateway.services import Gateway
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
+from gateway.wiring import Gateway
 
 
 def _without_stamp(content: str) -> dict[str, Any]:

@@ -14,8 +14,8 @@ from adapters.synthetic.hl7v2 import hl7v2_messages
 from adapters.synthetic.people import invent_people
 from gateway.demo import write_sources
 from gateway.ingest.provenance import provenance_id
-from gateway.services import Gateway
 from gateway.store.tables import ResourceRow
+from gateway.wiring import Gateway
 from tests.ingest.oracle import Expected, summary_counts
 
 

@@ -18,8 +18,8 @@ from gateway.demo import write_sources
 from gateway.ingest import pipeline
 from gateway.ingest.pipeline import IngestSummary
 from gateway.ingest.provenance import provenance_id
-from gateway.services import Gateway
 from gateway.testing import empty_gateway_like
+from gateway.wiring import Gateway
 from tests.ingest.oracle import Expected, summary_counts
 from tests.ingest.test_batched import _inputs, _snapshot, _with_broken_second_message
 

@@ -9,8 +9,8 @@ from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.hl7v2 import hl7v2_messages
 from adapters.synthetic.people import invent_people
 from adapters.synthetic.social_care import export_xml, social_care_exports
-from gateway.services import Gateway
 from gateway.testing import references
+from gateway.wiring import Gateway
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 

@@ -19,10 +19,10 @@ from gateway.demo import write_sources
 from gateway.ingest.pipeline import IngestSummary, read_files
 from gateway.ingest.tables import MatchReviewRow, QuarantineRow
 from gateway.ingest_jobs import ParallelIngestRefused, check_jobs, ingest_in_parallel
-from gateway.services import Gateway
 from gateway.settings import Settings, get_settings
 from gateway.store.tables import ResourceRow
 from gateway.testing import empty_gateway_like
+from gateway.wiring import Gateway
 from tests.ingest.oracle import comparable
 
 

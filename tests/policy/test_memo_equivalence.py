@@ -19,8 +19,8 @@ from gateway.disclosure.enforce import enforce as _enforce
 from gateway.policy import PolicyEngine
 from gateway.policy.model import Candidate, ItemDecision, PatientContext
 from gateway.requester import Requester
-from gateway.services import Gateway, build_gateway
 from gateway.store import StoredResource
+from gateway.wiring import Gateway, build_gateway
 
 
 class Unmemoised:

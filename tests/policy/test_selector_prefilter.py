@@ -18,7 +18,7 @@ from gateway.disclosure.enforce import ContextCache, Decisions, enforce
 from gateway.policy import PolicyEngine
 from gateway.policy.selectors import compile_selector
 from gateway.requester import Requester
-from gateway.services import build_gateway
+from gateway.wiring import build_gateway
 from tests.hypothesis_profiles import examples
 
 POLICIES = Path(__file__).resolve().parents[2] / "consent_policies"

@@ -8,7 +8,7 @@ import pytest
 
 from adapters.synthetic.gp_connect import gp_connect_bundle
 from adapters.synthetic.people import Person, invent_people
-from gateway.services import Gateway
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded, loaded  # noqa: F401  (re-exported fixture)
 
 NHS = "https://fhir.nhs.uk/Id/nhs-number"

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from gateway.services import Gateway
 from gateway.testing import auth_headers
+from gateway.wiring import Gateway
 from tests.api.conftest import Loaded
 
 R4_SUMMARY = ("true", "text", "data", "count", "false")  # FHIR R4 search 3.1.1.5.1; and one that is not

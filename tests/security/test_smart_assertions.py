@@ -15,7 +15,7 @@ from jwt.algorithms import ECAlgorithm
 
 from gateway.api import smart
 from gateway.api.app import create_app
-from gateway.services import build_gateway
+from gateway.wiring import build_gateway
 
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 AUDIENCE = "http://localhost:8080/auth/token"  # the settings' default base_url's origin

@@ -12,8 +12,8 @@ import pytest
 
 from gateway.api.app import create_app
 from gateway.auth import AuthError, TokenVerifier, mint_token, sign_token
-from gateway.services import build_gateway
 from gateway.testing import auth_headers, initialised_settings, settings_for
+from gateway.wiring import build_gateway
 from tests.security.conftest import NHS, Two
 
 
