@@ -7,8 +7,8 @@ import base64
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from gateway.audit.indexing import utc
 from gateway.audit.model import AuditEntry
+from gateway.times import as_utc
 
 BALP = "https://profiles.ihe.net/ITI/BALP/StructureDefinition/"
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -109,7 +109,7 @@ def event_skeleton(entry: AuditEntry, agents: list[dict[str, Any]], *, about_pat
         "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest",
                  "display": "Restful Operation"},
         "action": action,
-        "recorded": utc(entry.time).isoformat(),
+        "recorded": as_utc(entry.time).isoformat(),
         "outcome": OUTCOME.get(str(record.get("outcome")), "8"),
         "agent": agents,
         "source": {"observer": {"display": "care-gateway"},

@@ -18,13 +18,13 @@ import typer
 from gateway.audit.anomalies import report as anomaly_report
 from gateway.audit.continuity import verify_export
 from gateway.audit.formats import export_file
-from gateway.audit.indexing import utc
 from gateway.audit.log import AuditLog
 from gateway.audit.model import Verification
 from gateway.audit.proof import verify_proof
 from gateway.audit.signing import load_or_create_signing_key
 from gateway.deployment import NotInitialised, require_database
 from gateway.settings import get_settings
+from gateway.times import as_utc
 
 P = ParamSpec("P")
 
@@ -80,7 +80,7 @@ def _when(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return utc(value)
+        return as_utc(value)
     except ValueError as exc:
         raise typer.BadParameter(f"not an ISO 8601 date/time: {value}") from exc
 

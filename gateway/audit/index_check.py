@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.audit.indexing import index_row, patient_rows, utc
+from gateway.audit.indexing import index_row, patient_rows
+from gateway.times import as_utc
 
 _COLUMNS = ("request_id", "user_id", "org", "role", "purpose", "outcome", "categories", "needs_review")
 
@@ -37,7 +38,7 @@ class IndexCheck:
 
     def mismatch(self, row: Any, record: dict[str, Any]) -> str | None:
         expected = index_row(record)
-        if utc(row.time) != expected["time"]:
+        if as_utc(row.time) != expected["time"]:
             return f"record {row.seq}: the indexed time does not match the record"
         for column in _COLUMNS:
             if getattr(row, column) != expected[column]:

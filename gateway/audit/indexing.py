@@ -4,12 +4,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-
-def utc(value: datetime | str) -> datetime:
-    """An aware UTC datetime (naive values are taken as UTC, as SQLite returns them)."""
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from gateway.times import as_utc
 
 
 def now_iso() -> str:
@@ -32,7 +27,7 @@ def index_row(record: dict[str, Any]) -> dict[str, Any]:
     requester = record.get("requester") or {}
     cats = categories_of(record)
     return {
-        "time": utc(record["time"]),
+        "time": as_utc(record["time"]),
         "request_id": _text(record.get("request_id")),
         "user_id": _text(requester.get("user")),
         "org": _text(requester.get("org")),

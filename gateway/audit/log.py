@@ -31,7 +31,7 @@ from gateway.audit.canonical import canonical
 from gateway.audit.chain import GENESIS_HASH, link
 from gateway.audit.continuity import check_continuity
 from gateway.audit.index_check import IndexCheck
-from gateway.audit.indexing import now_iso, utc
+from gateway.audit.indexing import now_iso
 from gateway.audit.merkle import Frontier, Tree, leaf_hash
 from gateway.audit.model import (
     AuditEntry,
@@ -45,6 +45,7 @@ from gateway.audit.signing import public_key_pem, sign
 from gateway.audit.tables import audit_checkpoint, audit_patient, audit_record
 from gateway.audit.verify import verify_lines
 from gateway.metrics import AUDIT_APPEND_LATENCY, AUDIT_BATCH_SIZE, AUDIT_FAILURES, DECISIONS
+from gateway.times import as_utc
 
 # pg_advisory_xact_lock key: any constant unlikely to collide with other advisory locks.
 _PG_LOCK_KEY = 0x6761_7564_6974  # "gaudit"
@@ -141,7 +142,7 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 def entry_from_row(row: Any) -> AuditEntry:
     record = orjson.loads(row.body)
-    return AuditEntry(seq=row.seq, time=utc(row.time), prev_hash=row.prev_hash, hash=row.hash,
+    return AuditEntry(seq=row.seq, time=as_utc(row.time), prev_hash=row.prev_hash, hash=row.hash,
                       record=record)
 
 
@@ -585,7 +586,7 @@ class AuditLog:
         """Delete the oldest records older than ``before``; a signed *prune* checkpoint (hash of
         the last pruned record, tree size, root and frontier) becomes the verified start."""
         self._key()
-        before = utc(before)
+        before = as_utc(before)
         with self._serialised() as conn:
             head, _ = self._head(conn)
             first_kept = conn.execute(sa.select(sa.func.min(audit_record.c.seq))

@@ -6,8 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from gateway.audit.indexing import utc
 from gateway.audit.tables import audit_patient, audit_record
+from gateway.times import as_utc
 
 
 def query(*, nhs_number: str | None = None, patient_id: str | None = None, user: str | None = None,
@@ -34,9 +34,9 @@ def query(*, nhs_number: str | None = None, patient_id: str | None = None, user:
     if category is not None:
         conditions.append(r.categories.like(f"%|{category}|%"))
     if since is not None:
-        conditions.append(r.time >= utc(since))
+        conditions.append(r.time >= as_utc(since))
     if until is not None:
-        conditions.append(r.time < utc(until))
+        conditions.append(r.time < as_utc(until))
     if needs_review is not None:
         conditions.append(r.needs_review.is_(needs_review))
     statement = sa.select(audit_record).where(*conditions).order_by(r.seq).offset(offset)

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from gateway.audit.indexing import utc
 from gateway.policy.publication import policy_publication
+from gateway.times import as_utc
 
 policy_proposal = sa.Table(
     "policy_proposal", SQLModel.metadata,
@@ -164,7 +164,7 @@ class PolicyProposals:
             proposal = Proposal.from_row(row)
             if published[proposal.id]:
                 settled.append((self.complete(proposal.id), True))
-            elif proposal.decided_at is not None and now - utc(proposal.decided_at) > stale_after:
+            elif proposal.decided_at is not None and now - as_utc(proposal.decided_at) > stale_after:
                 self.release(proposal.id)
                 settled.append((proposal, False))
         return tuple(settled)

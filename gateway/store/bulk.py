@@ -30,8 +30,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from gateway.core_table import core_table
-from gateway.store.resources import UpsertResult, clinical_date, index_tokens, utc
+from gateway.store.resources import UpsertResult, clinical_date, index_tokens
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
+from gateway.times import as_utc
 
 R = core_table(ResourceRow)
 V = core_table(ResourceVersionRow)
@@ -135,7 +136,7 @@ class BulkWriter:
 
     @staticmethod
     def _current(row: Any) -> CurrentRow:  # a Row of _ROW
-        return CurrentRow(row.version_id, row.content, utc(row.source_updated), row.deleted, row.categories,
+        return CurrentRow(row.version_id, row.content, as_utc(row.source_updated), row.deleted, row.categories,
                           row.holder_org, row.holder_team, row.source_system, row.source_id, row.labels_version,
                           row.label_section)
 
@@ -192,7 +193,7 @@ class BulkWriter:
         """Stage one upsert; the outcome is final once :meth:`flush` succeeds (see ResourceStore.upsert)."""
         rtype, rid = resource["resourceType"], resource["id"]
         key = (rtype, rid)
-        source_updated = utc(source_updated)
+        source_updated = as_utc(source_updated)
         existing = self.current(rtype, rid)
         joined = " ".join(categories)
         if existing is not None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
-from gateway.audit.indexing import utc
+from gateway.times import as_utc
 
 console_session = sa.Table(
     "console_session", SQLModel.metadata,
@@ -56,7 +56,7 @@ class StoredSession:
     @classmethod
     def from_row(cls, row: Any) -> StoredSession:
         return cls(row.id, row.user_id, row.name, row.role, row.org, row.patient, row.csrf, row.sign_in,
-                   utc(row.created_at), utc(row.last_seen_at), utc(row.expires_at))
+                   as_utc(row.created_at), as_utc(row.last_seen_at), as_utc(row.expires_at))
 
 
 def token_id(token: str) -> str:

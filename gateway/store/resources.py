@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, overload
+from typing import Any, Literal
 
 import orjson
 import sqlalchemy as sa
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 from gateway.core_table import core_table
 from gateway.store import search_params
 from gateway.store.tables import ResourceRow, ResourceVersionRow, SearchTokenRow
+from gateway.times import as_utc
 
 R = core_table(ResourceRow)
 V = core_table(ResourceVersionRow)
@@ -91,17 +92,6 @@ class DateCriterion:
     param: str | None = None  # for column "index"
 
 
-@overload
-def utc(value: datetime) -> datetime: ...
-@overload
-def utc(value: None) -> None: ...
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """An aware UTC datetime (SQLite hands back naive datetimes, which are UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _parse_date(text: str) -> datetime | None:
@@ -119,7 +109,7 @@ def date_range(text: str) -> tuple[datetime, datetime] | None:
             year, month = int(text[:4]), int(text[5:7])
             return (datetime(year, month, 1, tzinfo=UTC),
                     datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=UTC))
-        when = utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+        when = as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
         if when is None:
             return None
         return when, when + (timedelta(days=1) if len(text) == 10 else timedelta(seconds=1))
@@ -180,7 +170,7 @@ def _rows_to_stored(rows: Iterable[Sequence[Any]]) -> list[StoredResource]:
     for rtype, rid, version, updated, deleted, patient_id, categories, org, team, content, lv, section in rows:
         when = times.get(updated)
         if when is None:
-            when = times[updated] = utc(updated) or datetime.now(UTC)
+            when = times[updated] = as_utc(updated) or datetime.now(UTC)
         cats = labels.get(categories)
         if cats is None:
             cats = labels[categories] = tuple(categories.split()) if categories else ()
@@ -279,7 +269,7 @@ class ResourceStore:
         with self.engine.connect() as conn:
             rows = conn.execute(sa.select(V).where(V.c.resource_type == resource_type, V.c.id == rid)
                                 .order_by(V.c.version_id.desc())).all()
-        return [(r.version_id, utc(r.last_updated), r.deleted, r.content) for r in rows]
+        return [(r.version_id, as_utc(r.last_updated), r.deleted, r.content) for r in rows]
 
     def find_by_identifier(self, resource_type: str, system: str | None, value: str) -> list[StoredResource]:
         return self.search(resource_type, tokens=[TokenCriterion("identifier", system, value)])
