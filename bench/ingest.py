@@ -37,7 +37,7 @@ from gateway.ingest.pipeline import read_files
 from gateway.ingest.registry import load_adapters
 from gateway.ingest.validate import problem
 from gateway.ingest_jobs import ingest_in_parallel
-from gateway.testing import POSTGRES_ENV, fresh_postgres_database, settings_for
+from gateway.testing import POSTGRES_ENV, fresh_postgres_database, initialised_settings
 from gateway.wiring import build_gateway
 
 
@@ -65,7 +65,7 @@ def parse_and_map(format: str, files: list[Path], validate: bool = False) -> tup
 
 
 def full_ingest(database_url: str, tmp: Path, sources: list[tuple[str, list[Path]]]) -> dict[str, float]:
-    gw = build_gateway(settings_for(tmp, database_url))
+    gw = build_gateway(initialised_settings(tmp, database_url))
     gc.freeze()  # as `gateway ingest` does (startup objects out of the collector's full scans)
     elapsed = {}
     for format, files in sources:
@@ -81,7 +81,7 @@ def parallel_ingest(tmp: Path, sources: list[tuple[str, list[Path]]], jobs: int)
     (migrated and published first, untimed, as ``gateway ingest`` does before it starts its workers),
     and the CPU seconds the workers used between them."""
     with fresh_postgres_database() as url:
-        settings = settings_for(tmp, url)
+        settings = initialised_settings(tmp, url)
         build_gateway(settings).close()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers are this process's children
         start = time.perf_counter()
