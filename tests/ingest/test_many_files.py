@@ -21,7 +21,8 @@ from gateway.ingest.provenance import provenance_id
 from gateway.testing import empty_gateway_like
 from gateway.wiring import Gateway
 from tests.ingest.oracle import Expected, summary_counts
-from tests.ingest.test_batched import _inputs, _snapshot, _with_broken_second_message
+from tests.ingest.snapshot import snapshot as _snapshot
+from tests.ingest.test_batched import _inputs, _with_broken_second_message
 
 
 def test_one_call_over_many_files_equals_one_call_per_file(gateway: Gateway, tmp_path: Path) -> None:
