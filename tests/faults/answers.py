@@ -8,14 +8,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import orjson
 
-from bench.mix import Answer, Mix, send
-from bench.served import gateway_env
+from bench.mix import Answer, Mix, drive, send
+from bench.served import ServedGateway, gateway_env
 from gateway.settings import Settings
 from gateway.wiring import build_gateway
 
@@ -95,3 +96,30 @@ def assert_pushes_kept_or_repeatable(base_url: str, mix: Mix, answers: list[Answ
                 assert orjson.loads(again.body)["accepted"] == 0, (pushed.person.index, again.body[:300])
             else:
                 assert orjson.loads(again.body)["messages"] == 1
+
+
+@contextmanager
+def under_load(base_url: str, mix: Mix, clients: int) -> Iterator[Answers]:
+    """``clients`` threads send the mix while the body runs (the fault happens there); joined after."""
+    answers, stop = Answers(), threading.Event()
+    threads = drive(base_url, mix, clients, stop, answers)
+    try:
+        yield answers
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+
+
+def assert_failed_closed_and_recovered(gateway: ServedGateway, mix: Mix, got: list[Answer], cwd: Path) -> None:
+    """After a fault the same process still serves; every answer was served or refused closed; pushes
+    were kept whole or can be sent again; then (the gateway stopped) every answer naming an audit record
+    has it, and the chain verifies."""
+    try:
+        assert gateway.process.poll() is None, "the gateway kept running"
+        assert not (other := [a for a in got if a.status != 200 and not refused_closed(a)]), summary(other)
+        assert_pushes_kept_or_repeatable(gateway.base_url, mix, got)
+    finally:
+        gateway.close()
+    assert_audited(gateway.settings, got)
+    assert_chain_verifies(gateway.settings, cwd)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,18 +19,15 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.synthetic.people import invent_people
-from bench.mix import Mix, drive, load_people, unloaded
+from bench.mix import Mix, load_people, unloaded
 from bench.served import ServedGateway
 from gateway.settings import Settings
 from gateway.testing import POSTGRES_ENV, initialised_settings
 from tests.faults.answers import (
-    Answers,
-    assert_audited,
-    assert_chain_verifies,
-    assert_pushes_kept_or_repeatable,
+    assert_failed_closed_and_recovered,
     ok,
     refused_closed,
-    summary,
+    under_load,
 )
 from tests.faults.small_fs import SmallFilesystem
 
@@ -87,9 +83,7 @@ def test_a_full_disk_fails_closed_and_the_gateway_recovers_when_there_is_space(
     fs, settings = on_small_disk
     mix = Mix(settings, load_people(settings, 4), pushes=unloaded(invent_people(6, seed=37)))
     gateway = ServedGateway(settings, tmp_path)
-    answers, stop = Answers(), threading.Event()
-    threads = drive(gateway.base_url, mix, CLIENTS, stop, answers)
-    try:
+    with under_load(gateway.base_url, mix, CLIENTS) as answers:
         answers.wait_for(lambda got: len(ok(got)) >= 20)
         fs.fill()
         full = len(answers.since(0))
@@ -97,16 +91,4 @@ def test_a_full_disk_fails_closed_and_the_gateway_recovers_when_there_is_space(
         fs.clear()
         freed = len(answers.since(0))
         answers.wait_for(lambda got: {a.request.kind for a in ok(got)} >= set(mix.kinds), mark=freed)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
-    try:
-        assert gateway.process.poll() is None, "the gateway kept running"
-        got = answers.since(0)
-        assert not (other := [a for a in got if a.status != 200 and not refused_closed(a)]), summary(other)
-        assert_pushes_kept_or_repeatable(gateway.base_url, mix, got)
-    finally:
-        gateway.close()
-    assert_audited(settings, got)
-    assert_chain_verifies(settings, tmp_path)
+    assert_failed_closed_and_recovered(gateway, mix, answers.since(0), tmp_path)

@@ -9,24 +9,21 @@ that the stop does not disturb other tests; needs the binaries scripts/postgres 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from adapters.synthetic.people import invent_people
-from bench.mix import Mix, drive, load_people, unloaded
+from bench.mix import Mix, load_people, unloaded
 from bench.served import ServedGateway
 from gateway.testing import POSTGRES_ENV, initialised_settings
 from tests.faults.answers import (
-    Answers,
-    assert_audited,
-    assert_chain_verifies,
-    assert_pushes_kept_or_repeatable,
+    assert_failed_closed_and_recovered,
     ok,
     refused_closed,
     summary,
+    under_load,
 )
 from tests.faults.pg_server import PostgresServer
 
@@ -50,9 +47,7 @@ def test_postgres_restarted_under_load_fails_closed_and_recovers(postgres: Postg
     settings = initialised_settings(tmp_path, postgres.url)
     mix = Mix(settings, load_people(settings, 4), pushes=unloaded(invent_people(4, seed=31)))
     gateway = ServedGateway(settings, tmp_path)
-    answers, stop = Answers(), threading.Event()
-    threads = drive(gateway.base_url, mix, CLIENTS, stop, answers)
-    try:
+    with under_load(gateway.base_url, mix, CLIENTS) as answers:
         answers.wait_for(lambda got: len(ok(got)) >= 20)
         postgres.stop()
         down = len(answers.since(0))
@@ -62,19 +57,7 @@ def test_postgres_restarted_under_load_fails_closed_and_recovers(postgres: Postg
         up = len(answers.since(0))
         # Recovered: answers of every kind again, from the same process.
         answers.wait_for(lambda got: {a.request.kind for a in ok(got)} >= set(mix.kinds), mark=up)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
-    try:
-        assert gateway.process.poll() is None, "the gateway kept running"
-        got = answers.since(0)
-        # Answered while the server was down; the first of each client's may have been served before.
-        outage = answers.since(down)[CLIENTS:back - down]
-        assert outage and not (served := [a for a in outage if not refused_closed(a)]), summary(served)
-        assert not (other := [a for a in got if a.status != 200 and not refused_closed(a)]), summary(other)
-        assert_pushes_kept_or_repeatable(gateway.base_url, mix, got)
-    finally:
-        gateway.close()
-    assert_audited(settings, got)
-    assert_chain_verifies(settings, tmp_path)
+    assert_failed_closed_and_recovered(gateway, mix, answers.since(0), tmp_path)
+    # Answered while the server was down; the first of each client's may have been served before.
+    outage = answers.since(down)[CLIENTS:back - down]
+    assert outage and not (served := [a for a in outage if not refused_closed(a)]), summary(served)

@@ -7,35 +7,30 @@ and a push cut off by the kill goes through when sent again. SQLite, and Postgre
 GATEWAY_TEST_POSTGRES_URL is set."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from adapters.synthetic.people import invent_people
-from bench.mix import Mix, drive, load_people, unloaded
+from bench.mix import Mix, load_people, unloaded
 from bench.served import ServedGateway
 from gateway.settings import Settings
 from tests.faults.answers import (
-    Answers,
     assert_audited,
     assert_chain_verifies,
     assert_pushes_kept_or_repeatable,
     ok,
+    under_load,
 )
 
 
 def test_sigkill_under_load_loses_no_audit_record_and_no_accepted_push(settings: Settings, tmp_path: Path) -> None:
     mix = Mix(settings, load_people(settings, 6), pushes=unloaded(invent_people(6, seed=29)))
     server = ServedGateway(settings, tmp_path)
-    answers, stop = Answers(), threading.Event()
-    threads = drive(server.base_url, mix, 6, stop, answers)
     try:
-        # Mid-load: enough answered (pushes among them) that requests of every kind are in flight.
-        answers.wait_for(lambda got: len(ok(got)) >= 40 and len(ok(got, "ingest")) >= 2)
-        server.kill()
+        with under_load(server.base_url, mix, 6) as answers:
+            # Mid-load: enough answered (pushes among them) that requests of every kind are in flight.
+            answers.wait_for(lambda got: len(ok(got)) >= 40 and len(ok(got, "ingest")) >= 2)
+            server.kill()
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
         server.close()
     got = answers.since(0)
     assert all(a.status in (0, 200) for a in got), "a kill is no reason for any other answer"
