@@ -23,6 +23,7 @@ from gateway.disclosure.derived import references_in
 from gateway.disclosure.enforce import ContextCache
 from gateway.disclosure.labels import hints_of
 from gateway.ingest.pipeline import read_files
+from gateway.initialise import initialise
 from gateway.policy import PolicyEngine
 from gateway.policy.categorize import codings_in
 from gateway.policy.explain import explain
@@ -175,7 +176,9 @@ def test_a_reloaded_edit_releases_what_a_fresh_ingest_would(demo: Demo, tmp_path
     demo.use_policy(demo.shipped)
     demo.gateway.policies.reload(policy)  # stored records, labelled under the shipped policy, now decided under it
     (root / "fresh").mkdir()
-    fresh = build_gateway(demo_settings(root / "fresh").model_copy(update={"policy_dir": str(policy)}))
+    prepared = demo_settings(root / "fresh").model_copy(update={"policy_dir": str(policy)})
+    initialise(prepared)
+    fresh = build_gateway(prepared)
     try:
         assert fresh.policies.version == demo.gateway.policies.version
         for fmt, files in write_sources(root / "data", PEOPLE):
