@@ -6,6 +6,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,6 +17,7 @@ from adapters.synthetic.people import Person, invent_people
 from gateway.settings import shipped_policy_dir
 from gateway.testing import auth_headers, initialised_settings
 from gateway.wiring import Gateway, build_gateway
+from tests.console.browser import CHROMIUM_ARGS, chromium_path
 
 
 @dataclass
@@ -58,3 +60,23 @@ def console(tmp_path: Path, database_url: str) -> Iterator[Console]:
     c = build_console(tmp_path, database_url)
     yield c
     c.gateway.close()
+
+
+# -- the browser tests' browser and page (each browser test module defines its own ``base_url``) --------
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    # bypass_csp: the console's CSP forbids inline scripts; axe-core is injected as one by the test only
+    context = browser.new_context(base_url=base_url, bypass_csp=True, locale="en-GB", timezone_id="Europe/London")
+    context.set_default_timeout(30_000)
+    p = context.new_page()
+    yield p
+    context.close()

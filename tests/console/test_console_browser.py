@@ -15,7 +15,7 @@ import pytest
 from gateway.api.app import create_app
 from gateway.policy.proposals import PolicyProposals
 from gateway.testing import POSTGRES_ENV, fresh_postgres_database
-from tests.console.browser import AXE, CHROMIUM_ARGS, SCREENSHOTS, axe_violations, chromium_path, serve
+from tests.console.browser import AXE, SCREENSHOTS, axe_violations, chromium_path, serve
 from tests.console.conftest import Console, break_glass, build_console
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -51,24 +51,6 @@ def review_seq(console: Console) -> int:
 def base_url(console: Console, review_seq: int) -> Iterator[str]:
     with serve(create_app(console.gateway)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any, base_url: str) -> Iterator[Any]:
-    # bypass_csp: the console's CSP forbids inline scripts; axe-core is injected as one by the test only
-    context = browser.new_context(base_url=base_url, bypass_csp=True, locale="en-GB", timezone_id="Europe/London")
-    context.set_default_timeout(30_000)
-    p = context.new_page()
-    yield p
-    context.close()
 
 
 def shot(page: Any, name: str) -> None:

@@ -13,7 +13,7 @@ import pytest
 from adapters.synthetic.people import Person, invent_people
 from gateway.api.app import create_app
 from gateway.testing import POSTGRES_ENV, fresh_postgres_database
-from tests.console.browser import AXE, CHROMIUM_ARGS, free_port, serve
+from tests.console.browser import AXE, free_port, serve
 from tests.console.conftest import Console, break_glass, build_console
 from tests.console.identity import Provider, provider, staff_and_people
 from tests.console.test_console_browser import CHROMIUM, accessible, shot
@@ -62,23 +62,6 @@ def console(tmp_path_factory: pytest.TempPathFactory, database: str, idp: Provid
 def base_url(console: Console) -> Iterator[str]:
     with serve(create_app(console.gateway), port=PORT) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture
-def page(browser: Any, base_url: str) -> Iterator[Any]:
-    context = browser.new_context(base_url=base_url, bypass_csp=True, locale="en-GB", timezone_id="Europe/London")
-    context.set_default_timeout(30_000)
-    p = context.new_page()
-    yield p
-    context.close()
 
 
 def name(database: str) -> str:
