@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,8 +10,9 @@ import pytest
 
 import tests.hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile before any test module)
 from gateway.settings import Settings
-from gateway.testing import POSTGRES_ENV, fresh_postgres_database, initialised_settings
+from gateway.testing import initialised_settings
 from gateway.wiring import Gateway, build_gateway
+from tests.databases import database_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -20,12 +20,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test that asks for the database runs on SQLite and on a real PostgreSQL server."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gateway.sqlite'}"
-        return
-    if not os.environ.get(POSTGRES_ENV):
-        pytest.skip(f"{POSTGRES_ENV} is not set")
-    with fresh_postgres_database() as url:
+    with database_for(request.param, tmp_path) as url:
         yield url
 
 

@@ -4,7 +4,6 @@ page is asserted on, screenshotted under tests/output/console/, checked with axe
 by keyboard; another person's page is refused."""
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,11 +11,11 @@ import pytest
 
 from adapters.synthetic.people import Person, invent_people
 from gateway.api.app import create_app
-from gateway.testing import POSTGRES_ENV, fresh_postgres_database
 from tests.console.browser import AXE, free_port, serve
 from tests.console.conftest import Console, break_glass, build_console
 from tests.console.identity import Provider, provider, staff_and_people
 from tests.console.test_console_browser import CHROMIUM, accessible, shot
+from tests.databases import database_for
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 pytestmark = [
@@ -32,12 +31,7 @@ PORT = free_port()
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'gateway.sqlite'}"
-        return
-    if not os.environ.get(POSTGRES_ENV):
-        pytest.skip(f"{POSTGRES_ENV} is not set")
-    with fresh_postgres_database() as url:
+    with database_for(request.param, tmp_path_factory.mktemp("db")) as url:
         yield url
 
 
