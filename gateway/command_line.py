@@ -12,13 +12,12 @@ from gateway.wiring import Gateway, build_gateway
 err = Console(stderr=True)
 
 
-def open_gateway(settings: Settings, *, quiet: bool = False) -> Gateway:
+def open_gateway(settings: Settings) -> Gateway:
     try:
         gw = build_gateway(settings)
     except NotInitialised as exc:
         err.print(f"[red]{exc}[/]", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
-    if not quiet:
-        err.print(f"database {database_label(settings)} · policy {settings.policy_dir} "
-                  f"(version {gw.policies.version})", style="dim", highlight=False, soft_wrap=True)
+    err.print(f"database {database_label(settings)} · policy {settings.policy_dir} "
+              f"(version {gw.policies.version})", style="dim", highlight=False, soft_wrap=True)
     return gw

@@ -19,13 +19,19 @@ class NotInitialised(RuntimeError):
         self.missing = missing
 
 
+def _sqlite_file(settings: Settings) -> Path | None:
+    """The file of a file-backed SQLite database (None for a server, or SQLite in memory)."""
+    url = sa.make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(str(url.database)).resolve()
+    return None
+
+
 def database_label(settings: Settings) -> str:
     """The database as an operator should see it: a SQLite file as its absolute path, a server URL without
     its password."""
-    url = sa.make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return str(Path(url.database).resolve())
-    return url.render_as_string(hide_password=True)
+    file = _sqlite_file(settings)
+    return str(file) if file is not None else sa.make_url(settings.database_url).render_as_string(hide_password=True)
 
 
 def missing_keys(settings: Settings) -> list[str]:
@@ -41,11 +47,8 @@ def missing_keys(settings: Settings) -> list[str]:
 
 def missing_database(settings: Settings) -> list[str]:
     """A SQLite file that does not exist (connecting would silently create an empty one)."""
-    url = sa.make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:") \
-            and not Path(url.database).exists():
-        return [f"no database file at {Path(url.database).resolve()}"]
-    return []
+    file = _sqlite_file(settings)
+    return [f"no database file at {file}"] if file is not None and not file.exists() else []
 
 
 def require_database(settings: Settings) -> None:
